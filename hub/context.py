@@ -1,0 +1,90 @@
+"""Everything a running hub holds for its lifetime, built once from settings: engine, sessions, data
+keyring, blind index, object store and the hub's signing keys."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from hub import db
+from hub.keys.service import HubSigner, ensure_active_key
+from hub.kit.blind_index import BlindIndex
+from hub.settings import Settings
+from storage.database import make_engine, make_session_factory, transaction
+from storage.objects import ObjectStore, object_store_from_url
+from storage.sealing import Keyring
+
+log = logging.getLogger("hub.context")
+
+
+@dataclass
+class Hub:
+    settings: Settings
+    engine: Engine
+    session_factory: sessionmaker[Session]
+    keyring: Keyring
+    blind_index: BlindIndex
+    objects: ObjectStore
+    signer: HubSigner
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def demo_secrets(var_dir: Path) -> dict[str, str]:
+    """Secrets for demo mode, generated on first start and kept in ``var/keys/secrets.json`` (0600)."""
+    path = var_dir / "keys" / "secrets.json"
+    if path.exists():
+        return dict(json.loads(path.read_text()))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secrets = {
+        "data_keys": Keyring.generate_spec("demo1"),
+        "blind_index_key": base64.b64encode(os.urandom(32)).decode(),
+    }
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(secrets, handle)
+    log.info("keys.demo_secrets.created", extra={"path": str(path)})
+    return secrets
+
+
+def resolve_secrets(settings: Settings) -> Settings:
+    """Fill missing secrets from the demo secret file; only demo mode gets here without them."""
+    if settings.data_keys and settings.blind_index_key:
+        return settings
+    secrets = demo_secrets(settings.var_dir)
+    return settings.model_copy(
+        update={
+            "data_keys": settings.data_keys or secrets["data_keys"],
+            "blind_index_key": settings.blind_index_key or secrets["blind_index_key"],
+        }
+    )
+
+
+def build_hub(settings: Settings, *, migrate: bool = True) -> Hub:
+    """Connect to the database and object store, apply migrations and make sure a hub key exists."""
+    settings = resolve_secrets(settings)
+    assert settings.data_keys and settings.blind_index_key
+    engine = make_engine(settings.resolved_database_url)
+    if migrate:
+        db.upgrade(engine)
+    factory = make_session_factory(engine)
+    keyring = Keyring.from_spec(settings.data_keys)
+    with transaction(factory) as session:
+        ensure_active_key(session, keyring)
+    return Hub(
+        settings=settings,
+        engine=engine,
+        session_factory=factory,
+        keyring=keyring,
+        blind_index=BlindIndex(base64.b64decode(settings.blind_index_key)),
+        objects=object_store_from_url(settings.resolved_object_store_url),
+        signer=HubSigner(factory, keyring),
+    )

@@ -1,0 +1,145 @@
+"""The hub's error hierarchy and its one renderer: RFC 9457 problem details.
+
+Services raise these; the handler turns them into ``application/problem+json``. Request validation errors
+become 422 with an ``errors`` list naming each field and its reason. Anything else is a bug and is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_BASE = "https://licence-hub.dev/problems/"
+
+log = logging.getLogger("hub.errors")
+
+
+class HubError(Exception):
+    """Base of every expected failure. ``code`` becomes the problem type URI's last segment."""
+
+    status = 400
+    code = "bad-request"
+    title = "Bad request"
+
+    def __init__(self, detail: str, *, errors: list[dict[str, Any]] | None = None, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors or []
+        self.extra = extra
+
+    def to_problem(self, instance: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": PROBLEM_BASE + self.code,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if instance:
+            body["instance"] = instance
+        if self.errors:
+            body["errors"] = self.errors
+        body.update(self.extra)
+        return body
+
+
+def field_error(field: str, reason: str, code: str | None = None) -> dict[str, Any]:
+    entry = {"field": field, "reason": reason}
+    if code:
+        entry["code"] = code
+    return entry
+
+
+class InvalidInput(HubError):
+    status, code, title = 422, "invalid-input", "Invalid input"
+
+
+class NotFound(HubError):
+    status, code, title = 404, "not-found", "Not found"
+
+
+class Conflict(HubError):
+    status, code, title = 409, "conflict", "Conflict"
+
+
+class SequenceGap(Conflict):
+    code, title = "sequence-gap", "Feed sequence gap"
+
+
+class Forbidden(HubError):
+    status, code, title = 403, "forbidden", "Forbidden"
+
+
+class Unauthorized(HubError):
+    status, code, title = 401, "unauthorized", "Unauthorized"
+
+
+class InvalidSignature(HubError):
+    status, code, title = 422, "invalid-signature", "Invalid signature"
+
+
+class PayloadTooLarge(HubError):
+    status, code, title = 413, "payload-too-large", "Payload too large"
+
+
+class UnsupportedMediaType(HubError):
+    status, code, title = 415, "unsupported-media-type", "Unsupported media type"
+
+
+class ServiceUnavailable(HubError):
+    status, code, title = 503, "service-unavailable", "Service unavailable"
+
+
+def problem_response(problem: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(problem, status_code=problem["status"], media_type=PROBLEM_JSON, headers=headers)
+
+
+def _location(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if part.isdigit() else (f".{part}" if out else part)
+    return out or ".".join(str(p) for p in loc)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(HubError)
+    async def _hub_error(request: Request, exc: HubError) -> JSONResponse:
+        return problem_response(exc.to_problem(request.url.path))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [field_error(_location(e.get("loc", ())), e.get("msg", "invalid")) for e in exc.errors()]
+        problem = InvalidInput(
+            "; ".join(f"{e['field']}: {e['reason']}" for e in errors[:5]), errors=errors
+        ).to_problem(request.url.path)
+        return problem_response(problem)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        problem = {
+            "type": "about:blank",
+            "title": str(exc.detail) if exc.status_code < 500 else "Server error",
+            "status": exc.status_code,
+            "detail": str(exc.detail),
+            "instance": request.url.path,
+        }
+        return problem_response(problem, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _bug(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("request.failed", extra={"path": request.url.path})
+        return problem_response(
+            {
+                "type": "about:blank",
+                "title": "Internal server error",
+                "status": 500,
+                "detail": "an unexpected error occurred; it has been logged",
+                "instance": request.url.path,
+            }
+        )

@@ -1,0 +1,82 @@
+"""The FastAPI application: routers of every feature, one error renderer, health and metrics."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.concurrency import run_in_threadpool
+
+from hub.context import Hub, build_hub
+from hub.deps import HubDep
+from hub.errors import ServiceUnavailable, install_error_handlers
+from hub.keys.router import router as keys_router
+from hub.kit.http import BodySizeLimit, RequestMetrics
+from hub.kit.logging import configure_logging
+from hub.registry.router import router as registry_router
+from hub.settings import Settings, get_settings
+from storage.database import ping as ping_database
+
+DEFAULT_BODY_LIMIT = 1 << 20
+
+
+def create_app(settings: Settings | None = None, *, hub: Hub | None = None) -> FastAPI:
+    """Build the app. Pass ``hub`` to share one already built (tests, several apps in one process)."""
+    settings = hub.settings if hub else (settings or get_settings())
+    configure_logging(settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = app.state.hub is None
+        if owned:
+            app.state.hub = await run_in_threadpool(build_hub, settings)
+        yield
+        if owned:
+            app.state.hub.close()
+
+    app = FastAPI(
+        title="Licence hub",
+        version="1.0.0",
+        description="Licence and certificate sharing hub: signed registry, graded access, verifiable proofs.",
+        lifespan=lifespan,
+    )
+    app.state.hub = hub
+    install_error_handlers(app)
+    app.include_router(keys_router)
+    app.include_router(registry_router)
+
+    @app.get("/healthz", tags=["operations"])
+    def healthz() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"])
+    def readyz(hub: HubDep) -> dict[str, str]:
+        """Readiness: the database and the object store answer."""
+        checks = {}
+        for name, check in (("database", lambda: ping_database(hub.engine)), ("objects", hub.objects.ping)):
+            try:
+                check()
+                checks[name] = "ok"
+            except Exception as exc:  # any failure of a dependency means "not ready"
+                raise ServiceUnavailable(f"{name} is not reachable: {type(exc).__name__}", check=name) from None
+        return {"status": "ok", **checks}
+
+    @app.get("/metrics", tags=["operations"], response_class=Response)
+    def metrics() -> Response:
+        """Prometheus metrics."""
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    def limit_for(path: str) -> int:
+        if path == "/v1/licences/batch":
+            return settings.max_batch_bytes
+        if path == "/v1/attachments":
+            return settings.max_attachment_bytes + 1
+        return DEFAULT_BODY_LIMIT
+
+    app.add_middleware(BodySizeLimit, limit_for=limit_for)
+    app.add_middleware(RequestMetrics)
+    return app

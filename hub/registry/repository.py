@@ -1,0 +1,262 @@
+"""All SQL of the registry. Hot ingest paths use lean Core statements and executemany, not ORM units."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, func, insert, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from hub.registry.models import (
+    Attachment,
+    Department,
+    DepartmentKey,
+    Feed,
+    FeedBatch,
+    Licence,
+    LicenceStatusChange,
+    LicenceType,
+    LicenceVersion,
+    Region,
+)
+
+L = Licence.__table__  # type: ignore[attr-defined]
+V = LicenceVersion.__table__  # type: ignore[attr-defined]
+S = LicenceStatusChange.__table__  # type: ignore[attr-defined]
+
+
+def _dialect_insert(session: Session, table: Any) -> Any:
+    return pg_insert(table) if session.get_bind().dialect.name == "postgresql" else sqlite_insert(table)
+
+
+# Regions ---------------------------------------------------------------------------------------------
+
+
+def get_region(session: Session, code: str) -> Region | None:
+    return session.get(Region, code)
+
+
+def region_children(session: Session, code: str) -> Sequence[Region]:
+    return session.scalars(select(Region).where(Region.parent_code == code).order_by(Region.code)).all()
+
+
+def upsert_regions(session: Session, rows: Iterable[dict[str, Any]]) -> None:
+    for row in rows:
+        stmt = _dialect_insert(session, Region.__table__).values(**row)  # type: ignore[attr-defined]
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["code"], set_={"name": row["name"], "level": row["level"]}
+        )
+        session.execute(stmt)
+
+
+# Departments and their keys ---------------------------------------------------------------------------
+
+
+def list_departments(session: Session, kind: str | None = None) -> Sequence[Department]:
+    stmt = select(Department).order_by(Department.id)
+    if kind:
+        stmt = stmt.where(Department.kind == kind)
+    return session.scalars(stmt).all()
+
+
+def get_department(session: Session, department_id: str) -> Department | None:
+    return session.get(Department, department_id)
+
+
+def department_keys(session: Session, department_id: str) -> Sequence[DepartmentKey]:
+    stmt = select(DepartmentKey).where(DepartmentKey.department_id == department_id)
+    return session.scalars(stmt.order_by(DepartmentKey.created_at)).all()
+
+
+def get_department_key(session: Session, kid: str) -> DepartmentKey | None:
+    return session.get(DepartmentKey, kid)
+
+
+# Licence types ----------------------------------------------------------------------------------------
+
+
+def list_licence_types(session: Session, issuer_kind: str | None = None) -> Sequence[LicenceType]:
+    stmt = select(LicenceType).order_by(LicenceType.code)
+    if issuer_kind:
+        stmt = stmt.where(LicenceType.issuer_kind == issuer_kind)
+    return session.scalars(stmt).all()
+
+
+def get_licence_type(session: Session, code: str) -> LicenceType | None:
+    return session.get(LicenceType, code)
+
+
+# Feeds ------------------------------------------------------------------------------------------------
+
+
+def lock_feed(session: Session, department_id: str) -> Feed:
+    """The department's feed row, locked until the transaction ends, so batches of one feed queue."""
+    stmt = _dialect_insert(session, Feed.__table__).values(  # type: ignore[attr-defined]
+        department_id=department_id, last_sequence=0, updated_at=datetime.now().astimezone()
+    )
+    session.execute(stmt.on_conflict_do_nothing(index_elements=["department_id"]))
+    feed = session.scalars(
+        select(Feed).where(Feed.department_id == department_id).with_for_update()
+    ).one()
+    return feed
+
+
+def get_feed(session: Session, department_id: str) -> Feed | None:
+    return session.get(Feed, department_id)
+
+
+def get_feed_batch(session: Session, department_id: str, sequence: int) -> FeedBatch | None:
+    return session.get(FeedBatch, (department_id, sequence))
+
+
+def next_status_indexes(session: Session, department_id: str) -> dict[int, int]:
+    stmt = (
+        select(L.c.status_list, func.max(L.c.status_index))
+        .where(L.c.department_id == department_id)
+        .group_by(L.c.status_list)
+    )
+    return {lst: top + 1 for lst, top in session.execute(stmt)}
+
+
+# Licences ---------------------------------------------------------------------------------------------
+
+
+def licences_by_serial(
+    session: Session, department_id: str, keys: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """Existing licences of a department by (type code, serial), as plain row mappings."""
+    keys = list(set(keys))
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        stmt = select(L).where(
+            L.c.department_id == department_id, tuple_(L.c.type_code, L.c.serial).in_(chunk)
+        )
+        for row in session.execute(stmt).mappings():
+            found[(row["type_code"], row["serial"])] = dict(row)
+    return found
+
+
+def used_status_slots(
+    session: Session, department_id: str, slots: Iterable[tuple[int, int]]
+) -> set[tuple[int, int]]:
+    slots = list(set(slots))
+    used: set[tuple[int, int]] = set()
+    for start in range(0, len(slots), 500):
+        chunk = slots[start : start + 500]
+        stmt = select(L.c.status_list, L.c.status_index).where(
+            L.c.department_id == department_id, tuple_(L.c.status_list, L.c.status_index).in_(chunk)
+        )
+        used.update((a, b) for a, b in session.execute(stmt))
+    return used
+
+
+def existing_attachments(session: Session, digests: Iterable[str]) -> set[str]:
+    digests = list(set(digests))
+    if not digests:
+        return set()
+    stmt = select(Attachment.sha256).where(Attachment.sha256.in_(digests))  # type: ignore[attr-defined]
+    return set(session.scalars(stmt))
+
+
+def existing_statement_ids(session: Session, jtis: Iterable[str]) -> set[str]:
+    jtis = list(set(jtis))
+    if not jtis:
+        return set()
+    stmt = select(S.c.statement_jti).where(S.c.statement_jti.in_(jtis))
+    return set(session.scalars(stmt))
+
+
+def insert_licences(session: Session, rows: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
+    """Insert new licences; return their ids by (type code, serial)."""
+    if not rows:
+        return {}
+    stmt = insert(L).returning(L.c.id, L.c.type_code, L.c.serial)
+    result = session.execute(stmt, rows)
+    return {(t, s): i for i, t, s in result}
+
+
+_LICENCE_STATE = (
+    "current_version",
+    "current_licence_id",
+    "holder_index",
+    "number_index",
+    "status",
+    "status_reason",
+    "status_changed_at",
+    "valid_from",
+    "valid_until",
+    "updated_at",
+)
+
+
+def update_licences(session: Session, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    stmt = (
+        update(L)
+        .where(L.c.id == bindparam("_id"))
+        .values({name: bindparam(name) for name in _LICENCE_STATE})
+    )
+    session.connection().execute(
+        stmt, [{"_id": r["id"], **{name: r[name] for name in _LICENCE_STATE}} for r in rows]
+    )
+
+
+def insert_versions(session: Session, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        session.execute(insert(V), rows)
+
+
+def insert_status_changes(session: Session, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        session.execute(insert(S), rows)
+
+
+def save_feed_batch(session: Session, feed: Feed, batch: FeedBatch) -> None:
+    feed.last_sequence = batch.sequence
+    feed.updated_at = batch.created_at
+    session.add(batch)
+    session.flush()
+
+
+def get_version(session: Session, licence_id: str) -> LicenceVersion | None:
+    return session.get(LicenceVersion, licence_id)
+
+
+def get_licence(session: Session, licence_pk: int) -> Licence | None:
+    return session.get(Licence, licence_pk)
+
+
+def status_list_entries(
+    session: Session, department_id: str, list_number: int
+) -> Sequence[tuple[int, str, datetime | None]]:
+    stmt = select(Licence.status_index, Licence.status, Licence.valid_until).where(
+        Licence.department_id == department_id, Licence.status_list == list_number
+    )
+    return [tuple(row) for row in session.execute(stmt)]  # type: ignore[misc]
+
+
+# Attachments ------------------------------------------------------------------------------------------
+
+
+def get_attachment(session: Session, sha256: str) -> Attachment | None:
+    return session.get(Attachment, sha256)
+
+
+def add_attachment(session: Session, row: Attachment) -> Attachment:
+    stmt = _dialect_insert(session, Attachment.__table__).values(  # type: ignore[attr-defined]
+        sha256=row.sha256,
+        size=row.size,
+        media_type=row.media_type,
+        department_id=row.department_id,
+        created_at=row.created_at,
+    )
+    session.execute(stmt.on_conflict_do_nothing(index_elements=["sha256"]))
+    stored = session.get(Attachment, row.sha256)
+    assert stored is not None
+    return stored

@@ -1,0 +1,131 @@
+"""Request and response models of the registry API (DESIGN section 6)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class RegionRead(BaseModel):
+    code: str
+    name: str
+    level: Literal["city", "county", "township", "village"]
+    parent_code: str | None
+    path: list[str] = Field(description="Codes from the root of the tree down to this region.")
+    children: list[RegionSummary] = []
+
+
+class RegionSummary(BaseModel):
+    code: str
+    name: str
+    level: str
+
+
+class DepartmentRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    name: str
+    kind: str
+    region_code: str
+    uscc: str
+    issuer: str
+
+
+class LicenceFieldRead(BaseModel):
+    name: str
+    label_zh: str
+    label_en: str
+    tier: int = Field(ge=0, le=3)
+    kind: str
+    required: bool
+    values: list[str] | None = None
+
+
+class LicenceTypeRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    code: str
+    name_zh: str
+    name_en: str
+    issuer_kind: str
+    holder_kind: Literal["person", "organisation"]
+    holder_field: str
+    number_field: str
+    classification: str
+    fields: list[LicenceFieldRead]
+
+
+class BatchOperation(BaseModel):
+    """One operation of a batch. ``issue`` and ``update`` carry an SD-JWT VC signed by the department;
+    ``status`` carries a department-signed JWS (``typ: licence-status+jwt``)."""
+
+    model_config = ConfigDict(extra="allow")
+    op: str = Field(description="issue | update | status", examples=["issue"])
+    credential: str | None = Field(None, description="SD-JWT VC (compact, ending in '~').")
+    statement: str | None = Field(None, description="Status change JWS.")
+
+
+class LicenceBatchCreate(BaseModel):
+    department: str = Field(min_length=1, max_length=64, description="Id of the department's feed.")
+    sequence: int = Field(ge=1, description="Feed sequence number: the last accepted one plus one.")
+    operations: list[BatchOperation] = Field(min_length=1)
+
+
+class OperationResult(BaseModel):
+    index: int
+    op: str
+    outcome: Literal["accepted", "rejected"]
+    licence_id: str | None = None
+    version: int | None = None
+    status: str | None = None
+    problem: dict[str, Any] | None = Field(None, description="RFC 9457 problem for a rejected operation.")
+
+
+class LicenceBatchRead(BaseModel):
+    department: str
+    sequence: int
+    accepted: int
+    rejected: int
+    replayed: bool = False
+    results: list[OperationResult]
+
+
+class FeedCursorRead(BaseModel):
+    department: str
+    last_sequence: int
+    next_sequence: int
+    updated_at: datetime | None
+    next_status_index: dict[str, int] = Field(
+        description="Per status list number, the lowest index above every one the department has used."
+    )
+
+
+class StatusListRef(BaseModel):
+    uri: str
+    idx: int
+
+
+class LicenceStatusRead(BaseModel):
+    licence_id: str
+    current_licence_id: str
+    version: int
+    current_version: int
+    type_code: str
+    department: str
+    status: str = Field(description="01 valid … 07 revoked, 99 other; 05 when the validity has passed.")
+    status_label: str
+    status_reason: str | None
+    status_changed_at: datetime | None
+    valid_from: datetime | None
+    valid_until: datetime | None
+    status_list: StatusListRef
+
+
+class AttachmentRead(BaseModel):
+    sha256: str
+    size: int
+    media_type: str
+
+
+RegionRead.model_rebuild()

@@ -1,0 +1,338 @@
+"""Registry rules other than ingest: regions, departments and their keys, the licence type catalog,
+licence status, status list tokens (IETF Token Status List) and attachments."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import re
+import zlib
+from collections.abc import Iterable
+from typing import IO, Any
+
+from joserfc.jwk import JWKRegistry
+from sqlalchemy.orm import Session
+
+from hub.context import Hub
+from hub.contract.identifiers import check_uscc
+from hub.contract.licence_id import LicenceIdError, parse_licence_id
+from hub.contract.status import STATUS_LIST_BITS, STATUS_LIST_SIZE, LicenceStatus, status_list_path
+from hub.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    field_error,
+)
+from hub.kit.time import to_epoch, utcnow
+from hub.registry import repository
+from hub.registry.models import Attachment, Department, DepartmentKey, LicenceType
+from hub.registry.schemas import (
+    FeedCursorRead,
+    LicenceStatusRead,
+    LicenceTypeRead,
+    RegionRead,
+    RegionSummary,
+    StatusListRef,
+)
+from storage.objects import ObjectTooLarge
+
+log = logging.getLogger("hub.registry")
+
+DEPARTMENT_KINDS = ("police", "commerce", "civil_affairs")
+DEPARTMENT_ALGS = {"ES256": ("EC", "P-256"), "EdDSA": ("OKP", "Ed25519")}
+_DEPARTMENT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+
+
+# Regions ---------------------------------------------------------------------------------------------
+
+
+def seed_regions(session: Session, rows: Iterable[dict[str, Any]]) -> int:
+    count = 0
+    for row in rows:
+        repository.upsert_regions(
+            session, [{"code": row["code"], "name": row["name"], "level": row["level"], "parent_code": row["parent"]}]
+        )
+        count += 1
+    return count
+
+
+def get_region(session: Session, code: str) -> RegionRead:
+    """A region with its path from the root and its direct children."""
+    region = repository.get_region(session, code)
+    if region is None:
+        raise NotFound(f"no region {code!r}")
+    path = [region.code]
+    parent = region.parent_code
+    while parent:
+        path.insert(0, parent)
+        parent_row = repository.get_region(session, parent)
+        parent = parent_row.parent_code if parent_row else None
+    children = [RegionSummary(code=c.code, name=c.name, level=c.level) for c in repository.region_children(session, code)]
+    return RegionRead(
+        code=region.code,
+        name=region.name,
+        level=region.level,  # type: ignore[arg-type]
+        parent_code=region.parent_code,
+        path=path,
+        children=children,
+    )
+
+
+# Departments -----------------------------------------------------------------------------------------
+
+
+def register_department(
+    session: Session, *, id: str, name: str, kind: str, region_code: str, uscc: str, issuer: str
+) -> Department:
+    """Register an issuing department (its keys are added separately)."""
+    errors = []
+    if not _DEPARTMENT_ID.match(id):
+        errors.append(field_error("id", "2-63 characters of a-z, 0-9 and '-'"))
+    if kind not in DEPARTMENT_KINDS:
+        errors.append(field_error("kind", f"one of {', '.join(DEPARTMENT_KINDS)}"))
+    try:
+        uscc = check_uscc(uscc)
+    except ValueError as exc:
+        errors.append(field_error("uscc", str(exc)))
+    if repository.get_region(session, region_code) is None:
+        errors.append(field_error("region_code", "unknown region"))
+    if not issuer.startswith(("https://", "http://", "urn:")):
+        errors.append(field_error("issuer", "must be a URI"))
+    if errors:
+        raise InvalidInput("invalid department", errors=errors)
+    if repository.get_department(session, id) is not None:
+        raise Conflict(f"department {id!r} already exists")
+    department = Department(id=id, name=name, kind=kind, region_code=region_code, uscc=uscc, issuer=issuer)
+    session.add(department)
+    session.flush()
+    log.info("department.registered", extra={"department": id})
+    return department
+
+
+def add_department_key(session: Session, department_id: str, public_jwk: dict[str, Any]) -> DepartmentKey:
+    """Register a department's public signing key (ES256 on P-256 or EdDSA on Ed25519)."""
+    if repository.get_department(session, department_id) is None:
+        raise NotFound(f"no department {department_id!r}")
+    jwk = {k: v for k, v in public_jwk.items() if k in ("kty", "crv", "x", "y", "kid", "alg", "use")}
+    if "d" in public_jwk:
+        raise InvalidInput("that is a private key; register only the public part", errors=[field_error("jwk.d", "private")])
+    alg = jwk.get("alg") or ("EdDSA" if jwk.get("kty") == "OKP" else "ES256")
+    expected = DEPARTMENT_ALGS.get(alg)
+    if expected is None or (jwk.get("kty"), jwk.get("crv")) != expected:
+        raise InvalidInput(
+            "department keys are ES256 (EC P-256) or EdDSA (OKP Ed25519)",
+            errors=[field_error("jwk", "unsupported key type or curve")],
+        )
+    try:
+        key = JWKRegistry.import_key(jwk)
+    except Exception as exc:  # joserfc raises several types for bad key material
+        raise InvalidInput(f"not a usable public key: {exc}", errors=[field_error("jwk", "invalid key")]) from None
+    kid = jwk.get("kid") or key.thumbprint()
+    if repository.get_department_key(session, kid) is not None:
+        raise Conflict(f"key {kid!r} is already registered")
+    jwk.update(kid=kid, alg=alg, use="sig")
+    row = DepartmentKey(kid=kid, department_id=department_id, alg=alg, public_jwk=jwk)
+    session.add(row)
+    session.flush()
+    log.info("department.key.added", extra={"department": department_id, "kid": kid})
+    return row
+
+
+def retire_department_key(session: Session, department_id: str, kid: str) -> DepartmentKey:
+    """Retire a key: it still verifies what it signed before now, and signs nothing new."""
+    row = repository.get_department_key(session, kid)
+    if row is None or row.department_id != department_id:
+        raise NotFound(f"department {department_id!r} has no key {kid!r}")
+    if row.status != "active":
+        raise Conflict(f"key {kid!r} is already {row.status}")
+    row.status, row.retired_at = "retired", utcnow()
+    log.info("department.key.retired", extra={"department": department_id, "kid": kid})
+    return row
+
+
+def department_jwks(session: Session, department_id: str) -> dict[str, Any]:
+    if repository.get_department(session, department_id) is None:
+        raise NotFound(f"no department {department_id!r}")
+    return {"keys": [dict(k.public_jwk, status=k.status) for k in repository.department_keys(session, department_id)]}
+
+
+# Licence types ---------------------------------------------------------------------------------------
+
+
+def register_licence_type(session: Session, spec: dict[str, Any]) -> LicenceType:
+    """Add or replace a catalog type. State-secret (涉密) types are refused: they never enter the hub."""
+    if spec.get("classification") == "state_secret":
+        raise Forbidden(
+            "state-secret (涉密) licence types are never taken into the hub",
+            errors=[field_error("classification", "state_secret is refused")],
+        )
+    try:
+        checked = LicenceTypeRead.model_validate(spec)
+    except ValueError as exc:
+        raise InvalidInput(f"invalid licence type: {exc}") from None
+    names = [f.name for f in checked.fields]
+    errors = []
+    if not re.fullmatch(r"[0-9A-Z]{1,32}", checked.code):
+        errors.append(field_error("code", "upper-case letters and digits only"))
+    if len(set(names)) != len(names):
+        errors.append(field_error("fields", "duplicate field names"))
+    for role in ("holder_field", "number_field"):
+        if getattr(checked, role) not in names:
+            errors.append(field_error(role, "names no field"))
+    if checked.issuer_kind not in DEPARTMENT_KINDS:
+        errors.append(field_error("issuer_kind", f"one of {', '.join(DEPARTMENT_KINDS)}"))
+    if errors:
+        raise InvalidInput("invalid licence type", errors=errors)
+    row = repository.get_licence_type(session, checked.code) or LicenceType(code=checked.code)
+    for name, value in checked.model_dump(exclude={"code"}).items():
+        setattr(row, name, value)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def list_licence_types(session: Session, issuer_kind: str | None = None) -> list[LicenceType]:
+    return list(repository.list_licence_types(session, issuer_kind))
+
+
+def list_departments(session: Session, kind: str | None = None) -> list[Department]:
+    return list(repository.list_departments(session, kind))
+
+
+def get_licence_type(session: Session, code: str) -> LicenceType:
+    row = repository.get_licence_type(session, code)
+    if row is None:
+        raise NotFound(f"no licence type {code!r}")
+    return row
+
+
+# Feeds -----------------------------------------------------------------------------------------------
+
+
+def feed_cursor(session: Session, department_id: str) -> FeedCursorRead:
+    """Where a department's feed stands, so an adapter can resume after a crash."""
+    if repository.get_department(session, department_id) is None:
+        raise NotFound(f"no department {department_id!r}")
+    feed = repository.get_feed(session, department_id)
+    last = feed.last_sequence if feed else 0
+    return FeedCursorRead(
+        department=department_id,
+        last_sequence=last,
+        next_sequence=last + 1,
+        updated_at=feed.updated_at if feed else None,
+        next_status_index={str(k): v for k, v in repository.next_status_indexes(session, department_id).items()},
+    )
+
+
+# Status ----------------------------------------------------------------------------------------------
+
+
+def effective_status(stored: str, valid_until: Any, now: Any = None) -> LicenceStatus:
+    """The status a verifier should act on: expiry is computed from validity, never stored."""
+    status = LicenceStatus(stored)
+    if status is LicenceStatus.VALID and valid_until is not None and valid_until <= (now or utcnow()):
+        return LicenceStatus.LAPSED
+    return status
+
+
+def licence_status(session: Session, hub: Hub, licence_id: str) -> LicenceStatusRead:
+    """Status, validity and version of a licence (T0: no personal field)."""
+    try:
+        parse_licence_id(licence_id)
+    except LicenceIdError as exc:
+        raise InvalidInput(str(exc), errors=[field_error("licence_id", str(exc))]) from None
+    version = repository.get_version(session, licence_id)
+    licence = repository.get_licence(session, version.licence_pk) if version else None
+    if version is None or licence is None:
+        raise NotFound(f"no licence {licence_id!r}")
+    status = effective_status(licence.status, licence.valid_until)
+    return LicenceStatusRead(
+        licence_id=licence_id,
+        current_licence_id=licence.current_licence_id,
+        version=version.version,
+        current_version=licence.current_version,
+        type_code=licence.type_code,
+        department=licence.department_id,
+        status=status.value,
+        status_label=status.label_en,
+        status_reason=licence.status_reason,
+        status_changed_at=licence.status_changed_at,
+        valid_from=licence.valid_from,
+        valid_until=licence.valid_until,
+        status_list=StatusListRef(
+            uri=hub.settings.public_url + status_list_path(licence.department_id, licence.status_list),
+            idx=licence.status_index,
+        ),
+    )
+
+
+def status_list_token(session: Session, hub: Hub, department_id: str, list_number: int) -> str:
+    """A hub-signed Status List Token (draft-ietf-oauth-status-list) for one of a department's lists:
+    2 bits per licence (0 valid, 1 invalid, 2 suspended), lapsed validity counted as invalid."""
+    if repository.get_department(session, department_id) is None:
+        raise NotFound(f"no department {department_id!r}")
+    if not 0 <= list_number < 1_000_000:
+        raise InvalidInput("list number out of range", errors=[field_error("list", "0..999999")])
+    now = utcnow()
+    per_byte = 8 // STATUS_LIST_BITS
+    buffer = bytearray(STATUS_LIST_SIZE // per_byte)
+    for index, stored, valid_until in repository.status_list_entries(session, department_id, list_number):
+        value = effective_status(stored, valid_until, now).token_status
+        buffer[index // per_byte] |= value << ((index % per_byte) * STATUS_LIST_BITS)
+    encoded = base64.urlsafe_b64encode(zlib.compress(bytes(buffer), 9)).rstrip(b"=").decode()
+    ttl = hub.settings.status_list_ttl_seconds
+    payload = {
+        "sub": hub.settings.public_url + status_list_path(department_id, list_number),
+        "iss": hub.settings.public_url,
+        "iat": to_epoch(now),
+        "exp": to_epoch(now) + ttl,
+        "ttl": ttl,
+        "status_list": {"bits": STATUS_LIST_BITS, "lst": encoded},
+    }
+    return hub.signer.sign(payload, typ="statuslist+jwt")
+
+
+# Attachments -----------------------------------------------------------------------------------------
+
+_MAGIC = {
+    "image/jpeg": (b"\xff\xd8\xff",),
+    "image/png": (b"\x89PNG\r\n\x1a\n",),
+    "application/pdf": (b"%PDF-",),
+}
+
+
+def store_attachment(
+    session: Session, hub: Hub, stream: IO[bytes], media_type: str, department_id: str | None
+) -> Attachment:
+    """Stream a file into the object store, content-addressed, after checking its type and size."""
+    media_type = media_type.split(";")[0].strip().lower()
+    allowed = hub.settings.attachment_media_types
+    if media_type not in allowed:
+        raise UnsupportedMediaType(
+            f"media type {media_type or '(none)'!r} is not accepted; use one of {', '.join(allowed)}",
+            errors=[field_error("Content-Type", "not an accepted media type")],
+        )
+    head = stream.read(16)
+    stream.seek(0)
+    if not head.startswith(_MAGIC.get(media_type, (b"",))):
+        raise UnsupportedMediaType(
+            f"the content is not {media_type}", errors=[field_error("body", "content does not match Content-Type")]
+        )
+    if department_id is not None and repository.get_department(session, department_id) is None:
+        raise NotFound(f"no department {department_id!r}", errors=[field_error("department", "unknown")])
+    limit = hub.settings.max_attachment_bytes
+    try:
+        stored = hub.objects.put(stream, media_type=media_type, max_bytes=limit)
+    except ObjectTooLarge:
+        raise PayloadTooLarge(
+            f"attachments are at most {limit} bytes", errors=[field_error("body", f"over {limit} bytes")]
+        ) from None
+    row = repository.add_attachment(
+        session,
+        Attachment(sha256=stored.sha256, size=stored.size, media_type=media_type, department_id=department_id),
+    )
+    log.info("attachment.stored", extra={"sha256": row.sha256, "size": row.size})
+    return row

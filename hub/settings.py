@@ -1,0 +1,69 @@
+"""Typed settings, read from ``HUB_*`` environment variables (and ``.env``).
+
+Outside demo mode the hub refuses to start with a default or missing secret: a government data centre
+must provide its own keys, never the ones that ship in this repository.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEMO_SECRET = "demo-only-not-a-secret"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HUB_", env_file=".env", extra="ignore")
+
+    demo: bool = Field(False, description="Demo mode: generated secrets, dev sign-in. Never in production.")
+    var_dir: Path = Field(Path("var"), description="Where the embedded default keeps its files.")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite under var_dir.")
+    object_store_url: str | None = Field(None, description="file:///path or s3://KEY:SECRET@host:port/bucket")
+    public_url: str = Field("http://127.0.0.1:8000", description="Base URL the hub is reached at.")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+
+    # Secrets. Data keys are "kid:base64(32 bytes)" entries separated by commas; the first is active.
+    data_keys: str | None = Field(None, description="AES-256-GCM keys for data at rest, first is active.")
+    blind_index_key: str | None = Field(None, description="HMAC key (base64, 32 bytes) for holder indexes.")
+
+    max_batch_operations: int = 1000
+    max_batch_bytes: int = 16 * 1024 * 1024
+    max_attachment_bytes: int = 10 * 1024 * 1024
+    attachment_media_types: tuple[str, ...] = ("image/jpeg", "image/png", "application/pdf")
+    status_list_ttl_seconds: int = 300
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _refuse_default_secrets(self) -> Settings:
+        if self.demo:
+            return self
+        missing = [
+            name
+            for name in ("data_keys", "blind_index_key")
+            if not getattr(self, name) or DEMO_SECRET in (getattr(self, name) or "")
+        ]
+        if missing:
+            raise ValueError(
+                "outside demo mode these secrets must be set and not the demo default: "
+                + ", ".join(f"HUB_{m.upper()}" for m in missing)
+                + " (generate them with `hub keys generate-secrets`)"
+            )
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.var_dir / 'hub.sqlite3').resolve()}"
+
+    @property
+    def resolved_object_store_url(self) -> str:
+        return self.object_store_url or (self.var_dir / "objects").resolve().as_uri()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
