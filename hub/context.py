@@ -29,6 +29,7 @@ class Hub:
     settings: Settings
     engine: Engine
     session_factory: sessionmaker[Session]
+    read_session_factory: sessionmaker[Session]
     keyring: Keyring
     blind_index: BlindIndex
     objects: ObjectStore
@@ -83,8 +84,9 @@ def build_hub(settings: Settings, *, migrate: bool = True) -> Hub:
         settings=settings,
         engine=engine,
         session_factory=factory,
+        read_session_factory=make_session_factory(engine, read_only=True),
         keyring=keyring,
         blind_index=BlindIndex(base64.b64decode(settings.blind_index_key)),
         objects=object_store_from_url(settings.resolved_object_store_url),
-        signer=HubSigner(factory, keyring),
+        signer=HubSigner(make_session_factory(engine, read_only=True), keyring),
     )

@@ -43,8 +43,11 @@ def head_revisions() -> tuple[str, ...]:
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    """The request's unit of work: services never commit, this dependency does (or rolls back)."""
-    session: Session = request.app.state.hub.session_factory()
+    """The request's unit of work: services never commit, this dependency does (or rolls back).
+    GET and HEAD requests read without taking SQLite's write lock."""
+    hub = request.app.state.hub
+    factory = hub.read_session_factory if request.method in ("GET", "HEAD") else hub.session_factory
+    session: Session = factory()
     try:
         yield session
         session.commit()

@@ -1,7 +1,8 @@
 """Database engines and sessions for SQLite (embedded default) and PostgreSQL (production).
 
-SQLite runs in WAL mode with foreign keys on, and every transaction starts with ``BEGIN IMMEDIATE`` so
-that two writers queue on the lock instead of failing half-way with "database is locked". PostgreSQL runs
+SQLite runs in WAL mode with foreign keys on. A writing transaction starts with ``BEGIN IMMEDIATE`` so
+that two writers queue on the lock instead of failing half-way with "database is locked"; a session made
+with ``read_only=True`` starts a deferred transaction, which in WAL mode never waits for a writer. PostgreSQL runs
 through psycopg 3 with a connection pool and ``pool_pre_ping`` so a restarted server costs one retry.
 """
 
@@ -60,11 +61,14 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = connection.get_execution_options().get("read_only", False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
-def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=False)
+def make_session_factory(engine: Engine, *, read_only: bool = False) -> sessionmaker[Session]:
+    """Sessions for units of work; ``read_only`` ones never take SQLite's write lock."""
+    bind = engine.execution_options(read_only=True) if read_only else engine
+    return sessionmaker(bind=bind, expire_on_commit=False, autoflush=False)
 
 
 @contextmanager

@@ -48,7 +48,10 @@ def build_credential(
         "iat": int(issued_at if issued_at is not None else time.time()),
         "licence_id": str(licence_id),
         "status": {
-            "status_list": {"idx": status_index, "uri": hub_url + status_list_path(department_id, status_list)}
+            "status_list": {
+                "idx": status_index,
+                "uri": hub_url + status_list_path(department_id, status_list),
+            }
         },
         "cnf": {"jwk": {k: holder_jwk[k] for k in ("kty", "crv", "x", "y", "kid") if k in holder_jwk}},
     }

@@ -7,10 +7,9 @@ every check around them, decoding each segment exactly once.
 
 from __future__ import annotations
 
-import base64
+import binascii
 import hashlib
 import json
-import re
 import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -43,8 +42,6 @@ _ALG_MODELS: dict[str, JWSAlgModel] = {name: JWSRegistry.algorithms[name] for na
 # draft-ietf-oauth-sd-jwt-vc §3.2.2.2: these claims must stay in the clear; "_sd_alg" is ours.
 NEVER_DISCLOSED = frozenset({"iss", "nbf", "exp", "cnf", "vct", "vct#integrity", "status", "_sd_alg"})
 _RESERVED_NAMES = frozenset({"_sd", "..."})  # RFC 9901 §4.2.1
-
-_B64URL = re.compile(r"[A-Za-z0-9_-]*")
 
 
 class SdJwtError(ValueError):
@@ -90,15 +87,25 @@ class ParsedSdJwt:
 # -- encoding -------------------------------------------------------------------------------------------
 
 
+_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
+_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
+_PADDING = (b"", b"", b"==", b"=")
+
+
 def _b64encode(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    return binascii.b2a_base64(data, newline=False).translate(_TO_URLSAFE).rstrip(b"=").decode("ascii")
 
 
 def _b64decode(segment: str, what: str) -> bytes:
-    # Strict: the URL-safe alphabet only, no padding, no whitespace (RFC 7515 §2).
-    if _B64URL.fullmatch(segment) is None or len(segment) % 4 == 1:
-        raise SdJwtError("malformed", f"{what} is not base64url")
-    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    # Strict (RFC 7515 §2): URL-safe alphabet only, no padding, no whitespace. binascii directly, because
+    # the base64 module's wrappers cost more than the decoding on this path.
+    try:
+        data = segment.encode("ascii")
+        if b"+" in data or b"/" in data or b"=" in data or len(data) % 4 == 1:
+            raise ValueError(what)
+        return binascii.a2b_base64(data.translate(_TO_STANDARD) + _PADDING[len(data) % 4], strict_mode=True)
+    except ValueError:  # also UnicodeEncodeError and binascii.Error
+        raise SdJwtError("malformed", f"{what} is not base64url") from None
 
 
 def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -512,7 +519,7 @@ def _select(value: Any, release: set[str], by_digest: dict[str, Disclosure], kee
             disclosure = by_digest.get(digest) if isinstance(digest, str) else None
             if disclosure is not None:
                 # Array elements have no name; they go with the array they belong to.
-                keep.add(digest)
+                keep.add(disclosure.digest)
                 _select(disclosure.value, release, by_digest, keep)
             else:
                 _select(item, release, by_digest, keep)
@@ -531,6 +538,8 @@ def present(
     """An SD-JWT+KB (RFC 9901 §4.3) keeping only the disclosures named in ``release`` (and those nested in
     them that are named too), with a KB-JWT bound to ``aud``, ``nonce`` and the presentation's sd_hash.
     """
+    if isinstance(release, str):
+        raise TypeError("release is an iterable of claim names, not one string")
     parsed = parse(sd_jwt)
     if parsed.kb_jwt is not None:
         raise SdJwtError("malformed", "already a presentation: it carries a KB-JWT")
@@ -579,7 +588,7 @@ def verify_key_binding(
     if claims.get("nonce") != nonce:
         raise SdJwtError("nonce_mismatch", "the KB-JWT answers another nonce")
     issued = claims.get("iat")
-    if not _is_number(issued):
+    if not isinstance(issued, (int, float)) or isinstance(issued, bool):
         raise SdJwtError("kb_invalid", "the KB-JWT has no numeric iat")
     now = int(time.time()) if now is None else now
     if issued < now - max_age_s - leeway_s:

@@ -282,7 +282,10 @@ class _OperationChecker:
         try:
             claims = sdjwt.resolve_disclosures(parsed)
         except sdjwt.SdJwtError as exc:
-            raise _Rejected(InvalidSignature(str(exc), errors=[field_error(f"{where}.disclosures", str(exc), exc.reason)]))
+            # A disclosure the signed digests do not cover was altered or added: an integrity failure.
+            integrity = exc.reason in ("disclosure_not_referenced", "duplicate_disclosure")
+            error_cls = InvalidSignature if integrity else InvalidClaims
+            raise _Rejected(error_cls(str(exc), errors=[field_error(f"{where}.disclosures", str(exc), exc.reason)]))
 
         payload = parsed.payload
         if str(payload.get("classification", "")).lower() in ("state_secret", "涉密"):

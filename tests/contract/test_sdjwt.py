@@ -106,6 +106,7 @@ def full_check(compact: str) -> dict[str, Any]:
 # -- round trips ----------------------------------------------------------------------------------------
 
 
+@pytest.mark.filterwarnings("error")  # joserfc's registry warns on "EdDSA"; we must not go through it
 @pytest.mark.parametrize(("key", "alg"), [(ISSUER_EC, "ES256"), (ISSUER_ED, "EdDSA")])
 def test_issue_parse_verify_resolve_round_trip(key, alg):
     credential = sdjwt.issue(
@@ -304,6 +305,18 @@ def test_key_of_the_wrong_type_is_refused():
     parsed = sdjwt.parse(create_credential())
 
     assert reason_of(sdjwt.verify_issuer_signature, parsed, resolver(ISSUER_ED)) == "bad_signature"
+
+
+def test_resolver_may_return_published_jwks():
+    parsed = sdjwt.parse(create_credential())
+    published = {**ISSUER_EC.as_dict(private=False), "kid": "dept-1", "use": "sig", "key_ops": ["verify"]}
+
+    sdjwt.verify_issuer_signature(parsed, lambda header: published)
+
+    for_encryption = {**ISSUER_EC.as_dict(private=False), "use": "enc"}
+    assert reason_of(sdjwt.verify_issuer_signature, parsed, lambda header: for_encryption) == "bad_signature"
+    with_private_part = ISSUER_EC.as_dict(private=True)
+    assert reason_of(sdjwt.verify_issuer_signature, parsed, lambda header: with_private_part) == "bad_key"
 
 
 def test_unknown_kid_is_refused():
