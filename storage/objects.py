@@ -440,7 +440,9 @@ class S3ObjectStore:
     def presigned_url(self, sha256: str, *, expires: timedelta) -> str | None:
         key = object_key(sha256)
         try:
-            return self._client.presigned_get_object(bucket_name=self.bucket, object_name=key, expires=expires)
+            return self._client.presigned_get_object(
+                bucket_name=self.bucket, object_name=key, expires=expires
+            )
         except (MinioException, urllib3.exceptions.HTTPError, OSError) as exc:
             raise self._fail("presign", exc) from exc
 
@@ -466,7 +468,9 @@ class S3ObjectStore:
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
-_URL_FORMS = "file:///absolute/path, a plain path, or s3://ACCESS:SECRET@host:port/bucket?secure=false&region=…"
+_URL_FORMS = (
+    "file:///absolute/path, a plain path, or s3://ACCESS:SECRET@host:port/bucket?secure=false&region=…"
+)
 
 
 def _redacted(url: str) -> str:

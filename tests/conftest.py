@@ -1,7 +1,46 @@
-"""Shared test fixtures; each fixture module is registered here as a plugin."""
+"""Shared test fixtures; each fixture module is registered here as a plugin.
+
+The run ends with a line counting the tests that passed on each real backend, so the output shows that
+the PostgreSQL and SeaweedFS suites ran (their fixtures fail the run when the server cannot be had).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
 
 pytest_plugins = [
     "tests.fixtures.postgres",
     "tests.fixtures.seaweedfs",
+    "tests.fixtures.hub",
 ]
-pytest_plugins += ["tests.fixtures.hub"]
+
+_BACKEND_MARKERS = ("postgres", "s3")
+_passed: Counter[str] = Counter()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if params.get("database_url") == "postgres" or "postgres_admin_url" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.postgres)
+        if "seaweedfs_s3_url" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.s3)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call" and report.passed:
+        keywords = report.keywords
+        for marker in _BACKEND_MARKERS:
+            if marker in keywords:
+                _passed[marker] += 1
+        if "postgres" not in keywords:
+            _passed["sqlite-or-no-database"] += 1
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    terminalreporter.write_line(
+        "backends: "
+        + ", ".join(f"{name} {_passed[name]} passed" for name in ("postgres", "s3", "sqlite-or-no-database"))
+    )

@@ -8,6 +8,7 @@ import os
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import BinaryIO, cast
 
 import httpx
 import pytest
@@ -96,7 +97,9 @@ def test_round_trip_keeps_bytes_and_media_type(store: ObjectStore) -> None:
 
     stored = put_bytes(store, data, "application/pdf")
 
-    assert stored == StoredObject(sha256=hashlib.sha256(data).hexdigest(), size=len(data), media_type="application/pdf")
+    assert stored == StoredObject(
+        sha256=hashlib.sha256(data).hexdigest(), size=len(data), media_type="application/pdf"
+    )
     assert store.stat(stored.sha256) == stored
     assert read_all(store, stored.sha256) == data
 
@@ -137,8 +140,9 @@ def test_put_is_idempotent_and_first_media_type_wins(store: ObjectStore) -> None
 def test_streams_a_multi_mib_object_in_chunks(store: ObjectStore) -> None:
     data = os.urandom(6 * 1024 * 1024 + 123)
     reader = CountingReader(data)
+    stream = cast(BinaryIO, reader)
 
-    stored = store.put(reader, media_type="application/octet-stream", max_bytes=LIMIT)
+    stored = store.put(stream, media_type="application/octet-stream", max_bytes=LIMIT)
     chunks = list(store.open(stored.sha256))
 
     assert stored == StoredObject(hashlib.sha256(data).hexdigest(), len(data), "application/octet-stream")
@@ -169,9 +173,10 @@ def test_too_large_stores_nothing(store: ObjectStore) -> None:
 
 def test_too_large_stops_reading_an_endless_stream(store: ObjectStore) -> None:
     endless = CountingReader(None)
+    stream = cast(BinaryIO, endless)
 
     with pytest.raises(ObjectTooLarge):
-        store.put(endless, media_type="application/octet-stream", max_bytes=3 * CHUNK_SIZE)
+        store.put(stream, media_type="application/octet-stream", max_bytes=3 * CHUNK_SIZE)
 
     assert endless.total_read == 3 * CHUNK_SIZE + 1
 
@@ -383,7 +388,9 @@ def test_url_plain_path_gives_local(tmp_path: Path) -> None:
 
 
 def test_url_s3_decodes_credentials_and_options() -> None:
-    store = object_store_from_url("s3://AK%2Fid:s%2Fe%3Acr%40et@minio.example:9000/hub-files?secure=true&region=eu-1")
+    store = object_store_from_url(
+        "s3://AK%2Fid:s%2Fe%3Acr%40et@minio.example:9000/hub-files?secure=true&region=eu-1"
+    )
 
     assert isinstance(store, S3ObjectStore)
     assert (store.endpoint, store.bucket, store.secure) == ("minio.example:9000", "hub-files", True)

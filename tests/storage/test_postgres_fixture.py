@@ -38,7 +38,6 @@ def test_create_and_drop_database(postgres_admin_url: str) -> None:
         assert conn.execute("SELECT count(*) FROM pg_database WHERE datname = %s", (name,)).fetchone() == (0,)
 
 
-
 @pytest.mark.slow
 def test_throwaway_cluster_fallback_starts_and_stops() -> None:
     with throwaway_cluster() as url:

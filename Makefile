@@ -1,0 +1,43 @@
+# Every target installs what it needs into .venv first, so a fresh clone needs only `make demo` or `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install demo run test lint format bench soak clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)  ## seed a demo hub on SQLite + var/ and serve it on 127.0.0.1:8000 (HUB_PORT to change)
+	$(BIN)/hub demo
+
+run: $(STAMP)  ## serve with the settings in the environment / .env
+	$(BIN)/hub serve
+
+test: $(STAMP)  ## the whole suite on SQLite, PostgreSQL, the local object folder and SeaweedFS S3
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: $(STAMP)  ## throughput against ceilings measured in the same run; writes bench/results.md
+	$(BIN)/python -m bench
+
+soak: $(STAMP)  ## longer fault runs (kill during ingest, repeated)
+	$(BIN)/python -m pytest -q -m soak --run-soak
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

@@ -1,0 +1,241 @@
+"""The ``hub`` command: serve, demo, database migrations, keys, catalog and departments."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from hub.settings import Settings
+
+app = typer.Typer(help="Licence hub: signed licence registry with graded access.", no_args_is_help=True)
+db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+keys_app = typer.Typer(help="The hub's signing keys and secrets.", no_args_is_help=True)
+catalog_app = typer.Typer(help="Regions and the licence type catalog.", no_args_is_help=True)
+departments_app = typer.Typer(help="Issuing departments and their keys.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
+app.add_typer(catalog_app, name="catalog")
+app.add_typer(departments_app, name="departments")
+console = Console()
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValueError as exc:
+        console.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+def _hub(**overrides: object):  # type: ignore[no-untyped-def]
+    from hub.context import build_hub
+
+    return build_hub(_settings(**overrides))
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind (HUB_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (HUB_PORT).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes (HUB_WORKERS).")] = None,
+) -> None:
+    """Serve the API (migrations are applied on start)."""
+    import uvicorn
+
+    settings = _settings()
+    _hub().close()  # migrate and create keys once, before workers start
+    uvicorn.run(
+        "hub.main:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers or settings.workers,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+    )
+
+
+@app.command()
+def demo(
+    port: Annotated[int | None, typer.Option(help="Port (default HUB_PORT or 8000).")] = None,
+    seed_only: Annotated[bool, typer.Option(help="Seed and write credentials, then exit.")] = False,
+) -> None:
+    """Seed a demo hub on SQLite + var/ and serve it on 127.0.0.1."""
+    import uvicorn
+
+    from hub import demo as demo_module
+    from hub.main import create_app
+
+    base = _settings(demo=True)
+    chosen = port or base.port
+    public_url = base.public_url if "HUB_PUBLIC_URL" in os.environ else f"http://127.0.0.1:{chosen}"
+    hub = _hub(demo=True, port=chosen, public_url=public_url)
+    path = demo_module.seed(hub)
+    console.print(f"[green]demo data ready[/green]: credentials and sample ids in {path}")
+    if seed_only:
+        hub.close()
+        return
+    console.print(f"[bold]licence hub (demo) listening on http://127.0.0.1:{chosen}[/bold]  (docs: /docs)")
+    try:
+        uvicorn.run(create_app(hub=hub), host="127.0.0.1", port=chosen, log_level="warning")
+    finally:
+        hub.close()
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply migrations up to REVISION (default: head)."""
+    from hub import db
+    from storage.database import make_engine
+
+    settings = _settings()
+    engine = make_engine(settings.resolved_database_url, pool_size=1)
+    db.upgrade(engine, revision)
+    console.print(f"database at {db.current_revision(engine)}")
+    engine.dispose()
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the database's revision and the code's head."""
+    from hub import db
+    from storage.database import make_engine
+
+    engine = make_engine(_settings().resolved_database_url, pool_size=1)
+    console.print(f"database: {db.current_revision(engine)}  code head: {', '.join(db.head_revisions())}")
+    engine.dispose()
+
+
+@keys_app.command("generate-secrets")
+def keys_generate_secrets(kid: str = "k1") -> None:
+    """Print fresh HUB_DATA_KEYS and HUB_BLIND_INDEX_KEY values for a production .env."""
+    from storage.sealing import Keyring
+
+    typer.echo(f"HUB_DATA_KEYS={Keyring.generate_spec(kid)}")
+    typer.echo(f"HUB_BLIND_INDEX_KEY={base64.b64encode(os.urandom(32)).decode()}")
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List the hub's signing keys."""
+    from hub.keys import repository
+
+    hub = _hub()
+    table = Table("kid", "alg", "status", "created", "retired")
+    with hub.read_session_factory() as session:
+        for row in repository.list_keys(session):
+            table.add_row(row.kid, row.alg, row.status, row.created_at.isoformat(), str(row.retired_at or ""))
+    console.print(table)
+    hub.close()
+
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Make a new active signing key; the old one is retired and stays published for verification."""
+    from hub.keys import service
+    from storage.database import transaction
+
+    hub = _hub()
+    with transaction(hub.session_factory) as session:
+        row = service.rotate(session, hub.keyring)
+    console.print(f"active hub key is now {row.kid}")
+    hub.close()
+
+
+@keys_app.command("reseal")
+def keys_reseal() -> None:
+    """Re-encrypt stored private keys with the active data key (after adding a new first HUB_DATA_KEYS
+    entry). Credentials are resealed by `hub keys reseal-credentials` in batches."""
+    from hub.keys import service
+    from storage.database import transaction
+
+    hub = _hub()
+    with transaction(hub.session_factory) as session:
+        count = service.reseal_all(session, hub.keyring)
+    console.print(f"resealed {count} hub keys with data key {hub.keyring.active.kid}")
+    hub.close()
+
+
+@catalog_app.command("load")
+def catalog_load() -> None:
+    """Load Zhengzhou's regions and the licence type catalog shipped with the hub."""
+    from hub.demo import seed_catalog
+
+    hub = _hub()
+    seed_catalog(hub)
+    console.print("regions and licence types loaded")
+    hub.close()
+
+
+@catalog_app.command("add-type")
+def catalog_add_type(spec_file: Path) -> None:
+    """Add or replace a licence type from a JSON file (state-secret types are refused)."""
+    from hub.errors import HubError
+    from hub.registry import service
+    from storage.database import transaction
+
+    hub = _hub()
+    try:
+        with transaction(hub.session_factory) as session:
+            row = service.register_licence_type(session, json.loads(spec_file.read_text()))
+        console.print(f"licence type {row.code} saved")
+    except HubError as exc:
+        console.print(f"[red]refused:[/red] {exc.detail} {exc.errors or ''}")
+        raise typer.Exit(1) from None
+    finally:
+        hub.close()
+
+
+@departments_app.command("add")
+def departments_add(
+    id: str, name: str, kind: str, uscc: str, issuer: str, region: str = "410100"
+) -> None:
+    """Register an issuing department."""
+    from hub.registry import service
+
+    _run_registry(lambda s: service.register_department(s, id=id, name=name, kind=kind, region_code=region, uscc=uscc, issuer=issuer))
+    console.print(f"department {id} registered")
+
+
+@departments_app.command("add-key")
+def departments_add_key(department: str, jwk_file: Path) -> None:
+    """Register a department's public key from a JWK file (ES256 P-256 or EdDSA Ed25519)."""
+    from hub.registry import service
+
+    row = _run_registry(lambda s: service.add_department_key(s, department, json.loads(jwk_file.read_text())))
+    console.print(f"key {row.kid} added to {department}")
+
+
+@departments_app.command("retire-key")
+def departments_retire_key(department: str, kid: str) -> None:
+    """Retire a department key: it keeps verifying what it signed before now."""
+    from hub.registry import service
+
+    _run_registry(lambda s: service.retire_department_key(s, department, kid))
+    console.print(f"key {kid} retired")
+
+
+def _run_registry(action):  # type: ignore[no-untyped-def]
+    from hub.errors import HubError
+    from storage.database import transaction
+
+    hub = _hub()
+    try:
+        with transaction(hub.session_factory) as session:
+            return action(session)
+    except HubError as exc:
+        console.print(f"[red]refused:[/red] {exc.detail} {exc.errors or ''}")
+        raise typer.Exit(1) from None
+    finally:
+        hub.close()
+
+
+if __name__ == "__main__":
+    app()

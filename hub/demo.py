@@ -1,0 +1,179 @@
+"""``hub demo``: a working hub on the embedded default, seeded so a newcomer can call the API at once.
+
+Seeds Zhengzhou's regions, the licence type catalog, the three departments with keys (private keys in
+``var/demo/keys/``), and sample licences pushed through the same signed ingest as any department feed;
+then writes ``var/demo/credentials.json`` listing departments, key files and holder numbers to try.
+Running it again reuses what is there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+from joserfc.jwk import ECKey
+
+from hub.context import Hub
+from hub.contract.issuing import build_credential
+from hub.contract.licence_id import LicenceId
+from hub.demo_data import citizen_id, sample_values, uscc_code
+from hub.registry import ingest, repository, service
+from hub.registry.catalog_data import load_licence_types
+from hub.registry.regions_data import load_regions
+from hub.registry.schemas import BatchOperation, LicenceBatchCreate
+from storage.database import transaction
+
+DEPARTMENTS = (
+    {"id": "zz-police", "name": "郑州市公安局", "kind": "police", "uscc_seed": 1},
+    {"id": "zz-amr", "name": "郑州市市场监督管理局", "kind": "commerce", "uscc_seed": 2},
+    {"id": "zz-civil", "name": "郑州市民政局", "kind": "civil_affairs", "uscc_seed": 3},
+)
+CITIZENS = 24
+# Every citizen has an ID card and a household register; every business a business licence.
+EVERYONE_HOLDS = ("11100000000013127D001", "11100000000013127D002", "11100000000019887N001")
+BUSINESSES = 6
+
+
+def seed_catalog(hub: Hub) -> None:
+    with transaction(hub.session_factory) as session:
+        service.seed_regions(session, load_regions())
+        for spec in load_licence_types():
+            service.register_licence_type(session, spec)
+
+
+def _department_key(keys_dir: Path, department_id: str) -> ECKey:
+    path = keys_dir / f"{department_id}.private.jwk.json"
+    if path.exists():
+        return ECKey.import_key(json.loads(path.read_text()))
+    key = ECKey.generate_key("P-256", private=True)
+    keys_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(key.as_dict(private=True), handle)
+    return key
+
+
+def seed_departments(hub: Hub, keys_dir: Path) -> list[dict[str, Any]]:
+    seeded = []
+    for spec in DEPARTMENTS:
+        key = _department_key(keys_dir, spec["id"])
+        issuer = f"{hub.settings.public_url}/v1/departments/{spec['id']}"
+        with transaction(hub.session_factory) as session:
+            department = repository.get_department(session, spec["id"])
+            if department is None:
+                department = service.register_department(
+                    session,
+                    id=spec["id"],
+                    name=spec["name"],
+                    kind=spec["kind"],
+                    region_code="410100",
+                    uscc=uscc_code(random.Random(spec["uscc_seed"]), category="11"),
+                    issuer=issuer,
+                )
+            kid = key.thumbprint()
+            if repository.get_department_key(session, kid) is None:
+                service.add_department_key(session, spec["id"], {**key.as_dict(private=False), "alg": "ES256"})
+            seeded.append(
+                {
+                    "id": department.id,
+                    "name": department.name,
+                    "kind": department.kind,
+                    "uscc": department.uscc,
+                    "issuer": department.issuer,
+                    "kid": kid,
+                    "alg": "ES256",
+                    "private_key_file": str((keys_dir / f"{spec['id']}.private.jwk.json").resolve()),
+                    "_key": key,
+                }
+            )
+    return seeded
+
+
+def seed_licences(hub: Hub, departments: list[dict[str, Any]]) -> dict[str, Any]:
+    """Push sample licences through the signed ingest, once (a feed already started is left alone)."""
+    rng = random.Random(2016)
+    types: dict[str, list[dict[str, Any]]] = {kind: [] for kind in ("police", "commerce", "civil_affairs")}
+    for spec in load_licence_types():
+        types[spec["issuer_kind"]].append(spec)
+    citizens = [citizen_id(rng) for _ in range(CITIZENS)]
+    businesses = [uscc_code(rng, category="91") for _ in range(BUSINESSES)]
+    holder_jwk = hub.signer.jwks["keys"][0]
+    now = int(time.time())
+    summary: dict[str, Any] = {"citizens": citizens[:5], "businesses": businesses[:3], "licences": {}}
+    for department in departments:
+        with hub.read_session_factory() as session:
+            feed = repository.get_feed(session, department["id"])
+        plan: list[tuple[dict[str, Any], str]] = []
+        for spec in types[department["kind"]]:
+            holders = businesses if spec["holder_kind"] == "organisation" else citizens
+            everyone = spec["code"] in EVERYONE_HOLDS
+            plan.extend((spec, h) for h in holders if everyone or rng.random() < 0.3)
+        if feed is not None and feed.last_sequence > 0:
+            continue
+        operations = []
+        for serial, (spec, holder) in enumerate(plan, start=1):
+            licence_id = LicenceId(spec["code"], department["uscc"], f"{serial:08d}", 1)
+            values = sample_values(spec, holder, rng)
+            credential = build_credential(
+                licence_type=spec,
+                licence_id=licence_id,
+                values=values,
+                issuer=department["issuer"],
+                key=department["_key"],
+                kid=department["kid"],
+                alg="ES256",
+                holder_jwk=holder_jwk,
+                hub_url=hub.settings.public_url,
+                department_id=department["id"],
+                status_list=0,
+                status_index=serial - 1,
+                valid_from=now - 400 * 86400,
+                valid_until=now + 3650 * 86400,
+            )
+            operations.append(BatchOperation(op="issue", credential=credential))
+            summary["licences"].setdefault(holder, []).append(str(licence_id))
+        if not operations:
+            continue
+        batch = LicenceBatchCreate(department=department["id"], sequence=1, operations=operations)
+        with transaction(hub.session_factory) as session:
+            result = ingest.ingest_batch(session, hub, batch)
+        if result.rejected:
+            problems = [r.problem for r in result.results if r.problem][:3]
+            raise RuntimeError(f"demo data was refused by the hub: {problems}")
+    return summary
+
+
+def seed(hub: Hub) -> Path:
+    """Seed everything and write ``var/demo/credentials.json``; returns its path."""
+    demo_dir = hub.settings.var_dir / "demo"
+    seed_catalog(hub)
+    departments = seed_departments(hub, demo_dir / "keys")
+    summary = seed_licences(hub, departments)
+    path = demo_dir / "credentials.json"
+    existing = json.loads(path.read_text()) if path.exists() else {}
+    listing = {
+        "hub": hub.settings.public_url,
+        "warning": "demo mode: generated secrets, sample data only; never use these keys for real licences",
+        "departments": [{k: v for k, v in d.items() if not k.startswith("_")} for d in departments],
+        "clients": existing.get("clients", []),
+        "holders": {
+            "citizen_id_numbers": existing.get("holders", {}).get("citizen_id_numbers") or summary["citizens"],
+            "business_usccs": existing.get("holders", {}).get("business_usccs") or summary["businesses"],
+        },
+        "sample_licence_ids": existing.get("sample_licence_ids")
+        or [ids[0] for ids in list(summary["licences"].values())[:5]],
+        "try": [
+            "GET /v1/licence-types",
+            "GET /v1/regions/410100",
+            "GET /v1/licences/{licence_id}/status",
+            "GET /v1/status-lists/zz-police/0",
+            "GET /.well-known/jwks.json",
+        ],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(listing, ensure_ascii=False, indent=2))
+    return path
