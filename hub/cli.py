@@ -194,13 +194,15 @@ def catalog_add_type(spec_file: Path) -> None:
 
 
 @departments_app.command("add")
-def departments_add(
-    id: str, name: str, kind: str, uscc: str, issuer: str, region: str = "410100"
-) -> None:
+def departments_add(id: str, name: str, kind: str, uscc: str, issuer: str, region: str = "410100") -> None:
     """Register an issuing department."""
     from hub.registry import service
 
-    _run_registry(lambda s: service.register_department(s, id=id, name=name, kind=kind, region_code=region, uscc=uscc, issuer=issuer))
+    _run_registry(
+        lambda s: service.register_department(
+            s, id=id, name=name, kind=kind, region_code=region, uscc=uscc, issuer=issuer
+        )
+    )
     console.print(f"department {id} registered")
 
 

@@ -76,7 +76,9 @@ def seed_departments(hub: Hub, keys_dir: Path) -> list[dict[str, Any]]:
                 )
             kid = key.thumbprint()
             if repository.get_department_key(session, kid) is None:
-                service.add_department_key(session, spec["id"], {**key.as_dict(private=False), "alg": "ES256"})
+                service.add_department_key(
+                    session, spec["id"], {**key.as_dict(private=False), "alg": "ES256"}
+                )
             seeded.append(
                 {
                     "id": department.id,
@@ -161,7 +163,8 @@ def seed(hub: Hub) -> Path:
         "departments": [{k: v for k, v in d.items() if not k.startswith("_")} for d in departments],
         "clients": existing.get("clients", []),
         "holders": {
-            "citizen_id_numbers": existing.get("holders", {}).get("citizen_id_numbers") or summary["citizens"],
+            "citizen_id_numbers": existing.get("holders", {}).get("citizen_id_numbers")
+            or summary["citizens"],
             "business_usccs": existing.get("holders", {}).get("business_usccs") or summary["businesses"],
         },
         "sample_licence_ids": existing.get("sample_licence_ids")

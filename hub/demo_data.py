@@ -17,7 +17,9 @@ _SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗"
 _GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华"
 
 
-def citizen_id(rng: random.Random, *, county: str | None = None, birth: date | None = None, male: bool | None = None) -> str:
+def citizen_id(
+    rng: random.Random, *, county: str | None = None, birth: date | None = None, male: bool | None = None
+) -> str:
     """A 公民身份号码 with a correct GB 11643 check character."""
     county = county or rng.choice(ZHENGZHOU_COUNTIES)
     birth = birth or date(1950, 1, 1) + timedelta(days=rng.randrange(0, 365 * 55))
@@ -38,7 +40,9 @@ def person_name(rng: random.Random) -> str:
     return rng.choice(_SURNAMES) + "".join(rng.choice(_GIVEN) for _ in range(rng.choice((1, 2))))
 
 
-def sample_values(licence_type: dict[str, Any], holder: str, rng: random.Random, **overrides: Any) -> dict[str, Any]:
+def sample_values(
+    licence_type: dict[str, Any], holder: str, rng: random.Random, **overrides: Any
+) -> dict[str, Any]:
     """Values for every field of a type that is required or cheap to fill, valid for its kind."""
     values: dict[str, Any] = {}
     for spec in licence_type["fields"]:

@@ -62,7 +62,9 @@ def create_app(settings: Settings | None = None, *, hub: Hub | None = None) -> F
                 check()
                 checks[name] = "ok"
             except Exception as exc:  # any failure of a dependency means "not ready"
-                raise ServiceUnavailable(f"{name} is not reachable: {type(exc).__name__}", check=name) from None
+                raise ServiceUnavailable(
+                    f"{name} is not reachable: {type(exc).__name__}", check=name
+                ) from None
         return {"status": "ok", **checks}
 
     @app.get("/metrics", tags=["operations"], response_class=Response)

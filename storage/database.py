@@ -1,9 +1,10 @@
 """Database engines and sessions for SQLite (embedded default) and PostgreSQL (production).
 
-SQLite runs in WAL mode with foreign keys on. A writing transaction starts with ``BEGIN IMMEDIATE`` so
-that two writers queue on the lock instead of failing half-way with "database is locked"; a session made
-with ``read_only=True`` starts a deferred transaction, which in WAL mode never waits for a writer. PostgreSQL runs
-through psycopg 3 with a connection pool and ``pool_pre_ping`` so a restarted server costs one retry.
+SQLite runs in WAL mode with foreign keys on. A writing transaction starts with ``BEGIN IMMEDIATE``
+so that two writers queue on the lock instead of failing half-way with "database is locked"; a session
+made with ``read_only=True`` starts a deferred transaction, which in WAL mode never waits for a writer.
+PostgreSQL runs through psycopg 3 with a connection pool and ``pool_pre_ping`` so a restarted server
+costs one retry.
 """
 
 from __future__ import annotations

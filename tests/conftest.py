@@ -23,7 +23,9 @@ _passed: Counter[str] = Counter()
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
-        if params.get("database_url") == "postgres" or "postgres_admin_url" in getattr(item, "fixturenames", ()):
+        if params.get("database_url") == "postgres" or "postgres_admin_url" in getattr(
+            item, "fixturenames", ()
+        ):
             item.add_marker(pytest.mark.postgres)
         if "seaweedfs_s3_url" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.s3)

@@ -77,7 +77,11 @@ class Issuer:
     ) -> str:
         spec = kwargs.pop("licence_type", TYPES[type_code])
         licence_id = licence_id or self.licence_id(type_code)
-        filled = values if values is not None else sample_values(spec, holder or self.holder_for(type_code), self.rng)
+        filled = (
+            values
+            if values is not None
+            else sample_values(spec, holder or self.holder_for(type_code), self.rng)
+        )
         now = int(time.time())
         return build_credential(
             licence_type=spec,
@@ -99,7 +103,13 @@ class Issuer:
 
     def status(self, licence_id: LicenceId | str, status: str, **kwargs: Any) -> str:
         return build_status_statement(
-            licence_id=licence_id, status=status, issuer=self.issuer, key=self.key, kid=self.kid, alg=self.alg, **kwargs
+            licence_id=licence_id,
+            status=status,
+            issuer=self.issuer,
+            key=self.key,
+            kid=self.kid,
+            alg=self.alg,
+            **kwargs,
         )
 
 
@@ -114,7 +124,11 @@ def create_issuer(hub: Hub, kind: str, *, alg: str = "ES256", id: str | None = N
     rng = random.Random(kind + (id or ""))
     department_id, name = _DEPARTMENTS[kind]
     department_id = id or department_id
-    key = ECKey.generate_key("P-256", private=True) if alg == "ES256" else OKPKey.generate_key("Ed25519", private=True)
+    key = (
+        ECKey.generate_key("P-256", private=True)
+        if alg == "ES256"
+        else OKPKey.generate_key("Ed25519", private=True)
+    )
     uscc = uscc_code(rng, category="11")
     issuer = f"{hub.settings.public_url}/v1/departments/{department_id}"
     with transaction(hub.session_factory) as session:

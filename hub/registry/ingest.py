@@ -42,10 +42,10 @@ from hub.errors import (
     SequenceGap,
     field_error,
 )
+from hub.kit.time import from_epoch, utcnow
 from hub.registry import repository
 from hub.registry.models import Department, DepartmentKey, FeedBatch, LicenceType
 from hub.registry.schemas import LicenceBatchCreate, LicenceBatchRead, OperationResult
-from hub.kit.time import from_epoch, utcnow
 
 log = logging.getLogger("hub.registry.ingest")
 
@@ -211,9 +211,7 @@ class _OperationChecker:
         kid = header.get("kid")
         row = self.keys.get(kid) if isinstance(kid, str) else None
         if row is None:
-            raise _Rejected(
-                UnknownKey(f"kid {kid!r} is not a key of department {self.department.id!r}")
-            )
+            raise _Rejected(UnknownKey(f"kid {kid!r} is not a key of department {self.department.id!r}"))
         if header.get("alg") != row.alg:
             raise _Rejected(InvalidSignature(f"key {kid!r} is registered for {row.alg}"))
         if row.kid not in self._key_objects:
@@ -242,18 +240,23 @@ class _OperationChecker:
         if op in ("issue", "update"):
             if not credential:
                 raise _Rejected(
-                    InvalidInput(f"{op} needs a credential", errors=[field_error(f"{where}.credential", "missing")])
+                    InvalidInput(
+                        f"{op} needs a credential", errors=[field_error(f"{where}.credential", "missing")]
+                    )
                 )
             return self._prepare_credential(index, op, credential, f"{where}.credential")
         if op == "status":
             if not statement:
                 raise _Rejected(
-                    InvalidInput("status needs a statement", errors=[field_error(f"{where}.statement", "missing")])
+                    InvalidInput(
+                        "status needs a statement", errors=[field_error(f"{where}.statement", "missing")]
+                    )
                 )
             return self._prepare_status(index, statement, f"{where}.statement")
         raise _Rejected(
             InvalidInput(
-                f"unknown operation {op!r}", errors=[field_error(f"{where}.op", "must be issue, update or status")]
+                f"unknown operation {op!r}",
+                errors=[field_error(f"{where}.op", "must be issue, update or status")],
             )
         )
 
@@ -261,7 +264,9 @@ class _OperationChecker:
         try:
             parsed = sdjwt.parse(compact)
         except sdjwt.SdJwtError as exc:
-            raise _Rejected(MalformedCredential(str(exc), errors=[field_error(where, str(exc), exc.reason)]))
+            raise _Rejected(
+                MalformedCredential(str(exc), errors=[field_error(where, str(exc), exc.reason)])
+            ) from None
         if parsed.kb_jwt:
             raise _Rejected(
                 MalformedCredential(
@@ -272,20 +277,25 @@ class _OperationChecker:
         if parsed.header.get("typ") != CREDENTIAL_TYP:
             raise _Rejected(
                 MalformedCredential(
-                    f"header typ must be {CREDENTIAL_TYP}", errors=[field_error(f"{where}.header.typ", "wrong type")]
+                    f"header typ must be {CREDENTIAL_TYP}",
+                    errors=[field_error(f"{where}.header.typ", "wrong type")],
                 )
             )
         try:
             sdjwt.verify_issuer_signature(parsed, self._resolve_key)
         except sdjwt.SdJwtError as exc:
-            raise _Rejected(InvalidSignature(str(exc), errors=[field_error(where, str(exc), exc.reason)]))
+            raise _Rejected(
+                InvalidSignature(str(exc), errors=[field_error(where, str(exc), exc.reason)])
+            ) from None
         try:
             claims = sdjwt.resolve_disclosures(parsed)
         except sdjwt.SdJwtError as exc:
             # A disclosure the signed digests do not cover was altered or added: an integrity failure.
             integrity = exc.reason in ("disclosure_not_referenced", "duplicate_disclosure")
             error_cls = InvalidSignature if integrity else InvalidClaims
-            raise _Rejected(error_cls(str(exc), errors=[field_error(f"{where}.disclosures", str(exc), exc.reason)]))
+            raise _Rejected(
+                error_cls(str(exc), errors=[field_error(f"{where}.disclosures", str(exc), exc.reason)])
+            ) from None
 
         payload = parsed.payload
         if str(payload.get("classification", "")).lower() in ("state_secret", "涉密"):
@@ -354,7 +364,10 @@ class _OperationChecker:
         licence_type = self.types.get(vct) if isinstance(vct, str) else None
         if licence_type is None:
             raise _Rejected(
-                InvalidClaims(f"unknown licence type {vct!r}", errors=[field_error(f"{where}.vct", "not in the catalog")])
+                InvalidClaims(
+                    f"unknown licence type {vct!r}",
+                    errors=[field_error(f"{where}.vct", "not in the catalog")],
+                )
             )
         if licence_type.classification == "state_secret":
             raise _Rejected(StateSecretRefused("state-secret (涉密) licences are never taken into the hub"))
@@ -372,7 +385,9 @@ class _OperationChecker:
         try:
             licence_id = parse_licence_id(value)
         except LicenceIdError as exc:
-            raise _Rejected(InvalidClaims(str(exc), errors=[field_error(f"{where}.licence_id", str(exc))]))
+            raise _Rejected(
+                InvalidClaims(str(exc), errors=[field_error(f"{where}.licence_id", str(exc))])
+            ) from None
         if licence_id.type_code != licence_type.code:
             raise _Rejected(
                 InvalidClaims(
@@ -396,7 +411,10 @@ class _OperationChecker:
             return None
         if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 32503680000:
             raise _Rejected(
-                InvalidClaims(f"{name} must be a NumericDate", errors=[field_error(f"{where}.{name}", "not a NumericDate")])
+                InvalidClaims(
+                    f"{name} must be a NumericDate",
+                    errors=[field_error(f"{where}.{name}", "not a NumericDate")],
+                )
             )
         return from_epoch(value)
 
@@ -429,7 +447,9 @@ class _OperationChecker:
                 if not 0 <= idx < STATUS_LIST_SIZE:
                     problem = f"idx must be within 0..{STATUS_LIST_SIZE - 1}"
         if problem:
-            raise _Rejected(InvalidClaims(f"status: {problem}", errors=[field_error(f"{where}.status", problem)]))
+            raise _Rejected(
+                InvalidClaims(f"status: {problem}", errors=[field_error(f"{where}.status", problem)])
+            )
         return list_number, int(idx)  # type: ignore[arg-type]
 
     def _check_claims(
@@ -450,7 +470,9 @@ class _OperationChecker:
             if spec is None:
                 errors.append(field_error(f"{where}.claims.{name}", "not a field of this licence type"))
             elif spec["tier"] > 0:
-                errors.append(field_error(f"{where}.claims.{name}", "personal field must be selectively disclosable"))
+                errors.append(
+                    field_error(f"{where}.claims.{name}", "personal field must be selectively disclosable")
+                )
         for name in disclosed - fields.keys():
             errors.append(field_error(f"{where}.claims.{name}", "not a field of this licence type"))
         attachments: list[str] = []
@@ -482,18 +504,25 @@ class _OperationChecker:
             header, payload = sdjwt.verify_jws(statement, self._resolve_key, typ=STATUS_CHANGE_TYP)
         except sdjwt.SdJwtError as exc:
             error_cls = MalformedCredential if exc.reason == "malformed" else InvalidSignature
-            raise _Rejected(error_cls(str(exc), errors=[field_error(where, str(exc), exc.reason)]))
+            raise _Rejected(error_cls(str(exc), errors=[field_error(where, str(exc), exc.reason)])) from None
         if payload.get("iss") != self.department.issuer:
             raise _Rejected(
-                InvalidClaims("iss must be the department's issuer", errors=[field_error(f"{where}.iss", "wrong issuer")])
+                InvalidClaims(
+                    "iss must be the department's issuer",
+                    errors=[field_error(f"{where}.iss", "wrong issuer")],
+                )
             )
         try:
             licence_id = parse_licence_id(payload.get("licence_id"))
         except LicenceIdError as exc:
-            raise _Rejected(InvalidClaims(str(exc), errors=[field_error(f"{where}.licence_id", str(exc))]))
+            raise _Rejected(
+                InvalidClaims(str(exc), errors=[field_error(f"{where}.licence_id", str(exc))])
+            ) from None
         if licence_id.issuer_uscc != self.department.uscc:
             raise _Rejected(
-                InvalidClaims("licence_id names another issuer", errors=[field_error(f"{where}.licence_id", "not ours")])
+                InvalidClaims(
+                    "licence_id names another issuer", errors=[field_error(f"{where}.licence_id", "not ours")]
+                )
             )
         try:
             status = LicenceStatus(payload.get("status"))
@@ -503,10 +532,15 @@ class _OperationChecker:
                     "status must be one of 01-07 or 99",
                     errors=[field_error(f"{where}.status", "unknown status code")],
                 )
-            )
+            ) from None
         jti = payload.get("jti")
         if not isinstance(jti, str) or not 8 <= len(jti) <= 128:
-            raise _Rejected(InvalidClaims("jti must be a unique string of 8-128 characters", errors=[field_error(f"{where}.jti", "missing or malformed")]))
+            raise _Rejected(
+                InvalidClaims(
+                    "jti must be a unique string of 8-128 characters",
+                    errors=[field_error(f"{where}.jti", "missing or malformed")],
+                )
+            )
         reason = payload.get("reason")
         if reason is not None and (not isinstance(reason, str) or len(reason) > 255):
             raise _Rejected(InvalidClaims("reason must be a string of at most 255 characters"))
@@ -595,8 +629,18 @@ def _apply(
         try:
             results.append(
                 _apply_one(
-                    item, hub, state, created, touched, versions, changes, used_slots, known_attachments, used_jtis,
-                    sequence, now,
+                    item,
+                    hub,
+                    state,
+                    created,
+                    touched,
+                    versions,
+                    changes,
+                    used_slots,
+                    known_attachments,
+                    used_jtis,
+                    sequence,
+                    now,
                 )
             )
         except _Rejected as rejected:
@@ -608,7 +652,9 @@ def _apply(
         state[key]["id"] = licence_pk
     repository.update_licences(session, [state[k] for k in touched if k not in created])
     repository.insert_versions(session, [{**row, "licence_pk": state[key]["id"]} for key, row in versions])
-    repository.insert_status_changes(session, [{**row, "licence_pk": state[key]["id"]} for key, row in changes])
+    repository.insert_status_changes(
+        session, [{**row, "licence_pk": state[key]["id"]} for key, row in changes]
+    )
     return results
 
 
@@ -638,11 +684,16 @@ def _apply_one(
     if item.op == "status":
         if current is None:
             raise _Rejected(
-                NotFound(f"no licence {licence_id}", errors=[field_error(f"{where}.licence_id", "unknown licence")])
+                NotFound(
+                    f"no licence {licence_id}", errors=[field_error(f"{where}.licence_id", "unknown licence")]
+                )
             )
         if item.jti in used_jtis:
             raise _Rejected(
-                Conflict("this status statement was already applied", errors=[field_error(f"{where}.jti", "replayed")])
+                Conflict(
+                    "this status statement was already applied",
+                    errors=[field_error(f"{where}.jti", "replayed")],
+                )
             )
         assert item.status is not None
         if item.licence_id.version > current["current_version"]:
@@ -670,7 +721,12 @@ def _apply_one(
                 },
             )
         )
-        current.update(status=item.status.value, status_reason=item.reason, status_changed_at=item.issued_at, updated_at=now)
+        current.update(
+            status=item.status.value,
+            status_reason=item.reason,
+            status_changed_at=item.issued_at,
+            updated_at=now,
+        )
         touched.add(key)
         return OperationResult(
             index=item.index, op="status", outcome="accepted", licence_id=licence_id,
@@ -749,7 +805,11 @@ def _apply_one(
             raise _Rejected(
                 Conflict(
                     "previous_licence_id is not the current version",
-                    errors=[field_error(f"{where}.credential.previous_licence_id", f"expected {previous_licence_id}")],
+                    errors=[
+                        field_error(
+                            f"{where}.credential.previous_licence_id", f"expected {previous_licence_id}"
+                        )
+                    ],
                 )
             )
         touched.add(key)

@@ -99,9 +99,7 @@ def lock_feed(session: Session, department_id: str) -> Feed:
         department_id=department_id, last_sequence=0, updated_at=datetime.now().astimezone()
     )
     session.execute(stmt.on_conflict_do_nothing(index_elements=["department_id"]))
-    feed = session.scalars(
-        select(Feed).where(Feed.department_id == department_id).with_for_update()
-    ).one()
+    feed = session.scalars(select(Feed).where(Feed.department_id == department_id).with_for_update()).one()
     return feed
 
 
@@ -198,9 +196,7 @@ def update_licences(session: Session, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     stmt = (
-        update(L)
-        .where(L.c.id == bindparam("_id"))
-        .values({name: bindparam(name) for name in _LICENCE_STATE})
+        update(L).where(L.c.id == bindparam("_id")).values({name: bindparam(name) for name in _LICENCE_STATE})
     )
     session.connection().execute(
         stmt, [{"_id": r["id"], **{name: r[name] for name in _LICENCE_STATE}} for r in rows]

