@@ -151,15 +151,20 @@ def keys_rotate() -> None:
 
 @keys_app.command("reseal")
 def keys_reseal() -> None:
-    """Re-encrypt stored private keys with the active data key (after adding a new first HUB_DATA_KEYS
-    entry). Credentials are resealed by `hub keys reseal-credentials` in batches."""
+    """Re-encrypt the hub's private keys and every stored credential with the active data key.
+
+    Rotation: put a new key first in HUB_DATA_KEYS (keep the old one after it), run this, then drop the
+    old key once this reports nothing resealed."""
     from hub.keys import service
+    from hub.registry.service import reseal_credentials
     from storage.database import transaction
 
     hub = _hub()
     with transaction(hub.session_factory) as session:
-        count = service.reseal_all(session, hub.keyring)
-    console.print(f"resealed {count} hub keys with data key {hub.keyring.active.kid}")
+        keys = service.reseal_all(session, hub.keyring)
+    with transaction(hub.session_factory) as session:
+        credentials = reseal_credentials(session, hub)
+    console.print(f"resealed {keys} hub keys and {credentials} credentials with data key {hub.keyring.active.kid}")
     hub.close()
 
 

@@ -20,14 +20,14 @@ _BACKEND_MARKERS = ("postgres", "s3")
 _passed: Counter[str] = Counter()
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
-        if params.get("database_url") == "postgres" or "postgres_admin_url" in getattr(
-            item, "fixturenames", ()
-        ):
+        fixtures = getattr(item, "fixturenames", ())
+        if "postgres" in params.values() or "postgres_admin_url" in fixtures:
             item.add_marker(pytest.mark.postgres)
-        if "seaweedfs_s3_url" in getattr(item, "fixturenames", ()):
+        if "s3" in params.values() or "seaweedfs_s3_url" in fixtures:
             item.add_marker(pytest.mark.s3)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -235,6 +235,32 @@ def status_list_entries(
         Licence.department_id == department_id, Licence.status_list == list_number
     )
     return [tuple(row) for row in session.execute(stmt)]  # type: ignore[misc]
+
+
+def versions_sealed_with_other_keys(
+    session: Session, active_kid: str, batch_size: int
+) -> Iterator[tuple[str, bytes]]:
+    """Versions whose credential is not sealed with ``active_kid`` (sealed values start ``v1.<kid>.``)."""
+    prefix = f"v1.{active_kid}.".encode()
+    last = ""
+    while True:
+        stmt = (
+            select(V.c.licence_id, V.c.credential_sealed)
+            .where(V.c.licence_id > last)
+            .order_by(V.c.licence_id)
+            .limit(batch_size)
+        )
+        rows = session.execute(stmt).all()
+        if not rows:
+            return
+        for licence_id, sealed in rows:
+            if not bytes(sealed).startswith(prefix):
+                yield licence_id, bytes(sealed)
+        last = rows[-1][0]
+
+
+def set_sealed_credential(session: Session, licence_id: str, sealed: bytes) -> None:
+    session.execute(update(V).where(V.c.licence_id == licence_id).values(credential_sealed=sealed))
 
 
 # Attachments ------------------------------------------------------------------------------------------

@@ -309,6 +309,22 @@ def status_list_token(session: Session, hub: Hub, department_id: str, list_numbe
     return hub.signer.sign(payload, typ="statuslist+jwt")
 
 
+# Data-key rotation ------------------------------------------------------------------------------------
+
+
+def reseal_credentials(session: Session, hub: Hub, *, batch_size: int = 500) -> int:
+    """Re-encrypt stored credentials sealed by an older data key with the active one, in batches.
+
+    Run after putting a new key first in ``HUB_DATA_KEYS``; the old key can leave the keyring once this
+    and ``hub keys reseal`` report nothing left to do."""
+    count = 0
+    for licence_id, sealed in repository.versions_sealed_with_other_keys(session, hub.keyring.active.kid, batch_size):
+        resealed = hub.keyring.reseal(sealed, aad=licence_id.encode())
+        repository.set_sealed_credential(session, licence_id, resealed)
+        count += 1
+    return count
+
+
 # Attachments -----------------------------------------------------------------------------------------
 
 _MAGIC = {

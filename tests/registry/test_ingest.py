@@ -347,3 +347,31 @@ def test_invalid_request_is_problem_json(client: TestClient, police: Issuer) -> 
     unknown = client.post("/v1/licences/batch", json=batch(police, 1, issue("x~")) | {"department": "nobody"})
     assert unknown.status_code == 404
     assert client.get("/v1/licences/not-an-id/status").status_code == 422
+
+
+def test_credentials_are_sealed_and_reseal_after_data_key_rotation(client: TestClient, hub: Hub, police: Issuer) -> None:
+    from hub.registry.service import reseal_credentials
+    from storage.database import transaction
+    from storage.sealing import Keyring
+
+    holder = police.holder_for(ID_CARD)
+    licence_id = police.licence_id(ID_CARD)
+    credential = police.credential(ID_CARD, licence_id=licence_id, holder=holder)
+    post(client, batch(police, 1, issue(credential)))
+    with hub.session_factory() as session:
+        row = session.get(LicenceVersion, str(licence_id))
+        assert holder.encode() not in row.credential_sealed
+        assert hub.keyring.open(row.credential_sealed, aad=str(licence_id).encode()) == credential.encode()
+        licence = session.get(Licence, row.licence_pk)
+        assert holder not in licence.holder_index and licence.holder_index == hub.blind_index.of("person", holder)
+
+    old_spec = hub.settings.data_keys
+    hub.keyring = Keyring.from_spec(Keyring.generate_spec("next") + "," + old_spec)
+    with transaction(hub.session_factory) as session:
+        assert reseal_credentials(session, hub) == 1
+    with transaction(hub.session_factory) as session:
+        assert reseal_credentials(session, hub) == 0
+    with hub.session_factory() as session:
+        sealed = session.get(LicenceVersion, str(licence_id)).credential_sealed
+    assert hub.keyring.key_id_of(sealed) == "next"
+    assert hub.keyring.open(sealed, aad=str(licence_id).encode()) == credential.encode()

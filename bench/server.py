@@ -1,0 +1,197 @@
+"""A real hub server for the benchmark: a fresh database (SQLite file or a new PostgreSQL database) and
+``uvicorn`` with one worker, started as a subprocess on a free loopback port, as ``hub serve`` runs it."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psycopg
+from psycopg import sql
+from sqlalchemy.engine import make_url
+
+from hub.settings import Settings
+from storage.sealing import Keyring
+
+DEFAULT_PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def pg_admin_url() -> str:
+    return os.environ.get("HUB_BENCH_DATABASE_URL", DEFAULT_PG_ADMIN_URL)
+
+
+def _libpq(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _shown(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def postgres_version(admin_url: str) -> str:
+    with psycopg.connect(_libpq(admin_url), connect_timeout=5, autocommit=True) as conn:
+        row = conn.execute("SHOW server_version").fetchone()
+    return str(row[0]) if row else "?"
+
+
+@contextlib.contextmanager
+def postgres_database(admin_url: str) -> Iterator[str]:
+    """Create ``bench_<random>`` on the admin URL's server, yield its SQLAlchemy URL, drop it after."""
+    name = f"bench_{secrets.token_hex(6)}"
+    try:
+        conn = psycopg.connect(_libpq(admin_url), connect_timeout=5, autocommit=True)
+    except psycopg.Error as exc:
+        raise RuntimeError(
+            f"cannot reach PostgreSQL at {_shown(admin_url)} (set HUB_BENCH_DATABASE_URL): {exc}"
+        ) from None
+    with conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = make_url(admin_url).set(drivername="postgresql+psycopg", database=name)
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(_libpq(admin_url), connect_timeout=5, autocommit=True) as conn:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = %s AND pid <> pg_backend_pid()",
+                (name,),
+            )
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class ServerConfig:
+    """What the hub process is told through ``HUB_*`` variables; built once per backend."""
+
+    database_url: str
+    object_dir: Path
+    var_dir: Path
+    port: int
+    data_keys: str
+    blind_index_key: str
+    log_level: str = "INFO"
+
+    @classmethod
+    def fresh(cls, database_url: str, workdir: Path) -> ServerConfig:
+        port = free_port()
+        return cls(
+            database_url=database_url,
+            object_dir=workdir / "objects",
+            var_dir=workdir / "var",
+            port=port,
+            data_keys=Keyring.generate_spec("bench1"),
+            blind_index_key=base64.b64encode(os.urandom(32)).decode(),
+        )
+
+    @property
+    def public_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        self.object_dir.mkdir(parents=True, exist_ok=True)
+        return {
+            "HUB_DEMO": "false",
+            "HUB_DATABASE_URL": self.database_url,
+            "HUB_OBJECT_STORE_URL": self.object_dir.resolve().as_uri(),
+            "HUB_PUBLIC_URL": self.public_url,
+            "HUB_DATA_KEYS": self.data_keys,
+            "HUB_BLIND_INDEX_KEY": self.blind_index_key,
+            "HUB_VAR_DIR": str(self.var_dir),
+            "HUB_LOG_LEVEL": self.log_level,
+        }
+
+    def settings(self) -> Settings:
+        """The same settings in-process, for seeding and profiling against the same database."""
+        self.object_dir.mkdir(parents=True, exist_ok=True)
+        return Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            demo=False,
+            database_url=self.database_url,
+            object_store_url=self.object_dir.resolve().as_uri(),
+            public_url=self.public_url,
+            data_keys=self.data_keys,
+            blind_index_key=self.blind_index_key,
+            var_dir=self.var_dir,
+            log_level=self.log_level,
+        )
+
+
+class HubServer:
+    """``uvicorn hub.main:create_app --factory --workers 1`` with the config's environment."""
+
+    def __init__(self, config: ServerConfig, log_path: Path) -> None:
+        self.config = config
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60.0) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
+        env.update(self.config.env())
+        command = [
+            sys.executable, "-m", "uvicorn", "hub.main:create_app", "--factory",
+            "--host", "127.0.0.1", "--port", str(self.config.port), "--workers", "1",
+            "--log-level", self.config.log_level.lower(), "--no-access-log",
+        ]  # fmt: skip
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("wb")
+        # A .env in the working directory must not leak into the server: run it from the log's folder.
+        self.process = subprocess.Popen(
+            command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=self.log_path.parent
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        with httpx.Client(base_url=self.config.public_url, timeout=2.0) as client:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"hub server exited early; log:\n{self.log_tail()}")
+                with contextlib.suppress(httpx.HTTPError):
+                    if client.get("/readyz").status_code == 200:
+                        return
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"hub server not ready after {timeout:.0f} s; log:\n{self.log_tail()}")
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=5)
+
+    def log_tail(self, chars: int = 3000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except OSError:
+            return "(no log)"
+
+    def __enter__(self) -> HubServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
