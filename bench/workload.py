@@ -77,17 +77,20 @@ class Feed:
         for number, start in enumerate(range(0, len(self.credentials), self.batch_size), start=1):
             yield number, self.credentials[start : start + self.batch_size]
 
-    def bodies(self) -> list[bytes]:
-        """The request bodies of every batch, serialised up front so that timing covers only HTTP."""
+    def bodies(self) -> list[tuple[int, bytes]]:
+        """(operations, request body) of every batch, serialised up front so timing covers only HTTP."""
         return [
-            json.dumps(
-                {
-                    "department": self.department.id,
-                    "sequence": sequence,
-                    "operations": [{"op": "issue", "credential": c} for c in chunk],
-                },
-                separators=(",", ":"),
-            ).encode()
+            (
+                len(chunk),
+                json.dumps(
+                    {
+                        "department": self.department.id,
+                        "sequence": sequence,
+                        "operations": [{"op": "issue", "credential": c} for c in chunk],
+                    },
+                    separators=(",", ":"),
+                ).encode(),
+            )
             for sequence, chunk in self.batches()
         ]
 
@@ -231,19 +234,19 @@ def build_workload(
     return Workload(name, client_feeds)
 
 
-def interleave(feeds: Sequence[Feed]) -> list[tuple[Feed, int, bytes]]:
-    """One client's posting order: the feeds' batches merged by progress, so that the mix stays even
-    over time (a police batch, then an occasional market-regulation batch, ...)."""
-    queues = [(feed, list(enumerate(feed.bodies(), start=1))) for feed in feeds]
-    order: list[tuple[Feed, int, bytes]] = []
+def interleave(feeds: Sequence[Feed]) -> list[tuple[str, int, int, bytes]]:
+    """One client's posting order as (department, sequence, operations, body): the feeds' batches merged
+    by progress, so that the mix stays even over time (police batches with an occasional market
+    regulation batch between them)."""
+    queues = [(feed.department.id, feed.bodies()) for feed in feeds]
     positions = [0] * len(queues)
-    while any(positions[i] < len(q) for i, (_, q) in enumerate(queues)):
-        best = min(
-            (i for i, (_, q) in enumerate(queues) if positions[i] < len(q)),
-            key=lambda i: (positions[i] + 0.5) / len(queues[i][1]),
-        )
-        feed, queue = queues[best]
-        sequence, body = queue[positions[best]]
-        order.append((feed, sequence, body))
+    order: list[tuple[str, int, int, bytes]] = []
+    while True:
+        open_queues = [i for i, (_, q) in enumerate(queues) if positions[i] < len(q)]
+        if not open_queues:
+            return order
+        best = min(open_queues, key=lambda i: (positions[i] + 0.5) / len(queues[i][1]))
+        department, queue = queues[best]
+        operations, body = queue[positions[best]]
         positions[best] += 1
-    return order
+        order.append((department, positions[best], operations, body))

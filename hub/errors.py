@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -130,6 +131,22 @@ def install_error_handlers(app: FastAPI) -> None:
             "instance": request.url.path,
         }
         return problem_response(problem, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(request: Request, exc: IntegrityError) -> JSONResponse:
+        # A race lost against a concurrent writer (two registrations of one id, say): retrying shows why.
+        log.warning("request.integrity_conflict", extra={"path": request.url.path})
+        return problem_response(
+            Conflict("the request conflicts with data written concurrently; read it again").to_problem(
+                request.url.path
+            )
+        )
+
+    @app.exception_handler(OperationalError)
+    async def _database_down(request: Request, exc: OperationalError) -> JSONResponse:
+        log.error("request.database_unavailable", extra={"path": request.url.path})
+        problem = ServiceUnavailable("the database is not reachable; retry later").to_problem(request.url.path)
+        return problem_response(problem, headers={"Retry-After": "5"})
 
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception) -> JSONResponse:

@@ -375,3 +375,20 @@ def test_credentials_are_sealed_and_reseal_after_data_key_rotation(client: TestC
         sealed = session.get(LicenceVersion, str(licence_id)).credential_sealed
     assert hub.keyring.key_id_of(sealed) == "next"
     assert hub.keyring.open(sealed, aad=str(licence_id).encode()) == credential.encode()
+
+
+def test_a_failed_commit_is_never_reported_as_accepted(client: TestClient, hub: Hub, police: Issuer) -> None:
+    from sqlalchemy import event
+
+    def fail(_session: object) -> None:
+        raise RuntimeError("disk full")
+
+    event.listen(hub.session_factory, "before_commit", fail)
+    try:
+        response = client.post("/v1/licences/batch", json=batch(police, 1, issue(police.credential(ID_CARD))))
+    finally:
+        event.remove(hub.session_factory, "before_commit", fail)
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert count(hub, LicenceVersion) == 0
+    assert client.get(f"/v1/feeds/{police.id}/cursor").json()["last_sequence"] == 0
