@@ -164,7 +164,9 @@ def keys_reseal() -> None:
         keys = service.reseal_all(session, hub.keyring)
     with transaction(hub.session_factory) as session:
         credentials = reseal_credentials(session, hub)
-    console.print(f"resealed {keys} hub keys and {credentials} credentials with data key {hub.keyring.active.kid}")
+    console.print(
+        f"resealed {keys} hub keys and {credentials} credentials with data key {hub.keyring.active.kid}"
+    )
     hub.close()
 
 

@@ -145,7 +145,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(OperationalError)
     async def _database_down(request: Request, exc: OperationalError) -> JSONResponse:
         log.error("request.database_unavailable", extra={"path": request.url.path})
-        problem = ServiceUnavailable("the database is not reachable; retry later").to_problem(request.url.path)
+        problem = ServiceUnavailable("the database is not reachable; retry later").to_problem(
+            request.url.path
+        )
         return problem_response(problem, headers={"Retry-After": "5"})
 
     @app.exception_handler(Exception)

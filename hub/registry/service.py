@@ -318,7 +318,9 @@ def reseal_credentials(session: Session, hub: Hub, *, batch_size: int = 500) -> 
     Run after putting a new key first in ``HUB_DATA_KEYS``; the old key can leave the keyring once this
     and ``hub keys reseal`` report nothing left to do."""
     count = 0
-    for licence_id, sealed in repository.versions_sealed_with_other_keys(session, hub.keyring.active.kid, batch_size):
+    for licence_id, sealed in repository.versions_sealed_with_other_keys(
+        session, hub.keyring.active.kid, batch_size
+    ):
         resealed = hub.keyring.reseal(sealed, aad=licence_id.encode())
         repository.set_sealed_credential(session, licence_id, resealed)
         count += 1
