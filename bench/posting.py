@@ -110,8 +110,14 @@ def post_workload(base_url: str, workload: Workload) -> dict[str, Any]:
             "mean": statistics.fmean(latencies),
         },
         "batches_detail": [
-            {"client": t.client, "department": t.department, "sequence": t.sequence,
-             "operations": t.operations, "started_s": round(t.started, 4), "seconds": round(t.seconds, 4)}
+            {
+                "client": t.client,
+                "department": t.department,
+                "sequence": t.sequence,
+                "operations": t.operations,
+                "started_s": round(t.started, 4),
+                "seconds": round(t.seconds, 4),
+            }
             for t in timings
         ],  # fmt: skip
     }

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import os
 import secrets
@@ -22,7 +21,6 @@ from psycopg import sql
 from sqlalchemy.engine import make_url
 
 from hub.settings import Settings
-from storage.sealing import Keyring
 
 DEFAULT_PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -70,6 +68,23 @@ def postgres_database(admin_url: str) -> Iterator[str]:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
 
 
+def generate_secrets() -> dict[str, str]:
+    """Fresh secrets from `hub keys generate-secrets`, so that every secret the hub demands is set."""
+    from typer.testing import CliRunner
+
+    from hub.cli import app
+
+    result = CliRunner().invoke(app, ["keys", "generate-secrets", "--kid", "bench1"])
+    if result.exit_code != 0:
+        raise RuntimeError(f"`hub keys generate-secrets` failed: {result.output}")
+    found = dict(
+        line.split("=", 1) for line in result.output.splitlines() if line.startswith("HUB_") and "=" in line
+    )
+    if not found:
+        raise RuntimeError(f"`hub keys generate-secrets` printed no HUB_ settings: {result.output!r}")
+    return found
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -84,20 +99,17 @@ class ServerConfig:
     object_dir: Path
     var_dir: Path
     port: int
-    data_keys: str
-    blind_index_key: str
+    secrets: dict[str, str]  # HUB_* name -> value, as `hub keys generate-secrets` prints them
     log_level: str = "INFO"
 
     @classmethod
     def fresh(cls, database_url: str, workdir: Path) -> ServerConfig:
-        port = free_port()
         return cls(
             database_url=database_url,
             object_dir=workdir / "objects",
             var_dir=workdir / "var",
-            port=port,
-            data_keys=Keyring.generate_spec("bench1"),
-            blind_index_key=base64.b64encode(os.urandom(32)).decode(),
+            port=free_port(),
+            secrets=generate_secrets(),
         )
 
     @property
@@ -111,8 +123,7 @@ class ServerConfig:
             "HUB_DATABASE_URL": self.database_url,
             "HUB_OBJECT_STORE_URL": self.object_dir.resolve().as_uri(),
             "HUB_PUBLIC_URL": self.public_url,
-            "HUB_DATA_KEYS": self.data_keys,
-            "HUB_BLIND_INDEX_KEY": self.blind_index_key,
+            **self.secrets,
             "HUB_VAR_DIR": str(self.var_dir),
             "HUB_LOG_LEVEL": self.log_level,
         }
@@ -126,8 +137,7 @@ class ServerConfig:
             database_url=self.database_url,
             object_store_url=self.object_dir.resolve().as_uri(),
             public_url=self.public_url,
-            data_keys=self.data_keys,
-            blind_index_key=self.blind_index_key,
+            **{name.removeprefix("HUB_").lower(): value for name, value in self.secrets.items()},
             var_dir=self.var_dir,
             log_level=self.log_level,
         )

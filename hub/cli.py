@@ -115,11 +115,12 @@ def db_current() -> None:
 
 @keys_app.command("generate-secrets")
 def keys_generate_secrets(kid: str = "k1") -> None:
-    """Print fresh HUB_DATA_KEYS and HUB_BLIND_INDEX_KEY values for a production .env."""
+    """Print fresh HUB_DATA_KEYS, HUB_BLIND_INDEX_KEY and HUB_SESSION_SECRET values for a production .env."""
     from storage.sealing import Keyring
 
     typer.echo(f"HUB_DATA_KEYS={Keyring.generate_spec(kid)}")
     typer.echo(f"HUB_BLIND_INDEX_KEY={base64.b64encode(os.urandom(32)).decode()}")
+    typer.echo(f"HUB_SESSION_SECRET={base64.b64encode(os.urandom(32)).decode()}")
 
 
 @keys_app.command("list")

@@ -48,6 +48,7 @@ def demo_secrets(var_dir: Path) -> dict[str, str]:
     secrets = {
         "data_keys": Keyring.generate_spec("demo1"),
         "blind_index_key": base64.b64encode(os.urandom(32)).decode(),
+        "session_secret": base64.b64encode(os.urandom(32)).decode(),
     }
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
@@ -58,21 +59,17 @@ def demo_secrets(var_dir: Path) -> dict[str, str]:
 
 def resolve_secrets(settings: Settings) -> Settings:
     """Fill missing secrets from the demo secret file; only demo mode gets here without them."""
-    if settings.data_keys and settings.blind_index_key:
+    names = ("data_keys", "blind_index_key", "session_secret")
+    if all(getattr(settings, name) for name in names):
         return settings
     secrets = demo_secrets(settings.var_dir)
-    return settings.model_copy(
-        update={
-            "data_keys": settings.data_keys or secrets["data_keys"],
-            "blind_index_key": settings.blind_index_key or secrets["blind_index_key"],
-        }
-    )
+    return settings.model_copy(update={name: getattr(settings, name) or secrets[name] for name in names})
 
 
 def build_hub(settings: Settings, *, migrate: bool = True) -> Hub:
     """Connect to the database and object store, apply migrations and make sure a hub key exists."""
     settings = resolve_secrets(settings)
-    assert settings.data_keys and settings.blind_index_key
+    assert settings.data_keys and settings.blind_index_key and settings.session_secret
     engine = make_engine(settings.resolved_database_url)
     if migrate:
         db.upgrade(engine)

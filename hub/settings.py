@@ -16,7 +16,9 @@ DEMO_SECRET = "demo-only-not-a-secret"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="HUB_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="HUB_", env_file=".env", extra="ignore", hide_input_in_errors=True
+    )
 
     demo: bool = Field(False, description="Demo mode: generated secrets, dev sign-in. Never in production.")
     var_dir: Path = Field(Path("var"), description="Where the embedded default keeps its files.")
@@ -31,6 +33,19 @@ class Settings(BaseSettings):
     data_keys: str | None = Field(None, description="AES-256-GCM keys for data at rest, first is active.")
     blind_index_key: str | None = Field(None, description="HMAC key (base64, 32 bytes) for holder indexes.")
 
+    session_secret: str | None = Field(None, description="Signs browser session cookies (sign-in, consent).")
+
+    access_token_ttl_seconds: int = Field(300, ge=30, le=3600)
+    admin_token_ttl_seconds: int = Field(1800, ge=60, le=43200)
+    authorization_code_ttl_seconds: int = Field(120, ge=30, le=600)
+    citizen_session_seconds: int = Field(1800, ge=60, le=86400)
+
+    # Upstream OpenID Connect provider for citizens and admins (the city's unified identity platform).
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_id_number_claim: str = Field("id_number", description="ID-token claim holding the 公民身份号码.")
+
     max_batch_operations: int = 1000
     max_batch_bytes: int = 16 * 1024 * 1024
     max_attachment_bytes: int = 10 * 1024 * 1024
@@ -44,7 +59,7 @@ class Settings(BaseSettings):
             return self
         missing = [
             name
-            for name in ("data_keys", "blind_index_key")
+            for name in ("data_keys", "blind_index_key", "session_secret")
             if not getattr(self, name) or DEMO_SECRET in (getattr(self, name) or "")
         ]
         if missing:

@@ -80,9 +80,9 @@ class Keyring:
         if not sealed.startswith(_PREFIX):
             raise SealingError("not a sealed value")
         kid, sep, _ = sealed[len(_PREFIX) :].partition(b".")
-        if not sep:
+        if not sep or not _KID.match(kid.decode("ascii", errors="replace")):
             raise SealingError("not a sealed value")
-        return kid.decode()
+        return kid.decode("ascii")
 
     def open(self, sealed: bytes, *, aad: bytes = b"") -> bytes:
         kid = self.key_id_of(sealed)
@@ -90,6 +90,8 @@ class Keyring:
         if aead is None:
             raise SealingError(f"no data key {kid!r} in the keyring")
         body = sealed[len(_PREFIX) + len(kid) + 1 :]
+        if len(body) < 12 + 16:
+            raise SealingError("sealed value is truncated")
         try:
             return aead.decrypt(body[:12], body[12:], aad)
         except InvalidTag as exc:

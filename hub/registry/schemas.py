@@ -33,6 +33,26 @@ class DepartmentRead(BaseModel):
     issuer: str
 
 
+class DepartmentCreate(BaseModel):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")
+    name: str = Field(min_length=1, max_length=128)
+    kind: Literal["police", "commerce", "civil_affairs"]
+    region_code: str = Field(pattern=r"^\d{6}(\d{3}){0,2}$")
+    uscc: str = Field(min_length=18, max_length=18)
+    issuer: str = Field(min_length=8, max_length=255, description="The issuer URI its credentials carry.")
+
+
+class DepartmentKeyRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    kid: str
+    department_id: str
+    alg: str
+    public_jwk: dict[str, Any]
+    status: str
+    created_at: datetime
+    retired_at: datetime | None
+
+
 class LicenceFieldRead(BaseModel):
     name: str
     label_zh: str

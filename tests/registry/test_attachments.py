@@ -37,12 +37,18 @@ def store_client(store_hub: Hub) -> Iterator[TestClient]:
 def test_upload_is_content_addressed_and_checked(store_client: TestClient, store_hub: Hub) -> None:
     first = store_client.post("/v1/attachments", content=PNG, headers={"content-type": "image/png"})
     assert first.status_code == 201, first.text
-    assert first.json() == {"sha256": hashlib.sha256(PNG).hexdigest(), "size": len(PNG), "media_type": "image/png"}
+    assert first.json() == {
+        "sha256": hashlib.sha256(PNG).hexdigest(),
+        "size": len(PNG),
+        "media_type": "image/png",
+    }
     again = store_client.post("/v1/attachments", content=PNG, headers={"content-type": "image/png"})
     assert again.json()["sha256"] == first.json()["sha256"]
     assert b"".join(store_hub.objects.open(first.json()["sha256"])) == PNG
 
-    lying = store_client.post("/v1/attachments", content=b"%PDF-1.7 not a png", headers={"content-type": "image/png"})
+    lying = store_client.post(
+        "/v1/attachments", content=b"%PDF-1.7 not a png", headers={"content-type": "image/png"}
+    )
     assert lying.status_code == 415 and lying.json()["errors"][0]["field"] == "body"
     unknown = store_client.post("/v1/attachments", content=PNG, headers={"content-type": "text/html"})
     assert unknown.status_code == 415 and unknown.json()["errors"][0]["field"] == "Content-Type"
@@ -53,7 +59,9 @@ def test_upload_is_content_addressed_and_checked(store_client: TestClient, store
 
 
 def test_s3_presigned_url_serves_the_file(store_hub: Hub, store_client: TestClient) -> None:
-    digest = store_client.post("/v1/attachments", content=PNG, headers={"content-type": "image/png"}).json()["sha256"]
+    digest = store_client.post("/v1/attachments", content=PNG, headers={"content-type": "image/png"}).json()[
+        "sha256"
+    ]
     from datetime import timedelta
 
     url = store_hub.objects.presigned_url(digest, expires=timedelta(minutes=1))
@@ -66,11 +74,15 @@ def test_s3_presigned_url_serves_the_file(store_hub: Hub, store_client: TestClie
 def test_credential_must_reference_an_uploaded_attachment(store_client: TestClient, store_hub: Hub) -> None:
     seed_catalog(store_hub)
     police = create_issuer(store_hub, "police")
-    digest = store_client.post("/v1/attachments", content=PNG, headers={"content-type": "image/png"}).json()["sha256"]
+    digest = store_client.post("/v1/attachments", content=PNG, headers={"content-type": "image/png"}).json()[
+        "sha256"
+    ]
     holder = police.holder_for(ID_CARD)
     values = sample_values(TYPES[ID_CARD], holder, police.rng)
     with_photo = police.credential(ID_CARD, values={**values, "photo": digest})
     with_unknown = police.credential(ID_CARD, values={**values, "photo": "ab" * 32})
-    body = store_client.post("/v1/licences/batch", json=batch(police, 1, issue(with_photo), issue(with_unknown))).json()
+    body = store_client.post(
+        "/v1/licences/batch", json=batch(police, 1, issue(with_photo), issue(with_unknown))
+    ).json()
     assert [r["outcome"] for r in body["results"]] == ["accepted", "rejected"]
     assert "attachment" in body["results"][1]["problem"]["detail"]

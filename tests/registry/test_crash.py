@@ -11,7 +11,6 @@ least one attempt whose kill came before the commit.
 
 from __future__ import annotations
 
-import base64
 import os
 import signal
 import socket
@@ -23,7 +22,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,15 +34,14 @@ from sqlalchemy.engine import make_url
 
 from hub.context import Hub, build_hub
 from hub.settings import Settings
-from storage.sealing import Keyring
 from tests.factories import ID_CARD, batch, create_issuer, issue, seed_catalog
+from tests.fixtures.hub import make_settings
 from tests.fixtures.postgres import create_database, drop_database, libpq_url
 
 pytestmark = pytest.mark.slow
 
 BATCH_SIZE = 1000
 ATTEMPTS = 4
-PUBLIC_URL = "http://hub.test"
 START_TIMEOUT_SECONDS = 30
 # SQLite: how long after the server took the write lock to kill it, one entry per attempt.
 SQLITE_KILL_DELAYS = (0.45, 0.3, 0.15, 0.0)
@@ -108,7 +106,6 @@ class Backend:
     name: str
     url: str
     kill_delays: tuple[float, ...]
-    cleanup: list[Callable[[], None]] = field(default_factory=list)
 
     @contextmanager
     def writing_probe(self) -> Iterator[Callable[[], bool]]:
@@ -156,50 +153,35 @@ def _sqlite_writing_probe(path: Path) -> tuple[Callable[[], bool], Callable[[], 
 
 @pytest.fixture(params=["postgres", "sqlite"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    if request.param == "postgres":
-        admin_url = request.getfixturevalue("postgres_admin_url")
-        name = f"hub_crash_{uuid.uuid4().hex[:12]}"
-        url = create_database(admin_url, name)
-        made = Backend("postgres", url, (0.0,) * ATTEMPTS)
-        made.cleanup.append(lambda: drop_database(admin_url, name))
-    else:
-        path = tmp_path / "hub.sqlite3"
-        made = Backend("sqlite", f"sqlite:///{path}", SQLITE_KILL_DELAYS)
+    if request.param == "sqlite":
+        yield Backend("sqlite", f"sqlite:///{tmp_path / 'hub.sqlite3'}", SQLITE_KILL_DELAYS)
+        return
+    admin_url = request.getfixturevalue("postgres_admin_url")
+    name = f"hub_crash_{uuid.uuid4().hex[:12]}"
+    url = create_database(admin_url, name)
     try:
-        yield made
+        yield Backend("postgres", url, (0.0,) * ATTEMPTS)
     finally:
-        for step in reversed(made.cleanup):
-            step()
+        drop_database(admin_url, name)
+
+
+def server_env(settings: Settings) -> dict[str, str]:
+    """The environment that gives a server process the same settings (and secrets) as ``settings``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
+    for name, value in settings.model_dump(mode="json").items():
+        if value is not None and not isinstance(value, list | dict):
+            env[f"HUB_{name.upper()}"] = str(value)
+    env["HUB_LOG_LEVEL"] = "WARNING"
+    return env
 
 
 @contextmanager
 def running_hub(backend: Backend, tmp_path: Path) -> Iterator[tuple[Hub, Server]]:
     """The hub the test seeds through, and a server on the same database with the same secrets."""
-    objects = tmp_path / "objects"
-    settings = Settings(
-        demo=False,
-        database_url=backend.url,
-        object_store_url=objects.resolve().as_uri(),
-        public_url=PUBLIC_URL,
-        data_keys=Keyring.generate_spec("crash1"),
-        blind_index_key=base64.b64encode(os.urandom(32)).decode(),
-        var_dir=tmp_path / "var",
-        max_batch_operations=BATCH_SIZE,
-    )
+    settings = make_settings(backend.url, tmp_path / "objects", max_batch_operations=BATCH_SIZE)
     hub = build_hub(settings)
     seed_catalog(hub)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
-    env.update(
-        HUB_DATABASE_URL=backend.url,
-        HUB_DATA_KEYS=settings.data_keys or "",
-        HUB_BLIND_INDEX_KEY=settings.blind_index_key or "",
-        HUB_OBJECT_STORE_URL=settings.resolved_object_store_url,
-        HUB_PUBLIC_URL=PUBLIC_URL,
-        HUB_VAR_DIR=str(tmp_path / "var"),
-        HUB_MAX_BATCH_OPERATIONS=str(BATCH_SIZE),
-        HUB_LOG_LEVEL="WARNING",
-    )
-    server = Server(env=env, workdir=tmp_path)
+    server = Server(env=server_env(settings), workdir=tmp_path)
     try:
         yield hub, server
     finally:
@@ -264,7 +246,9 @@ def kill_mid_batch(
     thread, outcome = post_in_background(server.url, body)
     deadline = time.monotonic() + 30
     while thread.is_alive() and not writing():
-        assert time.monotonic() < deadline, f"the server never started writing the batch:\n{server.log_tail()}"
+        assert time.monotonic() < deadline, (
+            f"the server never started writing the batch:\n{server.log_tail()}"
+        )
         time.sleep(0.001)
     if thread.is_alive():
         time.sleep(delay)

@@ -349,7 +349,9 @@ def test_invalid_request_is_problem_json(client: TestClient, police: Issuer) -> 
     assert client.get("/v1/licences/not-an-id/status").status_code == 422
 
 
-def test_credentials_are_sealed_and_reseal_after_data_key_rotation(client: TestClient, hub: Hub, police: Issuer) -> None:
+def test_credentials_are_sealed_and_reseal_after_data_key_rotation(
+    client: TestClient, hub: Hub, police: Issuer
+) -> None:
     from hub.registry.service import reseal_credentials
     from storage.database import transaction
     from storage.sealing import Keyring
@@ -363,7 +365,9 @@ def test_credentials_are_sealed_and_reseal_after_data_key_rotation(client: TestC
         assert holder.encode() not in row.credential_sealed
         assert hub.keyring.open(row.credential_sealed, aad=str(licence_id).encode()) == credential.encode()
         licence = session.get(Licence, row.licence_pk)
-        assert holder not in licence.holder_index and licence.holder_index == hub.blind_index.of("person", holder)
+        assert holder not in licence.holder_index and licence.holder_index == hub.blind_index.of(
+            "person", holder
+        )
 
     old_spec = hub.settings.data_keys
     hub.keyring = Keyring.from_spec(Keyring.generate_spec("next") + "," + old_spec)

@@ -35,7 +35,11 @@ def test_status_list_token_reflects_status_and_expiry(client: TestClient, hub: H
     now = int(time.time())
     ids = [police.licence_id(ID_CARD) for _ in range(4)]
     creds = [police.credential(ID_CARD, licence_id=ids[i], status_index=i) for i in range(3)]
-    creds.append(police.credential(ID_CARD, licence_id=ids[3], status_index=3, valid_from=now - 100, valid_until=now - 10))
+    creds.append(
+        police.credential(
+            ID_CARD, licence_id=ids[3], status_index=3, valid_from=now - 100, valid_until=now - 10
+        )
+    )
     response = client.post("/v1/licences/batch", json=batch(police, 1, *map(issue, creds)))
     assert response.json()["accepted"] == 4
     client.post(
@@ -46,7 +50,9 @@ def test_status_list_token_reflects_status_and_expiry(client: TestClient, hub: H
     token_response = client.get(f"/v1/status-lists/{police.id}/0")
     assert token_response.status_code == 200
     assert token_response.headers["content-type"] == "application/statuslist+jwt"
-    payload, values = _status_values(token_response.text, client.get("/.well-known/jwks.json").json(), [0, 1, 2, 3, 4])
+    payload, values = _status_values(
+        token_response.text, client.get("/.well-known/jwks.json").json(), [0, 1, 2, 3, 4]
+    )
     assert values == [0, 2, 1, 1, 0]  # valid, suspended, revoked, lapsed, unused
     assert payload["sub"].endswith(f"/v1/status-lists/{police.id}/0")
     assert payload["exp"] > payload["iat"]

@@ -1,0 +1,66 @@
+"""``python -m bench``: run the benchmark and write the report into ``bench/`` (or ``--out``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from bench import harness, report
+
+HERE = Path(__file__).resolve().parent
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smoke run: ~2k licences per backend")
+    parser.add_argument(
+        "--licences", type=int, default=None, help="licences per backend, half posted by one client and "
+        "half by concurrent clients (default 20000, --quick 2000)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--clients", type=int, default=2, help="concurrent clients (feeds) in the second phase"
+    )
+    parser.add_argument("--batch-size", type=int, default=500, help="operations a batch (default 500)")
+    parser.add_argument(
+        "--backends", default=",".join(harness.BACKENDS), help="comma-separated: sqlite,postgres"
+    )
+    parser.add_argument("--no-profile", action="store_true", help="skip the in-process profile")
+    parser.add_argument("--no-plots", action="store_true", help="write no PNG")
+    parser.add_argument("--out", type=Path, default=HERE, help="where results.md/json and plots go")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    total = args.licences or (2_000 if args.quick else 20_000)
+    backends = tuple(b.strip() for b in args.backends.split(",") if b.strip())
+    config = harness.Config(
+        backends=backends,
+        sequential_licences=total // 2,
+        concurrent_licences=total - total // 2,
+        clients=args.clients,
+        batch_size=args.batch_size,
+        profile_licences=0 if args.no_profile else (1_000 if args.quick else 2_000),
+    )
+
+    def log(line: str) -> None:
+        print(f"{time.strftime('%H:%M:%S')} {line}", file=sys.stderr, flush=True)
+
+    result = harness.run_bench(config, log)
+    written = report.write_all(result, args.out, plots=not args.no_plots)
+    for backend, b in result["backends"].items():
+        for phase, p in b["ingest"].items():
+            print(
+                f"{backend:9} {phase:13} {p['per_second']:8,.0f} licences/s  "
+                f"ratio {p['ratio_to_ceiling']:.2f} of ceiling {b['ceiling']['per_second']:,.0f}/s  "
+                f"p50 {p['batch_latency_s']['p50'] * 1000:,.0f} ms  p99 {p['batch_latency_s']['p99'] * 1000:,.0f} ms"
+            )
+    target = result.get("target")
+    if target:
+        print(
+            f"target (PostgreSQL >= {target['threshold']} x ceiling): {'met' if target['met'] else 'NOT met'}"
+        )
+    print("wrote " + ", ".join(str(p) for p in written.values()))
+    return 0

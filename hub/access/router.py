@@ -1,0 +1,161 @@
+"""Admin API under /v1/admin: sign-in, admins, departments and their keys, clients and grants.
+
+Every route but sign-in takes an admin's bearer token; auditors may read, only admins change, and only
+inside their own region."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+
+from hub.access import service
+from hub.access.schemas import (
+    AdminCreate,
+    AdminRead,
+    AdminSignIn,
+    ClientCreate,
+    ClientCreated,
+    ClientJwksUpdate,
+    ClientRead,
+    GrantCreate,
+    GrantRead,
+    GrantRevoke,
+    TokenRead,
+)
+from hub.deps import HubDep, SessionDep
+from hub.oauth import tokens
+from hub.oauth.deps import AdminDep, TokenDep
+from hub.registry.schemas import DepartmentCreate, DepartmentKeyRead, DepartmentRead
+
+router = APIRouter(prefix="/v1/admin", tags=["admin"])
+
+ClientId = Annotated[str, Path(max_length=64)]
+
+
+@router.post("/sign-in", response_model=TokenRead)
+def sign_in(body: AdminSignIn, session: SessionDep, hub: HubDep) -> TokenRead:
+    """Sign an admin in with username and password (argon2); returns a short-lived bearer token."""
+    admin = service.authenticate_admin(session, body.username, body.password)
+    token, ttl = tokens.mint(
+        session, hub, kind="admin", subject=f"admin:{admin.id}", admin_id=admin.id,
+        ttl_seconds=hub.settings.admin_token_ttl_seconds, extra={"role": admin.role, "region": admin.region_code},
+    )  # fmt: skip
+    return TokenRead(access_token=token, expires_in=ttl)
+
+
+@router.post("/sign-out", status_code=204)
+def sign_out(admin: AdminDep, token: TokenDep, session: SessionDep) -> None:
+    """Revoke the admin token used for this call."""
+    tokens.revoke(session, token.jti)
+
+
+@router.get("/me", response_model=AdminRead)
+def me(admin: AdminDep) -> AdminRead:
+    """The signed-in admin: role and region."""
+    return AdminRead.model_validate(admin)
+
+
+@router.post("/admins", response_model=AdminRead, status_code=201)
+def create_admin(body: AdminCreate, admin: AdminDep, session: SessionDep) -> AdminRead:
+    """Create an admin or auditor inside the caller's region."""
+    return AdminRead.model_validate(service.create_admin(session, body, by=admin))
+
+
+@router.post("/departments", response_model=DepartmentRead, status_code=201)
+def register_department(body: DepartmentCreate, admin: AdminDep, session: SessionDep) -> DepartmentRead:
+    """Register an issuing department in the caller's region."""
+    return DepartmentRead.model_validate(service.register_department(session, body.model_dump(), by=admin))
+
+
+@router.post("/departments/{department}/keys", response_model=DepartmentKeyRead, status_code=201)
+def add_department_key(
+    department: Annotated[str, Path(max_length=64)], jwk: dict[str, Any], admin: AdminDep, session: SessionDep
+) -> DepartmentKeyRead:
+    """Register a department's public signing key (ES256 or EdDSA JWK); rotation = add new, retire old."""
+    return DepartmentKeyRead.model_validate(service.add_department_key(session, department, jwk, by=admin))
+
+
+@router.post("/departments/{department}/keys/{kid}/retire", response_model=DepartmentKeyRead)
+def retire_department_key(
+    department: Annotated[str, Path(max_length=64)],
+    kid: Annotated[str, Path(max_length=128)],
+    admin: AdminDep,
+    session: SessionDep,
+) -> DepartmentKeyRead:
+    """Retire a department key: it keeps verifying what it signed before now."""
+    return DepartmentKeyRead.model_validate(service.retire_department_key(session, department, kid, by=admin))
+
+
+@router.get("/clients", response_model=list[ClientRead])
+def list_clients(admin: AdminDep, session: SessionDep) -> list[ClientRead]:
+    """Clients registered in the caller's region."""
+    return [ClientRead.model_validate(c) for c in service.list_clients(session, by=admin)]
+
+
+@router.post("/clients", response_model=ClientCreated, status_code=201)
+def create_client(body: ClientCreate, admin: AdminDep, session: SessionDep) -> ClientCreated:
+    """Register a client. A secret-based client's secret is in this response only."""
+    client, secret = service.create_client(session, body, by=admin)
+    return ClientCreated.model_validate(
+        {**ClientRead.model_validate(client).model_dump(), "client_secret": secret}
+    )
+
+
+@router.post("/clients/{client_id}/secret", response_model=ClientCreated)
+def rotate_client_secret(client_id: ClientId, admin: AdminDep, session: SessionDep) -> ClientCreated:
+    """Replace a client's secret; the old one stops working at once."""
+    client, secret = service.rotate_client_secret(session, client_id, by=admin)
+    return ClientCreated.model_validate(
+        {**ClientRead.model_validate(client).model_dump(), "client_secret": secret}
+    )
+
+
+@router.put("/clients/{client_id}/jwks", response_model=ClientRead)
+def replace_client_jwks(
+    client_id: ClientId, body: ClientJwksUpdate, admin: AdminDep, session: SessionDep
+) -> ClientRead:
+    """Replace the public keys a private_key_jwt client signs its assertions with."""
+    return ClientRead.model_validate(service.replace_client_jwks(session, client_id, body.jwks, by=admin))
+
+
+@router.post("/clients/{client_id}/disable", response_model=ClientRead)
+def disable_client(client_id: ClientId, admin: AdminDep, session: SessionDep) -> ClientRead:
+    """Disable a client; its outstanding tokens stop working on the next request."""
+    return ClientRead.model_validate(service.disable_client(session, client_id, by=admin))
+
+
+@router.get("/grants", response_model=list[GrantRead])
+def list_grants(
+    admin: AdminDep,
+    session: SessionDep,
+    client_id: Annotated[str | None, Query(max_length=64)] = None,
+    type_code: Annotated[str | None, Query(max_length=32)] = None,
+    status: Annotated[str | None, Query(pattern="^(pending|active|revoked)$")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[GrantRead]:
+    """Grants whose holder region lies in the caller's region, with filters."""
+    found = service.list_grants(
+        session, by=admin, client_id=client_id, type_code=type_code, status=status, limit=limit, offset=offset
+    )
+    return [GrantRead.model_validate(g) for g in found]
+
+
+@router.post("/grants", response_model=GrantRead, status_code=201)
+def request_grant(body: GrantCreate, admin: AdminDep, session: SessionDep) -> GrantRead:
+    """Request a grant. Below T3 it is in force at once; a T3 grant needs a second admin's approval
+    and always requires the holder's consent."""
+    return GrantRead.model_validate(service.request_grant(session, body, by=admin))
+
+
+@router.post("/grants/{grant_id}/approve", response_model=GrantRead)
+def approve_grant(grant_id: int, admin: AdminDep, session: SessionDep) -> GrantRead:
+    """Approve another admin's pending T3 grant."""
+    return GrantRead.model_validate(service.approve_grant(session, grant_id, by=admin))
+
+
+@router.post("/grants/{grant_id}/revoke", response_model=GrantRead)
+def revoke_grant(grant_id: int, body: GrantRevoke, admin: AdminDep, session: SessionDep) -> GrantRead:
+    """Revoke a grant; it stops counting on the next request, whatever tokens are outstanding."""
+    return GrantRead.model_validate(service.revoke_grant(session, grant_id, body.reason, by=admin))

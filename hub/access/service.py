@@ -1,0 +1,357 @@
+"""Access rules: clients, graded grants and administrators scoped by region (DESIGN 3, issue 3).
+
+- An admin acts only inside its own region: on clients registered there and on grants whose holder
+  region lies in its subtree. Auditors read, never change.
+- A grant of tier T3 (sensitive) always requires the holder's consent and takes effect only when a second
+  admin approves it; other grants take effect when requested.
+- What a client may do is read from its grants at every use, so a revocation counts on the next request.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import datetime
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from joserfc.jwk import KeySet
+from sqlalchemy.orm import Session
+
+from hub.access import repository
+from hub.access.models import Admin, Client, Grant
+from hub.access.schemas import AdminCreate, ClientCreate, GrantCreate
+from hub.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized, field_error
+from hub.kit.time import utcnow
+from hub.registry import repository as registry_repository
+
+log = logging.getLogger("hub.access")
+
+PUSH_SCOPE = "licences.push"
+SENSITIVE_TIER = 3
+_hasher = PasswordHasher()
+# Verified against when a username is unknown, so timing does not tell which usernames exist.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+def licence_scope(type_code: str, tier: int) -> str:
+    return f"licence:{type_code}:t{tier}"
+
+
+def parse_licence_scope(scope: str) -> tuple[str, int] | None:
+    parts = scope.split(":")
+    if len(parts) == 3 and parts[0] == "licence" and parts[2] in ("t0", "t1", "t2", "t3"):
+        return parts[1], int(parts[2][1])
+    return None
+
+
+# Region scoping ----------------------------------------------------------------------------------------
+
+
+def region_within(session: Session, code: str, root: str) -> bool:
+    """Whether region ``code`` lies in the subtree of ``root``."""
+    return root in repository.region_ancestors(session, code)
+
+
+def _require_admin_role(admin: Admin) -> None:
+    if admin.role != "admin" or admin.status != "active":
+        raise Forbidden(f"{admin.role}s may read but not change access")
+
+
+def _require_region(session: Session, admin: Admin, code: str, what: str) -> None:
+    if not region_within(session, code, admin.region_code):
+        raise Forbidden(
+            f"{what} region {code} is outside your region {admin.region_code}",
+            errors=[field_error("region_code", "outside the admin's region")],
+        )
+
+
+# Admins ------------------------------------------------------------------------------------------------
+
+
+def create_admin(session: Session, data: AdminCreate, *, by: Admin | None) -> Admin:
+    """Create an admin or auditor. ``by`` is None only for the first admin (``hub admin create``)."""
+    if by is not None:
+        _require_admin_role(by)
+        _require_region(session, by, data.region_code, "the new admin's")
+    if registry_repository.get_region(session, data.region_code) is None:
+        raise InvalidInput("unknown region", errors=[field_error("region_code", "unknown region")])
+    if not data.password and not (data.oidc_issuer and data.oidc_subject):
+        raise InvalidInput(
+            "an admin signs in with a password or an upstream OIDC identity",
+            errors=[field_error("password", "give a password or oidc_issuer and oidc_subject")],
+        )
+    if repository.admin_by_username(session, data.username) is not None:
+        raise Conflict(f"admin {data.username!r} exists", errors=[field_error("username", "taken")])
+    admin = Admin(
+        username=data.username,
+        display_name=data.display_name,
+        role=data.role,
+        region_code=data.region_code,
+        password_hash=_hasher.hash(data.password) if data.password else None,
+        oidc_issuer=data.oidc_issuer,
+        oidc_subject=data.oidc_subject,
+    )
+    session.add(admin)
+    session.flush()
+    log.info("admin.created", extra={"admin": admin.id, "role": admin.role, "region": admin.region_code})
+    return admin
+
+
+def authenticate_admin(session: Session, username: str, password: str) -> Admin:
+    """Check an admin's password (argon2); the same error whether the name or the password is wrong."""
+    admin = repository.admin_by_username(session, username)
+    try:
+        _hasher.verify(admin.password_hash if admin and admin.password_hash else _DUMMY_HASH, password)
+    except (VerificationError, InvalidHashError):
+        admin = None
+    if admin is None or admin.status != "active" or not admin.password_hash:
+        log.info("admin.sign_in.refused")
+        raise Unauthorized("unknown username or wrong password")
+    if _hasher.check_needs_rehash(admin.password_hash):
+        admin.password_hash = _hasher.hash(password)
+    return admin
+
+
+# Clients -----------------------------------------------------------------------------------------------
+
+
+def _check_jwks(jwks: dict[str, Any] | None) -> dict[str, Any]:
+    try:
+        keyset = KeySet.import_key_set(jwks or {})
+    except Exception:  # joserfc raises several types for malformed key sets
+        raise InvalidInput("not a JWK set", errors=[field_error("jwks", "not a valid JWK set")]) from None
+    if not keyset.keys or any(k.is_private for k in keyset.keys):
+        raise InvalidInput("give one or more public keys", errors=[field_error("jwks", "empty or private")])
+    return {"keys": [k.as_dict(private=False) | {"kid": k.kid} for k in keyset.keys]}
+
+
+def create_client(session: Session, data: ClientCreate, *, by: Admin) -> tuple[Client, str | None]:
+    """Register a client; returns it and, for secret-based clients, the secret (shown once)."""
+    _require_admin_role(by)
+    _require_region(session, by, data.region_code, "the client's")
+    if data.kind == "department":
+        department = registry_repository.get_department(session, data.department_id or "")
+        if department is None:
+            raise InvalidInput(
+                "a department client names its department",
+                errors=[field_error("department_id", "unknown department")],
+            )
+    elif data.department_id:
+        raise InvalidInput(
+            "only department clients belong to a department",
+            errors=[field_error("department_id", "not allowed")],
+        )
+    for uri in data.redirect_uris:
+        if not uri.startswith("https://") and not uri.startswith("http://127.0.0.1"):
+            raise InvalidInput(
+                "redirect URIs use https", errors=[field_error("redirect_uris", f"{uri} not https")]
+            )
+    secret = None
+    client = Client(
+        client_id=f"{'dept' if data.kind == 'department' else 'svc'}-{secrets.token_hex(8)}",
+        name=data.name,
+        kind=data.kind,
+        department_id=data.department_id,
+        organisation=data.organisation,
+        region_code=data.region_code,
+        auth_method=data.auth_method,
+        redirect_uris=data.redirect_uris,
+        created_by=by.id,
+    )
+    if data.auth_method == "private_key_jwt":
+        client.jwks = _check_jwks(data.jwks)
+    else:
+        secret = secrets.token_urlsafe(32)
+        client.secret_hash = _hasher.hash(secret)
+    session.add(client)
+    session.flush()
+    log.info("client.created", extra={"client": client.client_id, "kind": client.kind, "admin": by.id})
+    return client, secret
+
+
+def _managed_client(session: Session, client_id: str, by: Admin) -> Client:
+    _require_admin_role(by)
+    client = repository.get_client(session, client_id)
+    if client is None:
+        raise NotFound(f"no client {client_id!r}")
+    _require_region(session, by, client.region_code, "the client's")
+    return client
+
+
+def rotate_client_secret(session: Session, client_id: str, *, by: Admin) -> tuple[Client, str]:
+    client = _managed_client(session, client_id, by)
+    if client.auth_method == "private_key_jwt":
+        raise Conflict("this client authenticates with private_key_jwt; replace its JWKS instead")
+    secret = secrets.token_urlsafe(32)
+    client.secret_hash, client.updated_at = _hasher.hash(secret), utcnow()
+    log.info("client.secret.rotated", extra={"client": client_id, "admin": by.id})
+    return client, secret
+
+
+def replace_client_jwks(session: Session, client_id: str, jwks: dict[str, Any], *, by: Admin) -> Client:
+    client = _managed_client(session, client_id, by)
+    if client.auth_method != "private_key_jwt":
+        raise Conflict("this client authenticates with a secret; rotate its secret instead")
+    client.jwks, client.updated_at = _check_jwks(jwks), utcnow()
+    log.info("client.jwks.replaced", extra={"client": client_id, "admin": by.id})
+    return client
+
+
+def disable_client(session: Session, client_id: str, *, by: Admin) -> Client:
+    """Disable a client: its tokens stop working on the next request."""
+    client = _managed_client(session, client_id, by)
+    client.status, client.updated_at = "disabled", utcnow()
+    log.info("client.disabled", extra={"client": client_id, "admin": by.id})
+    return client
+
+
+def check_client_secret(client: Client, secret: str) -> bool:
+    if not client.secret_hash:
+        return False
+    try:
+        return _hasher.verify(client.secret_hash, secret)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def list_clients(session: Session, *, by: Admin) -> list[Client]:
+    return list(repository.list_clients(session, repository.region_subtree(session, by.region_code)))
+
+
+# Grants ------------------------------------------------------------------------------------------------
+
+
+def request_grant(session: Session, data: GrantCreate, *, by: Admin) -> Grant:
+    """Request a grant. Below T3 it is in force at once; a T3 grant waits for a second admin."""
+    _require_admin_role(by)
+    client = repository.get_client(session, data.client_id)
+    if client is None:
+        raise InvalidInput("unknown client", errors=[field_error("client_id", "unknown client")])
+    if client.kind != "service":
+        raise InvalidInput(
+            "grants are for approval services; department clients push their own feed",
+            errors=[field_error("client_id", "not an approval service client")],
+        )
+    _require_region(session, by, client.region_code, "the client's")
+    _require_region(session, by, data.region_code, "the grant's")
+    licence_type = registry_repository.get_licence_type(session, data.type_code)
+    if licence_type is None:
+        raise InvalidInput("unknown licence type", errors=[field_error("type_code", "not in the catalog")])
+    now = utcnow()
+    valid_from = data.valid_from or now
+    if valid_from.tzinfo is None or data.valid_until.tzinfo is None:
+        raise InvalidInput("give times with a UTC offset", errors=[field_error("valid_until", "no offset")])
+    if data.valid_until <= valid_from:
+        raise InvalidInput(
+            "valid_until must be after valid_from", errors=[field_error("valid_until", "too early")]
+        )
+    purposes = sorted(set(data.purposes))
+    if "*" in purposes and len(purposes) > 1:
+        raise InvalidInput('"*" stands alone', errors=[field_error("purposes", '"*" mixed with codes')])
+    sensitive = data.max_tier >= SENSITIVE_TIER
+    grant = Grant(
+        client_id=client.client_id,
+        type_code=data.type_code,
+        max_tier=data.max_tier,
+        purposes=purposes,
+        region_code=data.region_code,
+        valid_from=valid_from,
+        valid_until=data.valid_until,
+        consent_required=data.consent_required or sensitive,
+        legal_basis=data.legal_basis,
+        status="pending" if sensitive else "active",
+        requested_by=by.id,  # type: ignore[arg-type]
+        approved_by=None if sensitive else by.id,
+        approved_at=None if sensitive else now,
+    )
+    session.add(grant)
+    session.flush()
+    log.info("grant.requested", extra={"grant": grant.id, "client": client.client_id, "admin": by.id})
+    return grant
+
+
+def _managed_grant(session: Session, grant_id: int, by: Admin) -> Grant:
+    _require_admin_role(by)
+    grant = repository.get_grant(session, grant_id)
+    if grant is None:
+        raise NotFound(f"no grant {grant_id}")
+    _require_region(session, by, grant.region_code, "the grant's")
+    client = repository.get_client(session, grant.client_id)
+    if client is not None:
+        _require_region(session, by, client.region_code, "the client's")
+    return grant
+
+
+def approve_grant(session: Session, grant_id: int, *, by: Admin) -> Grant:
+    """Approve a pending T3 grant: a second admin, never the one who asked."""
+    grant = _managed_grant(session, grant_id, by)
+    if grant.status != "pending":
+        raise Conflict(f"grant {grant_id} is {grant.status}, not pending")
+    if grant.requested_by == by.id:
+        raise Forbidden("a sensitive grant needs a second admin: you requested this one")
+    grant.status, grant.approved_by, grant.approved_at = "active", by.id, utcnow()
+    log.info("grant.approved", extra={"grant": grant.id, "admin": by.id})
+    return grant
+
+
+def revoke_grant(session: Session, grant_id: int, reason: str, *, by: Admin) -> Grant:
+    """Revoke a grant; it stops counting on the next request, whatever tokens are outstanding."""
+    grant = _managed_grant(session, grant_id, by)
+    if grant.status == "revoked":
+        raise Conflict(f"grant {grant_id} is already revoked")
+    grant.status, grant.revoked_by, grant.revoked_at, grant.revoke_reason = "revoked", by.id, utcnow(), reason
+    log.info("grant.revoked", extra={"grant": grant.id, "admin": by.id})
+    return grant
+
+
+def list_grants(session: Session, *, by: Admin, **filters: Any) -> list[Grant]:
+    regions = repository.region_subtree(session, by.region_code)
+    return list(repository.list_grants(session, region_codes=regions, **filters))
+
+
+def grantable_scopes(session: Session, client: Client, now: datetime | None = None) -> set[str]:
+    """Every scope the client's active grants cover right now (a tier includes the tiers below it)."""
+    if client.status != "active":
+        return set()
+    if client.kind == "department":
+        return {PUSH_SCOPE}
+    scopes = set()
+    for grant in repository.active_grants(session, client.client_id, now or utcnow()):
+        scopes.update(licence_scope(grant.type_code, tier) for tier in range(grant.max_tier + 1))
+    return scopes
+
+
+# Departments, by admins --------------------------------------------------------------------------------
+
+
+def register_department(session: Session, data: dict[str, Any], *, by: Admin) -> Any:
+    """Register an issuing department in the admin's region (see registry.service for the checks)."""
+    from hub.registry import service as registry_service
+
+    _require_admin_role(by)
+    _require_region(session, by, str(data.get("region_code", "")), "the department's")
+    return registry_service.register_department(session, **data)
+
+
+def add_department_key(session: Session, department_id: str, jwk: dict[str, Any], *, by: Admin) -> Any:
+    from hub.registry import service as registry_service
+
+    _require_admin_role(by)
+    department = registry_repository.get_department(session, department_id)
+    if department is None:
+        raise NotFound(f"no department {department_id!r}")
+    _require_region(session, by, department.region_code, "the department's")
+    return registry_service.add_department_key(session, department_id, jwk)
+
+
+def retire_department_key(session: Session, department_id: str, kid: str, *, by: Admin) -> Any:
+    from hub.registry import service as registry_service
+
+    _require_admin_role(by)
+    department = registry_repository.get_department(session, department_id)
+    if department is None:
+        raise NotFound(f"no department {department_id!r}")
+    _require_region(session, by, department.region_code, "the department's")
+    return registry_service.retire_department_key(session, department_id, kid)

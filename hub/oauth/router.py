@@ -1,0 +1,219 @@
+"""OAuth HTTP routes: metadata, token, introspection, revocation, authorization and sign-in.
+
+OAuth endpoints answer in RFC 6749 shape (``error``, ``error_description``), not problem+json."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from authlib.oauth2 import OAuth2Error
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
+
+from hub.contract.identifiers import check_citizen_id
+from hub.deps import HubDep, SessionDep
+from hub.oauth import service
+from hub.oauth.server import HubOAuth2Request
+from hub.oauth.signin import CITIZEN_SESSION_KEY, citizen_subject, upstream_client
+
+router = APIRouter(tags=["oauth"])
+templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+
+
+async def _oauth_request(request: Request, hub: HubDep) -> HubOAuth2Request:
+    form = await request.form() if request.method == "POST" else None
+    # The URI Authlib sees is the public one (TLS usually ends at the load balancer).
+    uri = hub.settings.public_url + request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return HubOAuth2Request(
+        request.method,
+        uri,
+        dict(request.headers),
+        list(request.query_params.multi_items()),
+        [(k, v) for k, v in form.multi_items() if isinstance(v, str)] if form is not None else [],
+    )
+
+
+def _json(result: service.OAuthResponse) -> Response:
+    if result.status in (301, 302, 303, 307):
+        return RedirectResponse(result.headers["Location"], status_code=302, headers=service.NO_STORE)
+    return JSONResponse(result.body, status_code=result.status, headers=result.headers)
+
+
+@router.get("/.well-known/oauth-authorization-server")
+def authorization_server_metadata(hub: HubDep, session: SessionDep) -> dict[str, Any]:
+    """Authorization server metadata (RFC 8414)."""
+    return service.metadata(hub, session)
+
+
+@router.post("/oauth/token")
+async def token(request: Request, hub: HubDep, session: SessionDep) -> Response:
+    """Token endpoint (RFC 6749 §3.2): client_credentials, or authorization_code with PKCE.
+    Client authentication: private_key_jwt (RFC 7523), client_secret_basic, client_secret_post."""
+    oauth_request = await _oauth_request(request, hub)
+    return _json(await run_in_threadpool(service.token_endpoint, session, hub, oauth_request))
+
+
+@router.post("/oauth/introspect")
+async def introspect(request: Request, hub: HubDep, session: SessionDep) -> Response:
+    """Token introspection (RFC 7662), for the client the token was issued to."""
+    oauth_request = await _oauth_request(request, hub)
+    return _json(await run_in_threadpool(service.introspection_endpoint, session, hub, oauth_request))
+
+
+@router.post("/oauth/revoke")
+async def revoke(request: Request, hub: HubDep, session: SessionDep) -> Response:
+    """Token revocation (RFC 7009)."""
+    oauth_request = await _oauth_request(request, hub)
+    return _json(await run_in_threadpool(service.revocation_endpoint, session, hub, oauth_request))
+
+
+def _csrf(request: Request) -> str:
+    token = request.session.get("csrf")
+    if not token:
+        token = request.session["csrf"] = secrets.token_urlsafe(24)
+    return token
+
+
+def _check_csrf(request: Request, submitted: str | None) -> bool:
+    expected = request.session.get("csrf")
+    return bool(expected and submitted and secrets.compare_digest(expected, submitted))
+
+
+def _error_page(request: Request, status: int, message: str) -> HTMLResponse:
+    return HTMLResponse(
+        f"<!doctype html><meta charset=utf-8><title>Error</title><h1>{status}</h1><p>{_escape(message)}</p>",
+        status_code=status,
+    )
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+@router.api_route("/oauth/authorize", methods=["GET", "POST"], response_class=HTMLResponse)
+async def authorize(request: Request, hub: HubDep, session: SessionDep) -> Response:
+    """Authorization endpoint (RFC 6749 §4.1) with PKCE S256, ``purpose`` and ``case_id``.
+
+    The citizen signs in, sees which licences and tiers go to which client for which service item and
+    case, and allows or refuses; the browser then returns to the client with a code or an error."""
+    oauth_request = await _oauth_request(request, hub)
+    try:
+        checked = await run_in_threadpool(service.validate_authorization, session, hub, oauth_request)
+    except OAuth2Error as error:
+        if getattr(error, "redirect_uri", None):
+            return _json(await run_in_threadpool(service.error_redirect, hub, session, error))
+        return _error_page(request, 400, f"{error.error}: {error.description or ''}")
+    citizen = request.session.get(CITIZEN_SESSION_KEY)
+    if not citizen:
+        return RedirectResponse(
+            "/oauth/sign-in?" + urlencode({"next": str(request.url.path) + "?" + request.url.query}), 303
+        )
+    if request.method == "GET":
+        return templates.TemplateResponse(
+            request,
+            "authorize.html",
+            {
+                "client": checked.client.row,
+                "items": checked.items,
+                "purpose": checked.purpose,
+                "case_id": checked.case_id,
+                "query": request.url.query,
+                "csrf": _csrf(request),
+            },
+        )
+    if not _check_csrf(request, oauth_request.form.get("csrf")):
+        return _error_page(request, 403, "the form expired or was not sent by this site; start again")
+    approved = oauth_request.form.get("decision") == "approve"
+    result = await run_in_threadpool(
+        service.complete_authorization, session, hub, oauth_request, citizen if approved else None
+    )
+    return _json(result)
+
+
+def _safe_next(value: str | None) -> str:
+    """Only local paths: never redirect a signed-in citizen to another site."""
+    if not value or not value.startswith("/") or value.startswith("//") or urlsplit(value).netloc:
+        return "/"
+    return value
+
+
+@router.get("/oauth/sign-in", response_class=HTMLResponse)
+def sign_in_page(request: Request, hub: HubDep, next: str = "/") -> Response:
+    """Citizen sign-in: the upstream identity provider, or (demo mode only) an ID-number form."""
+    upstream = upstream_client(hub) is not None
+    if not hub.settings.demo and upstream:
+        return RedirectResponse("/oauth/sign-in/oidc?" + urlencode({"next": _safe_next(next)}), 303)
+    if not hub.settings.demo:
+        return _error_page(request, 503, "no identity provider is configured (HUB_OIDC_ISSUER)")
+    return templates.TemplateResponse(
+        request,
+        "sign_in.html",
+        {"demo": True, "upstream": upstream, "next": _safe_next(next), "csrf": _csrf(request)},
+    )
+
+
+@router.post("/oauth/sign-in", response_class=HTMLResponse)
+async def dev_sign_in(request: Request, hub: HubDep) -> Response:
+    """Demo-only sign-in by ID number. Outside demo mode this route refuses."""
+    if not hub.settings.demo:
+        return _error_page(request, 404, "the demo sign-in exists only in demo mode")
+    form = await request.form()
+    next_url = _safe_next(str(form.get("next") or "/"))
+    if not _check_csrf(request, str(form.get("csrf") or "")):
+        return _error_page(request, 403, "the form expired; start again")
+    try:
+        subject = citizen_subject(hub, str(form.get("id_number") or "").strip().upper())
+    except ValueError as exc:
+        return templates.TemplateResponse(
+            request,
+            "sign_in.html",
+            {"demo": True, "upstream": False, "next": next_url, "csrf": _csrf(request), "error": str(exc)},
+            status_code=422,
+        )
+    request.session.clear()
+    request.session[CITIZEN_SESSION_KEY] = subject
+    return RedirectResponse(next_url, status_code=303)
+
+
+@router.get("/oauth/sign-in/oidc")
+async def upstream_sign_in(request: Request, hub: HubDep, next: str = "/") -> Response:
+    """Start sign-in at the upstream OpenID Connect provider."""
+    client = upstream_client(hub)
+    if client is None:
+        return _error_page(request, 503, "no identity provider is configured (HUB_OIDC_ISSUER)")
+    request.session["next"] = _safe_next(next)
+    return await client.authorize_redirect(request, hub.settings.public_url + "/oauth/sign-in/oidc/callback")
+
+
+@router.get("/oauth/sign-in/oidc/callback")
+async def upstream_callback(request: Request, hub: HubDep) -> Response:
+    """Finish upstream sign-in: the ID token's ID-number claim becomes the citizen's session."""
+    client = upstream_client(hub)
+    if client is None:
+        return _error_page(request, 503, "no identity provider is configured")
+    try:
+        token = await client.authorize_access_token(request)
+    except Exception as exc:  # Authlib raises OAuthError, httpx errors and JOSE errors here
+        return _error_page(request, 401, f"sign-in failed at the identity provider: {type(exc).__name__}")
+    userinfo = token.get("userinfo") or {}
+    try:
+        subject = citizen_subject(hub, str(userinfo.get(hub.settings.oidc_id_number_claim) or ""))
+        check_citizen_id(str(userinfo.get(hub.settings.oidc_id_number_claim)))
+    except ValueError:
+        return _error_page(request, 401, "the identity provider did not give a valid citizen ID number")
+    next_url = _safe_next(request.session.get("next"))
+    request.session.clear()
+    request.session[CITIZEN_SESSION_KEY] = subject
+    return RedirectResponse(next_url, status_code=303)
+
+
+@router.post("/oauth/sign-out")
+async def sign_out(request: Request) -> Response:
+    """End the citizen's session."""
+    request.session.clear()
+    return RedirectResponse("/", status_code=303)

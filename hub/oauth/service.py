@@ -1,0 +1,150 @@
+"""OAuth rules the routes call: metadata (RFC 8414), the token, introspection and revocation endpoints,
+and the authorization request a citizen approves or refuses."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from authlib.oauth2 import OAuth2Error
+from sqlalchemy.orm import Session
+
+from hub.access import service as access_service
+from hub.context import Hub
+from hub.errors import InvalidInput, field_error
+from hub.oauth.server import AUTH_METHODS, TOKEN_PATH, HubAuthorizationServer, HubOAuth2Request, OAuthClient
+from hub.registry import repository as registry_repository
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+@dataclass
+class OAuthResponse:
+    """What an endpoint answers: status, JSON body (RFC 6749 §5 shape) and headers."""
+
+    status: int
+    body: Any
+    headers: dict[str, str]
+
+
+def metadata(hub: Hub, session: Session) -> dict[str, Any]:
+    """Authorization server metadata (RFC 8414 §2)."""
+    base = hub.settings.public_url
+    licence_scopes = [
+        access_service.licence_scope(t.code, tier)
+        for t in registry_repository.list_licence_types(session)
+        for tier in range(4)
+    ]
+    return {
+        "issuer": base,
+        "authorization_endpoint": base + "/oauth/authorize",
+        "token_endpoint": base + TOKEN_PATH,
+        "introspection_endpoint": base + "/oauth/introspect",
+        "revocation_endpoint": base + "/oauth/revoke",
+        "jwks_uri": base + "/.well-known/jwks.json",
+        "scopes_supported": [access_service.PUSH_SCOPE, *licence_scopes],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["client_credentials", "authorization_code"],
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": AUTH_METHODS,
+        "token_endpoint_auth_signing_alg_values_supported": ["ES256", "RS256"],
+        "introspection_endpoint_auth_methods_supported": AUTH_METHODS,
+        "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
+        "service_documentation": base + "/docs",
+    }
+
+
+def _respond(status: int, body: Any, headers: list[tuple[str, str]]) -> OAuthResponse:
+    merged = dict(headers)
+    merged.update(NO_STORE)
+    if isinstance(body, str):
+        body = json.loads(body) if body else {}
+    return OAuthResponse(status, body, merged)
+
+
+def token_endpoint(session: Session, hub: Hub, request: HubOAuth2Request) -> OAuthResponse:
+    """RFC 6749 §3.2: issue an access token for client_credentials or an authorization code."""
+    return _respond(*HubAuthorizationServer(hub, session).create_token_response(request))
+
+
+def introspection_endpoint(session: Session, hub: Hub, request: HubOAuth2Request) -> OAuthResponse:
+    """RFC 7662 §2: whether a token is active, for the client it was issued to."""
+    return _respond(*HubAuthorizationServer(hub, session).create_endpoint_response("introspection", request))
+
+
+def revocation_endpoint(session: Session, hub: Hub, request: HubOAuth2Request) -> OAuthResponse:
+    """RFC 7009 §2: revoke a token the calling client holds."""
+    return _respond(*HubAuthorizationServer(hub, session).create_endpoint_response("revocation", request))
+
+
+@dataclass
+class AuthorizationRequest:
+    """A validated authorization request, ready to show on the consent page."""
+
+    client: OAuthClient
+    scopes: list[str]
+    purpose: str
+    case_id: str
+    items: list[dict[str, Any]]
+
+
+def validate_authorization(session: Session, hub: Hub, request: HubOAuth2Request) -> AuthorizationRequest:
+    """Check an authorization request (RFC 6749 §4.1.1 with PKCE S256, purpose and case id).
+
+    Raises :class:`OAuth2Error` for a request that must go back to the client with an error, or
+    :class:`InvalidInput` when the client or redirect URI cannot be trusted with a redirect."""
+    server = HubAuthorizationServer(hub, session)
+    grant = server.get_consent_grant(request)
+    client: OAuthClient = grant.client
+    data = request.payload.data
+    purpose, case_id = (data.get("purpose") or "").strip(), (data.get("case_id") or "").strip()
+    if not purpose or not case_id or len(purpose) > 64 or len(case_id) > 128:
+        raise OAuth2Error(
+            error="invalid_request",
+            description="purpose (a service item code) and case_id are required",
+            redirect_uri=grant.redirect_uri,
+        )
+    requested = sorted(set((data.get("scope") or "").split()))
+    uncovered = [s for s in requested if s not in client.allowed_scopes]
+    if uncovered or not requested:
+        raise OAuth2Error(
+            error="invalid_scope",
+            description=("no active grant covers: " + " ".join(uncovered))
+            if uncovered
+            else "scope is required",
+            redirect_uri=grant.redirect_uri,
+        )
+    items = []
+    for scope in requested:
+        parsed = access_service.parse_licence_scope(scope)
+        if parsed is None:
+            continue
+        licence_type = registry_repository.get_licence_type(session, parsed[0])
+        if licence_type is not None:
+            items.append(
+                {"name_zh": licence_type.name_zh, "name_en": licence_type.name_en, "tier": parsed[1]}
+            )
+    return AuthorizationRequest(client, requested, purpose, case_id, items)
+
+
+def complete_authorization(
+    session: Session, hub: Hub, request: HubOAuth2Request, citizen: str | None
+) -> OAuthResponse:
+    """Redirect back to the client with a code (approved) or ``access_denied`` (``citizen`` None)."""
+    server = HubAuthorizationServer(hub, session)
+    grant = server.get_consent_grant(request)
+    return _respond(*server.create_authorization_response(request, grant_user=citizen, grant=grant))
+
+
+def error_redirect(hub: Hub, session: Session, error: OAuth2Error) -> OAuthResponse:
+    server = HubAuthorizationServer(hub, session)
+    return _respond(*server.handle_error_response(None, error))
+
+
+def require_form_field(form: dict[str, str], name: str) -> str:
+    value = form.get(name)
+    if not value:
+        raise InvalidInput(f"{name} is required", errors=[field_error(name, "missing")])
+    return value
