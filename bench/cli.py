@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         clients=args.clients,
         batch_size=args.batch_size,
         profile_licences=0 if args.no_profile else (1_000 if args.quick else 2_000),
+        keep_dir=args.out,
     )
 
     def log(line: str) -> None:

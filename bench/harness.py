@@ -4,6 +4,7 @@ those credentials, and timed HTTP ingest against a real server; then the report.
 from __future__ import annotations
 
 import contextlib
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -16,7 +17,7 @@ import httpx
 from hub.context import build_hub
 from hub.demo import seed_catalog
 
-from bench import ceiling, machine, posting, profiling, server, spy, workload
+from bench import access, ceiling, machine, posting, profiling, server, spy, workload
 
 TARGET_RATIO = 0.4  # the target: ingest on PostgreSQL >= 0.4 x the signature ceiling
 BACKENDS = ("sqlite", "postgres")
@@ -32,6 +33,7 @@ class Config:
     profile_licences: int = 2_000  # per profiled backend, for each of the plain and the cProfile run
     profile_backends: tuple[str, ...] = ("postgres",)
     py_spy: bool = True  # sample the server with py-spy when its executable is found
+    keep_dir: Path | None = None  # where py-spy's collapsed stacks are kept (the report's folder)
     pg_admin_url: str = field(default_factory=server.pg_admin_url)
     seed: int = 2026
 
@@ -81,6 +83,7 @@ def run_backend(backend: str, config: Config, log: Log = _silent) -> dict[str, A
             if py_spy:
                 wanted += workload.workload_departments("spy", 1)
             departments = {d.id: d for d in workload.register_departments(hub, wanted, seed=config.seed)}
+            pushers = access.register_pushers(hub, departments)
             holder_jwk = dict(hub.signer.jwks["keys"][0])
         finally:
             hub.close()
@@ -100,7 +103,7 @@ def run_backend(backend: str, config: Config, log: Log = _silent) -> dict[str, A
         warm = build("warm", min(200, config.profile_licences), 1) if profiled else None
         in_process = build("inproc", config.profile_licences, 1) if profiled else None
         profile_run = build("prof", config.profile_licences, 1) if profiled else None
-        spied = build("spy", config.profile_licences * 2, 1) if py_spy else None
+        spied = build("spy", config.profile_licences * 3, 1) if py_spy else None
         result["signing_seconds"] = time.perf_counter() - started
 
         posted_feeds = sequential.feeds + concurrent.feeds
@@ -116,11 +119,14 @@ def run_backend(backend: str, config: Config, log: Log = _silent) -> dict[str, A
             jwks = httpx.get(f"{cfg.public_url}/.well-known/jwks.json", timeout=10).json()
             if not any(k.get("kid") == holder_jwk.get("kid") for k in jwks.get("keys", [])):
                 raise RuntimeError("the server's holder key differs from the one credentials are bound to")
+            auth, result["push_tokens"] = access.fetch_tokens(cfg.public_url, pushers)
+            if auth and not result["push_tokens"].startswith("oauth"):
+                log(f"[{backend}] push tokens: {result['push_tokens']}")
             ceiling_rate = result["ceiling"]["per_second"]
             result["ingest"] = {}
             for phase, load in (("sequential", sequential), (f"concurrent_{config.clients}", concurrent)):
                 log(f"[{backend}] posting {load.licences} licences, {len(load.clients)} client(s)")
-                measured = posting.post_workload(cfg.public_url, load)
+                measured = posting.post_workload(cfg.public_url, load, auth)
                 measured["ratio_to_ceiling"] = measured["per_second"] / ceiling_rate
                 result["ingest"][phase] = measured
                 log(
@@ -133,22 +139,28 @@ def run_backend(backend: str, config: Config, log: Log = _silent) -> dict[str, A
                 )
                 raw = workdir / "py-spy.txt"
                 with spy.Recorder(py_spy, hub_server.pid, raw) as recorder:
-                    spied_run = posting.post_workload(cfg.public_url, spied)
+                    spied_run = posting.post_workload(cfg.public_url, spied, auth)
                 result["server_profile"] = spy.summarise(
                     raw, recorder.seconds, recorder.rate, spied_run["licences"]
                 )
                 result["server_profile"]["per_second_while_sampled"] = spied_run["per_second"]
+                if config.keep_dir is not None:
+                    config.keep_dir.mkdir(parents=True, exist_ok=True)
+                    kept = config.keep_dir / f"server-profile-{backend}.txt"
+                    shutil.copyfile(raw, kept)
+                    result["server_profile"]["collapsed_stacks"] = kept.name
 
         if profiled:
             assert warm is not None and in_process is not None and profile_run is not None
             log(f"[{backend}] in-process request path: timing, then cProfile")
             hub = build_hub(cfg.settings(), migrate=False)
             try:
-                profiling.warm_up(hub, warm)
-                timed = profiling.time_in_process(hub, in_process)
+                clients = {p.department_id: p.client_id for p in pushers}
+                profiling.warm_up(hub, warm, clients)
+                timed = profiling.time_in_process(hub, in_process, clients)
                 timed["ratio_to_ceiling"] = timed["per_second"] / result["ceiling"]["per_second"]
                 result["in_process"] = timed
-                result["profile"] = profiling.profile_in_process(hub, profile_run)
+                result["profile"] = profiling.profile_in_process(hub, profile_run, clients)
             finally:
                 hub.close()
     return result

@@ -36,6 +36,7 @@ def _post_all(
     base_url: str,
     client_number: int,
     order: list[tuple[str, int, int, bytes]],
+    auth: dict[str, str],
     barrier: threading.Barrier,
     epoch: list[float],
     out: ClientResult,
@@ -46,8 +47,9 @@ def _post_all(
             client.get("/healthz")  # open the connection before the clock starts
             barrier.wait()
             for department, sequence, operations, body in order:
+                extra = {"authorization": auth[department]} if department in auth else None
                 sent = time.perf_counter()
-                response = client.post("/v1/licences/batch", content=body)
+                response = client.post("/v1/licences/batch", content=body, headers=extra)
                 took = time.perf_counter() - sent
                 accepted = -1
                 if response.status_code == 200:
@@ -68,10 +70,11 @@ def _post_all(
         barrier.abort()
 
 
-def post_workload(base_url: str, workload: Workload) -> dict[str, Any]:
+def post_workload(base_url: str, workload: Workload, auth: dict[str, str] | None = None) -> dict[str, Any]:
     """Post every batch of the workload, each client one batch at a time, and time it.
 
-    Bodies are serialised before the clock starts; the clock runs from the moment all clients are
+    ``auth`` holds the ``Authorization`` header of each department's adapter. Bodies are serialised
+    before the clock starts; the clock runs from the moment all clients are
     connected until the last response of the slowest client has arrived.
     """
     orders = [interleave(feeds) for feeds in workload.clients]
@@ -79,7 +82,9 @@ def post_workload(base_url: str, workload: Workload) -> dict[str, Any]:
     epoch = [0.0]
     barrier = threading.Barrier(len(orders) + 1)
     threads = [
-        threading.Thread(target=_post_all, args=(base_url, i, order, barrier, epoch, results[i]), daemon=True)
+        threading.Thread(
+            target=_post_all, args=(base_url, i, order, auth or {}, barrier, epoch, results[i]), daemon=True
+        )
         for i, order in enumerate(orders)
     ]
     for thread in threads:

@@ -25,8 +25,61 @@ def _phase_label(phase: str) -> str:
     return f"{phase.split('_')[-1]} concurrent clients"
 
 
+def _findings(b: dict[str, Any]) -> list[str]:
+    """Plain statements read off this run's numbers (so they never go stale against the tables)."""
+    lines = []
+    ingest = b["ingest"]
+    seq = ingest.get("sequential")
+    others = [(phase, p) for phase, p in ingest.items() if phase != "sequential"]
+    if seq and others:
+        phase, p = others[0]
+        lines.append(
+            f"{_phase_label(phase)} reach {p['per_second'] / seq['per_second']:.2f}× the throughput of one client: "
+            "one uvicorn worker runs Python on one core at a time."
+        )
+    spied = b.get("server_profile")
+    if spied and spied["stages"]:
+        top = ", ".join(f"{r['stage']} {r['share']:.0%}" for r in spied["stages"][:3])
+        lines.append(f"Largest consumers of the server's Python core (py-spy): {top}.")
+        parsing = spied.get("psycopg_query_conversion_share", 0.0)
+        if parsing >= 0.05:
+            lines.append(
+                f"psycopg converting `%(name)s` placeholders of long statements (`psycopg/_queries.py`: "
+                "`_split_query` builds a `QueryPart` namedtuple per placeholder — the `<lambda> (<string>)` "
+                "frame — and statements over 4096 characters or 50 parameters are never cached) takes "
+                f"{parsing:.0%} of the server's GIL time."
+            )
+    inproc = b.get("in_process")
+    if inproc and inproc.get("statements"):
+        top = inproc["statements"][0]
+        share = inproc["sql_seconds"] / inproc["seconds"]
+        lines.append(
+            f"In-process, SQL statements take {share:.0%} of the request path; the costliest is "
+            f"`{top['statement']}` at {top['us_per_licence']:,.0f} µs per licence "
+            f"({top['parameters'] // max(top['calls'], 1):,} bound parameters per execute)."
+        )
+    prof = b.get("profile")
+    if prof:
+        stages = {s["stage"]: s for s in prof["stages"]}
+        verify = stages.get("ES256 signature check")
+        if verify and verify["seconds"] > 0:
+            ingest_stage = stages.get("ingest.ingest_batch (checks + writes)")
+            multiple = ingest_stage["seconds"] / verify["seconds"] if ingest_stage else 0
+            lines.append(
+                f"Under cProfile the whole ingest costs {multiple:.0f}× the signature check itself; "
+                + ", ".join(
+                    f"{name} {stages[name]['share']:.0%}"
+                    for name in ("sdjwt.parse (split, base64, JSON)", "check_citizen_id (stdnum)",
+                                 "INSERT licences … RETURNING", "ES256 signature check")
+                    if name in stages and stages[name]["seconds"] > 0
+                )  # fmt: skip
+                + " of the profiled time."
+            )
+    return lines
+
+
 def write_json(report: dict[str, Any], path: Path) -> None:
-    path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    path.write_text(json.dumps(report, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
 def render_markdown(report: dict[str, Any], plots: list[str]) -> str:
@@ -124,21 +177,70 @@ def render_markdown(report: dict[str, Any], plots: list[str]) -> str:
         add("")
 
     for backend, b in report["backends"].items():
-        prof = b.get("profile")
-        if not prof:
+        if not (b.get("profile") or b.get("server_profile") or b.get("in_process")):
             continue
         add(f"## Where the server's time goes ({NAMES.get(backend, backend)})")
         add("")
+        for line in _findings(b):
+            add(f"- {line}")
+        add("")
+        spied = b.get("server_profile")
+        if spied:
+            add("### The running server, sampled with py-spy")
+            add("")
+            add(
+                f"`py-spy record --gil` on the uvicorn process while it ingested {spied['licences']:,} more "
+                f"licences over HTTP (untimed phase, {spied['per_second_while_sampled']:,.0f} licences/s while "
+                f"sampled): only the thread holding the GIL is sampled, so this is what occupies the server's "
+                f"one Python core. It was busy **{spied['gil_busy_share']:.0%}** of the wall time; the rest is "
+                "waiting for PostgreSQL or for the client."
+            )
+            add("")
+            add("| stage (deepest known frame of each sample) | share of GIL samples | µs per licence |")
+            add("| --- | ---: | ---: |")
+            for row in spied["stages"]:
+                add(f"| {row['stage']} | {row['share']:.1%} | {row['us_per_licence']:,.0f} |")
+            add("")
+            add("Top frames by own samples:")
+            add("")
+            add("| frame | share |")
+            add("| --- | ---: |")
+            for row in spied["top_self"][:12]:
+                add(f"| `{row['frame']}` | {row['share']:.1%} |")
+            add("")
+        inproc = b.get("in_process")
+        if inproc and inproc.get("statements"):
+            add("### SQL versus Python, in-process")
+            add("")
+            per = 1e6 / inproc["licences"]
+            add(
+                f"The request path run in-process (no HTTP) on {inproc['licences']:,} more licences at "
+                f"{_rate(inproc['per_second'])} licences/s: {inproc['python_seconds'] * per:,.0f} µs per licence "
+                f"in Python outside SQL, {inproc['sql_seconds'] * per:,.0f} µs inside SQL statements (driver + "
+                f"round trip + server), {inproc['commit_seconds'] * per:,.0f} µs in COMMIT."
+            )
+            add("")
+            add("| statement | calls | bound parameters | µs per licence | share of the path |")
+            add("| --- | ---: | ---: | ---: | ---: |")
+            for row in inproc["statements"][:8]:
+                add(
+                    f"| `{row['statement']}` | {row['calls']} | {row['parameters']:,} "
+                    f"| {row['us_per_licence']:,.0f} | {row['share']:.1%} |"
+                )
+            add("")
+        prof = b.get("profile")
+        if not prof:
+            continue
+        add("### cProfile of the request path, in-process")
+        add("")
         add(
-            f"cProfile of the request path run in-process on {prof['licences']:,} more licences of the same mix "
-            f"({prof['batches']} batches): body parsing, `ingest.ingest_batch` in a transaction, COMMIT and "
-            "response serialisation — everything the endpoint does except the socket and ASGI. Without the "
-            f"profiler the same path runs at {_rate(b['in_process']['per_second'])} licences/s. The profiler "
-            "inflates pure-Python work more than C work (signatures, SQL in the server), so read shares, not "
-            "absolute times."
+            f"{prof['licences']:,} more licences of the same mix ({prof['batches']} batches): body parsing, "
+            "`ingest.ingest_batch` in a transaction, COMMIT and response serialisation — what the endpoint does "
+            "except the socket and ASGI. The profiler inflates pure-Python work more than C work (signatures, "
+            "SQL in the database server): read shares, not absolute times."
         )
         add("")
-        add("| stage | share of profiled time | µs per licence |")
+        add("| stage | share of profiled time | µs per licence (profiled) |")
         add("| --- | ---: | ---: |")
         for stage in prof["stages"]:
             if stage["seconds"] <= 0:
@@ -155,12 +257,6 @@ def render_markdown(report: dict[str, Any], plots: list[str]) -> str:
                 f"| `{row['function']}` | {row['where']} | {row['calls']:,} | {row['tottime_share']:.1%} "
                 f"| {row['cumtime_s']:.2f} |"
             )
-        add("")
-    findings = report.get("findings")
-    if findings:
-        add("## Findings")
-        add("")
-        add(findings.strip())
         add("")
     add(
         f"Whole run: {report['total_seconds']:.0f} s. Raw numbers, per-batch timings and profiles: `results.json`."
@@ -180,7 +276,7 @@ def write_plots(report: dict[str, Any], directory: Path) -> list[str]:
         return []
     backends = list(report["backends"].items())
     threshold = (report.get("target") or {}).get("threshold", 0.4)
-    fig, (bars, lat) = plt.subplots(1, 2, figsize=(13, 5.2), gridspec_kw={"width_ratios": [1.1, 1]})
+    fig, (bars, lat) = plt.subplots(1, 2, figsize=(14, 5.6), gridspec_kw={"width_ratios": [1.2, 1]})
 
     width = 0.8
     xticks, xlabels = [], []
@@ -192,12 +288,13 @@ def write_plots(report: dict[str, Any], directory: Path) -> list[str]:
         "in_process": "#ff7f0e",
     }
     for backend, b in backends:
-        entries = [("ceiling", "ceiling\n(ES256 verify)", b["ceiling"]["per_second"])]
+        entries = [("ceiling", "ceiling:\nES256\nverify", b["ceiling"]["per_second"])]
         for phase, p in b["ingest"].items():
             key = "sequential" if phase == "sequential" else "concurrent"
-            entries.append((key, "HTTP ingest\n" + _phase_label(phase), p["per_second"]))
+            clients = "1 client" if phase == "sequential" else f"{p['clients']} clients"
+            entries.append((key, f"HTTP\ningest\n{clients}", p["per_second"]))
         if b.get("in_process"):
-            entries.append(("in_process", "in-process\n(no HTTP)", b["in_process"]["per_second"]))
+            entries.append(("in_process", "in-process\nno HTTP\n1 client", b["in_process"]["per_second"]))
         start = x
         for key, label, value in entries:
             bars.bar(x, value, width, color=colours[key])
@@ -210,10 +307,10 @@ def write_plots(report: dict[str, Any], directory: Path) -> list[str]:
             ceiling * threshold, start - 0.5, x - 0.5, colors="red", linestyles="dashed",
             label=f"target {threshold} × ceiling" if backend == backends[0][0] else None,
         )  # fmt: skip
-        bars.text((start + x - 1) / 2, -0.16, NAMES.get(backend, backend), transform=bars.get_xaxis_transform(),
+        bars.text((start + x - 1) / 2, -0.2, NAMES.get(backend, backend), transform=bars.get_xaxis_transform(),
                   ha="center", va="top", fontsize=10, fontweight="bold")  # fmt: skip
         x += 0.7
-    bars.set_xticks(xticks, xlabels, fontsize=7)
+    bars.set_xticks(xticks, xlabels, fontsize=8)
     bars.set_ylabel("licences / s")
     bars.set_title("Batch ingest vs. signature ceiling (same credentials)")
     bars.legend(loc="upper right", fontsize=8)
@@ -222,15 +319,18 @@ def write_plots(report: dict[str, Any], directory: Path) -> list[str]:
     styles = {"sqlite": "o", "postgres": "s"}
     for backend, b in backends:
         for phase, p in b["ingest"].items():
-            detail = p["batches_detail"]
-            lat.plot(
-                [d["started_s"] + d["seconds"] for d in detail], [d["seconds"] * 1000 for d in detail],
-                marker=styles.get(backend, "."), markersize=3, linewidth=0.8,
-                label=f"{NAMES.get(backend, backend)}, {_phase_label(phase)}",
-            )  # fmt: skip
+            colour = None
+            for client in sorted({d["client"] for d in p["batches_detail"]}):
+                detail = [d for d in p["batches_detail"] if d["client"] == client]
+                (line,) = lat.plot(
+                    [d["started_s"] + d["seconds"] for d in detail], [d["seconds"] * 1000 for d in detail],
+                    marker=styles.get(backend, "."), markersize=3, linewidth=0.8, color=colour,
+                    label=f"{NAMES.get(backend, backend)}, {_phase_label(phase)}" if colour is None else None,
+                )  # fmt: skip
+                colour = line.get_color()
     lat.set_xlabel("seconds into the phase (batch finished)")
     lat.set_ylabel("batch latency (ms)")
-    lat.set_title("Per-batch latency")
+    lat.set_title("Per-batch latency (one line per client)")
     lat.set_ylim(bottom=0)
     lat.grid(alpha=0.3)
     lat.legend(fontsize=8)
@@ -240,19 +340,33 @@ def write_plots(report: dict[str, Any], directory: Path) -> list[str]:
     plt.close(fig)
     names = [name]
 
-    profiled = [(backend, b["profile"]) for backend, b in backends if b.get("profile")]
-    if profiled:
-        fig, axes = plt.subplots(1, len(profiled), figsize=(9 * len(profiled), 5.5), squeeze=False)
-        for ax, (backend, prof) in zip(axes[0], profiled, strict=True):
-            stages = [s for s in prof["stages"] if s["seconds"] > 0]
-            labels = ["    " * s["depth"] + s["stage"] for s in stages]
-            values = [s["us_per_licence"] for s in stages]
-            colours_by_depth = ["#1f77b4", "#6baed6", "#9ecae1", "#c6dbef"]
-            ax.barh(range(len(stages)), values, color=[colours_by_depth[min(s["depth"], 3)] for s in stages])
-            ax.set_yticks(range(len(stages)), labels, fontsize=8)
+    panels: list[tuple[str, list[str], list[float], list[int], str]] = []
+    for backend, b in backends:
+        spied = b.get("server_profile")
+        if spied and spied["stages"]:
+            rows = spied["stages"][:14]
+            panels.append((
+                f"Running server, py-spy --gil, {NAMES.get(backend, backend)}",
+                [r["stage"] for r in rows], [r["us_per_licence"] for r in rows], [0] * len(rows),
+                "µs of the server's Python core per licence",
+            ))  # fmt: skip
+        prof = b.get("profile")
+        if prof:
+            stages = [st for st in prof["stages"] if st["seconds"] > 0]
+            panels.append((
+                f"Request path in-process, cProfile, {NAMES.get(backend, backend)}",
+                ["– " * st["depth"] + st["stage"] for st in stages], [st["us_per_licence"] for st in stages],
+                [st["depth"] for st in stages], "µs per licence (inflated by the profiler)",
+            ))  # fmt: skip
+    if panels:
+        fig, axes = plt.subplots(len(panels), 1, figsize=(11, 4.2 * len(panels)), squeeze=False)
+        shades = ["#1f77b4", "#6baed6", "#9ecae1", "#c6dbef"]
+        for ax, (title, labels, values, depths, xlabel) in zip(axes[:, 0], panels, strict=True):
+            ax.barh(range(len(labels)), values, color=[shades[min(d, 3)] for d in depths])
+            ax.set_yticks(range(len(labels)), labels, fontsize=8)
             ax.invert_yaxis()
-            ax.set_xlabel("µs per licence (under cProfile)")
-            ax.set_title(f"Request path, in-process, {NAMES.get(backend, backend)}")
+            ax.set_xlabel(xlabel)
+            ax.set_title(title)
             for i, v in enumerate(values):
                 ax.text(v, i, f" {v:,.0f}", va="center", fontsize=7)
             ax.grid(axis="x", alpha=0.3)
@@ -266,6 +380,7 @@ def write_plots(report: dict[str, Any], directory: Path) -> list[str]:
 
 def write_all(report: dict[str, Any], directory: Path, *, plots: bool = True) -> dict[str, Path]:
     directory.mkdir(parents=True, exist_ok=True)
+    write_json(report, directory / "results.json")  # first, so that a rendering error loses no data
     plot_names = write_plots(report, directory) if plots else []
     report["plots"] = plot_names
     write_json(report, directory / "results.json")

@@ -18,7 +18,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-RATE = 200
+RATE = 400
 
 
 def find_py_spy() -> str | None:
@@ -122,6 +122,7 @@ def summarise(raw: Path, seconds: float, rate: int, licences: int, top: int = 15
     stages: Counter[str] = Counter()
     leaves: Counter[str] = Counter()
     total = 0
+    psycopg_queries = 0
     for line in raw.read_text(errors="replace").splitlines():
         stack, _, count_text = line.rpartition(" ")
         if not stack or not count_text.isdigit():
@@ -129,15 +130,20 @@ def summarise(raw: Path, seconds: float, rate: int, licences: int, top: int = 15
         count = int(count_text)
         frames = _frames(stack)
         total += count
+        if "psycopg/_queries.py" in stack:
+            psycopg_queries += count
         stages[_classify(frames)] += count
         leaves[stack.rsplit(";", 1)[-1]] += count
     expected = seconds * rate
     per_sample_us = 1e6 / rate
     return {
+        "licences": licences,
         "seconds": seconds,
         "rate_hz": rate,
         "samples": total,
         "gil_busy_share": total / expected if expected else 0.0,
+        # samples inside psycopg's conversion of a statement's %(name)s placeholders (psycopg/_queries.py)
+        "psycopg_query_conversion_share": psycopg_queries / total if total else 0.0,
         "stages": [
             {"stage": stage, "share": n / total, "us_per_licence": n * per_sample_us / licences}
             for stage, n in stages.most_common()

@@ -11,16 +11,22 @@ from __future__ import annotations
 import json
 import os
 import random
+import secrets
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from joserfc.jwk import ECKey
 
+from hub.access import repository as access_repository
+from hub.access import service as access_service
+from hub.access.schemas import AdminCreate, ClientCreate, GrantCreate
 from hub.context import Hub
 from hub.contract.issuing import build_credential
 from hub.contract.licence_id import LicenceId
 from hub.demo_data import citizen_id, sample_values, uscc_code
+from hub.kit.time import utcnow
 from hub.registry import ingest, repository, service
 from hub.registry.catalog_data import load_licence_types
 from hub.registry.regions_data import load_regions
@@ -33,8 +39,10 @@ DEPARTMENTS = (
     {"id": "zz-civil", "name": "郑州市民政局", "kind": "civil_affairs", "uscc_seed": 3},
 )
 CITIZENS = 24
+ID_CARD, HOUSEHOLD = "11100000000013127D001", "11100000000013127D002"
+BUSINESS, MARRIAGE, SUBSISTENCE = "11100000000019887N001", "11100000000014269L001", "11100000000014269L003"
 # Every citizen has an ID card and a household register; every business a business licence.
-EVERYONE_HOLDS = ("11100000000013127D001", "11100000000013127D002", "11100000000019887N001")
+EVERYONE_HOLDS = (ID_CARD, HOUSEHOLD, BUSINESS)
 BUSINESSES = 6
 
 
@@ -142,26 +150,114 @@ def seed_licences(hub: Hub, departments: list[dict[str, Any]]) -> dict[str, Any]
             continue
         batch = LicenceBatchCreate(department=department["id"], sequence=1, operations=operations)
         with transaction(hub.session_factory) as session:
-            result = ingest.ingest_batch(session, hub, batch)
+            pusher = access_repository.get_client(session, department["client_id"])
+            assert pusher is not None
+            result = ingest.ingest_batch(session, hub, batch, pusher=pusher)
         if result.rejected:
             problems = [r.problem for r in result.results if r.problem][:3]
             raise RuntimeError(f"demo data was refused by the hub: {problems}")
     return summary
 
 
+def _private_key_file(keys_dir: Path, name: str) -> tuple[ECKey, str]:
+    key = _department_key(keys_dir, name)
+    return key, str((keys_dir / f"{name}.private.jwk.json").resolve())
+
+
+def seed_access(
+    hub: Hub, demo_dir: Path, departments: list[dict[str, Any]], existing: dict[str, Any]
+) -> dict[str, Any]:
+    """Admins (city and Jinshui county), an adapter client per department, two approval-service clients
+    and their grants. Secrets are shown once, so a second run reuses the listing written the first time."""
+    if existing.get("admins") and existing.get("clients"):
+        for department, client in zip(departments, existing["clients"][: len(departments)], strict=True):
+            department["client_id"] = client["client_id"]
+        return {
+            "admins": existing["admins"],
+            "clients": existing["clients"],
+            "grants": existing.get("grants", []),
+        }
+    keys_dir = demo_dir / "keys"
+    admins, clients, grants = [], [], []
+    with transaction(hub.session_factory) as session:
+        made = {}
+        for username, name, region in (
+            ("city-admin", "郑州市政务服务管理员", "410100"),
+            ("city-admin-2", "郑州市政务服务复核员", "410100"),
+            ("jinshui-admin", "金水区政务服务管理员", "410105"),
+        ):
+            password = secrets.token_urlsafe(12)
+            made[username] = access_service.create_admin(
+                session,
+                AdminCreate(
+                    username=username, display_name=name, role="admin", region_code=region, password=password
+                ),
+                by=None,
+            )
+            admins.append({"username": username, "password": password, "region": region, "role": "admin"})
+        city = made["city-admin"]
+        for department in departments:
+            key, key_file = _private_key_file(keys_dir, f"{department['id']}-client")
+            client, _ = access_service.create_client(
+                session,
+                ClientCreate(
+                    name=f"{department['name']} 数据同步", kind="department", region_code="410100",
+                    department_id=department["id"], auth_method="private_key_jwt",
+                    jwks={"keys": [{**key.as_dict(private=False), "kid": key.thumbprint()}]},
+                ),
+                by=city,
+            )  # fmt: skip
+            department["client_id"] = client.client_id
+            clients.append({
+                "client_id": client.client_id, "name": client.name, "auth": "private_key_jwt",
+                "private_key_file": key_file, "scope": access_service.PUSH_SCOPE,
+            })  # fmt: skip
+        window, window_secret = access_service.create_client(
+            session,
+            ClientCreate(
+                name="郑州市政务服务网审批系统", kind="service", region_code="410100",
+                organisation="郑州市政务服务办公室", auth_method="client_secret_basic",
+                redirect_uris=[f"http://127.0.0.1:{hub.settings.port}/demo/callback"],
+            ),
+            by=city,
+        )  # fmt: skip
+        clients.append({
+            "client_id": window.client_id, "name": window.name, "auth": "client_secret_basic",
+            "client_secret": window_secret, "redirect_uri": window.redirect_uris[0],
+        })  # fmt: skip
+        valid_until = utcnow() + timedelta(days=365)
+        for code, tier in ((ID_CARD, 2), (HOUSEHOLD, 2), (BUSINESS, 2), (MARRIAGE, 1), (SUBSISTENCE, 3)):
+            grant = access_service.request_grant(
+                session,
+                GrantCreate(
+                    client_id=window.client_id, type_code=code, max_tier=tier, purposes=["*"],
+                    region_code="410100", valid_until=valid_until,
+                    legal_basis="《郑州市政务信息资源共享管理办法》（演示）",
+                ),
+                by=city,
+            )  # fmt: skip
+            if grant.status == "pending":
+                access_service.approve_grant(session, grant.id, by=made["city-admin-2"])  # type: ignore[arg-type]
+            grants.append(
+                {"id": grant.id, "client_id": window.client_id, "type_code": code, "max_tier": tier}
+            )
+    return {"admins": admins, "clients": clients, "grants": grants}
+
+
 def seed(hub: Hub) -> Path:
     """Seed everything and write ``var/demo/credentials.json``; returns its path."""
     demo_dir = hub.settings.var_dir / "demo"
-    seed_catalog(hub)
-    departments = seed_departments(hub, demo_dir / "keys")
-    summary = seed_licences(hub, departments)
     path = demo_dir / "credentials.json"
     existing = json.loads(path.read_text()) if path.exists() else {}
+    seed_catalog(hub)
+    departments = seed_departments(hub, demo_dir / "keys")
+    access = seed_access(hub, demo_dir, departments, existing)
+    summary = seed_licences(hub, departments)
     listing = {
         "hub": hub.settings.public_url,
         "warning": "demo mode: generated secrets, sample data only; never use these keys for real licences",
         "departments": [{k: v for k, v in d.items() if not k.startswith("_")} for d in departments],
-        "clients": existing.get("clients", []),
+        **access,
         "holders": {
             "citizen_id_numbers": existing.get("holders", {}).get("citizen_id_numbers")
             or summary["citizens"],
@@ -170,6 +266,8 @@ def seed(hub: Hub) -> Path:
         "sample_licence_ids": existing.get("sample_licence_ids")
         or [ids[0] for ids in list(summary["licences"].values())[:5]],
         "try": [
+            "POST /v1/admin/sign-in  {username, password}",
+            "POST /oauth/token  grant_type=client_credentials (client_secret_basic)",
             "GET /v1/licence-types",
             "GET /v1/regions/410100",
             "GET /v1/licences/{licence_id}/status",

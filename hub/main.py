@@ -9,13 +9,16 @@ from fastapi import FastAPI
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware.sessions import SessionMiddleware
 
-from hub.context import Hub, build_hub
+from hub.access.router import router as access_router
+from hub.context import Hub, build_hub, resolve_secrets
 from hub.deps import HubDep
 from hub.errors import ServiceUnavailable, install_error_handlers
 from hub.keys.router import router as keys_router
 from hub.kit.http import BodySizeLimit, RequestMetrics
 from hub.kit.logging import configure_logging
+from hub.oauth.router import router as oauth_router
 from hub.registry.router import router as registry_router
 from hub.settings import Settings, get_settings
 from storage.database import ping as ping_database
@@ -46,7 +49,9 @@ def create_app(settings: Settings | None = None, *, hub: Hub | None = None) -> F
     app.state.hub = hub
     install_error_handlers(app)
     app.include_router(keys_router)
+    app.include_router(oauth_router)
     app.include_router(registry_router)
+    app.include_router(access_router)
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:
@@ -79,6 +84,20 @@ def create_app(settings: Settings | None = None, *, hub: Hub | None = None) -> F
             return settings.max_attachment_bytes + 1
         return DEFAULT_BODY_LIMIT
 
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=_session_secret(settings, hub),
+        session_cookie="hub_session",
+        max_age=settings.citizen_session_seconds,
+        same_site="lax",
+        https_only=settings.public_url.startswith("https://"),
+    )
     app.add_middleware(BodySizeLimit, limit_for=limit_for)
     app.add_middleware(RequestMetrics)
     return app
+
+
+def _session_secret(settings: Settings, hub: Hub | None) -> str:
+    secret = (hub.settings if hub else resolve_secrets(settings)).session_secret
+    assert secret, "settings refuse to start without a session secret outside demo mode"
+    return secret

@@ -1,6 +1,8 @@
 """Every table of the hub, imported in one place for Alembic and for tests."""
 
+from hub.access.models import Admin, Client, Grant
 from hub.keys.models import HubKey
+from hub.oauth.models import AuthorizationCode, IssuedToken, UsedAssertion
 from hub.registry.models import (
     Attachment,
     Department,
@@ -15,15 +17,21 @@ from hub.registry.models import (
 )
 
 __all__ = [
+    "Admin",
     "Attachment",
+    "AuthorizationCode",
+    "Client",
     "Department",
     "DepartmentKey",
     "Feed",
     "FeedBatch",
+    "Grant",
     "HubKey",
+    "IssuedToken",
     "Licence",
     "LicenceStatusChange",
     "LicenceType",
     "LicenceVersion",
     "Region",
+    "UsedAssertion",
 ]

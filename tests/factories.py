@@ -8,7 +8,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from datetime import UTC, datetime, timedelta
+
 from joserfc.jwk import ECKey, OKPKey
+
+from hub.access import service as access_service
+from hub.access.models import Admin, Client, Grant
+from hub.access.schemas import AdminCreate, ClientCreate, GrantCreate
+from hub.oauth import tokens
 
 from hub.context import Hub
 from hub.contract.issuing import build_credential, build_status_statement
@@ -50,8 +57,14 @@ class Issuer:
     key: Any
     kid: str
     alg: str
+    client_id: str = ""
     next_index: itertools.count = field(default_factory=lambda: itertools.count(0))
     rng: random.Random = field(default_factory=lambda: random.Random(7))
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Bearer headers of a fresh ``licences.push`` token of the department's own client."""
+        return {"Authorization": f"Bearer {mint_client_token(self.hub, self.client_id, 'licences.push')}"}
 
     @property
     def holder_jwk(self) -> dict[str, Any]:
@@ -136,7 +149,86 @@ def create_issuer(hub: Hub, kind: str, *, alg: str = "ES256", id: str | None = N
             session, id=department_id, name=name, kind=kind, region_code="410100", uscc=uscc, issuer=issuer
         )
         row = service.add_department_key(session, department_id, {**key.as_dict(private=False), "alg": alg})
-    return Issuer(hub, department_id, kind, uscc, issuer, key, row.kid, alg)
+    client = create_client(hub, kind="department", department_id=department_id)
+    return Issuer(hub, department_id, kind, uscc, issuer, key, row.kid, alg, client_id=client.client_id)
+
+
+_admins = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class RegisteredClient:
+    client_id: str
+    secret: str | None
+    row: Client
+
+
+def create_admin(
+    hub: Hub, *, region: str = "410100", role: str = "admin", password: str = "correct horse battery"
+) -> Admin:
+    """An admin (or auditor) of ``region``; catalog regions must be seeded."""
+    with transaction(hub.session_factory) as session:
+        return access_service.create_admin(
+            session,
+            AdminCreate(
+                username=f"{role}{next(_admins)}-{region}", display_name=f"{role} of {region}", role=role,
+                region_code=region, password=password,
+            ),
+            by=None,
+        )  # fmt: skip
+
+
+def create_client(
+    hub: Hub,
+    *,
+    kind: str = "service",
+    region: str = "410100",
+    department_id: str | None = None,
+    auth_method: str = "client_secret_post",
+    jwks: dict[str, Any] | None = None,
+    redirect_uris: list[str] | None = None,
+    by: Admin | None = None,
+) -> RegisteredClient:
+    """A client registered by a city admin, with its secret if it has one."""
+    admin = by or create_admin(hub, region="410100")
+    with transaction(hub.session_factory) as session:
+        client, secret = access_service.create_client(
+            session,
+            ClientCreate(
+                name=f"{kind} client", kind=kind, region_code=region, department_id=department_id,
+                auth_method=auth_method, jwks=jwks, redirect_uris=redirect_uris or [],
+            ),
+            by=admin,
+        )  # fmt: skip
+    return RegisteredClient(client.client_id, secret, client)
+
+
+def create_grant(
+    hub: Hub, client_id: str, type_code: str, *, max_tier: int = 2, by: Admin | None = None, **kw: Any
+) -> Grant:
+    admin = by or create_admin(hub)
+    data = GrantCreate(
+        client_id=client_id, type_code=type_code, max_tier=max_tier, purposes=kw.pop("purposes", ["*"]),
+        region_code=kw.pop("region_code", "410100"), valid_until=kw.pop("valid_until", datetime.now(UTC) + timedelta(days=30)),
+        legal_basis=kw.pop("legal_basis", "《郑州市政务信息资源共享管理办法》"), **kw,
+    )  # fmt: skip
+    with transaction(hub.session_factory) as session:
+        return access_service.request_grant(session, data, by=admin)
+
+
+def mint_client_token(hub: Hub, client_id: str, scope: str) -> str:
+    """A token as the token endpoint would issue it (the OAuth tests exercise the endpoint itself)."""
+    with transaction(hub.session_factory) as session:
+        token, _ = tokens.mint(
+            session, hub, kind="client", subject=client_id, client_id=client_id, scope=scope
+        )
+    return token
+
+
+def mint_admin_token(hub: Hub, admin: Admin) -> str:
+    with transaction(hub.session_factory) as session:
+        token, _ = tokens.mint(session, hub, kind="admin", subject=f"admin:{admin.id}", admin_id=admin.id)
+    return token
 
 
 def batch(issuer: Issuer, sequence: int, *operations: dict[str, Any]) -> dict[str, Any]:

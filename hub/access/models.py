@@ -34,6 +34,7 @@ class Client(SQLModel, table=True):
 class Grant(SQLModel, table=True):
     """Client × licence type × max tier × purposes × region subtree × validity (DESIGN 3)."""
 
+    __tablename__ = "access_grant"  # "grant" is an SQL keyword
     __table_args__ = (Index("ix_grant_client_type", "client_id", "type_code"),)
     id: int | None = Field(default=None, primary_key=True)
     client_id: str = Field(foreign_key="client.client_id", max_length=64)

@@ -38,9 +38,14 @@ def sign_in(body: AdminSignIn, session: SessionDep, hub: HubDep) -> TokenRead:
     """Sign an admin in with username and password (argon2); returns a short-lived bearer token."""
     admin = service.authenticate_admin(session, body.username, body.password)
     token, ttl = tokens.mint(
-        session, hub, kind="admin", subject=f"admin:{admin.id}", admin_id=admin.id,
-        ttl_seconds=hub.settings.admin_token_ttl_seconds, extra={"role": admin.role, "region": admin.region_code},
-    )  # fmt: skip
+        session,
+        hub,
+        kind="admin",
+        subject=f"admin:{admin.id}",
+        admin_id=admin.id,
+        ttl_seconds=hub.settings.admin_token_ttl_seconds,
+        extra={"role": admin.role, "region": admin.region_code},
+    )
     return TokenRead(access_token=token, expires_in=ttl)
 
 

@@ -230,7 +230,7 @@ class AuthorizationCodeGrant(rfc6749_grants.AuthorizationCodeGrant):
 class S256CodeChallenge(CodeChallenge):
     """PKCE is required on every authorization request, and only S256 (RFC 9700 §2.1.1)."""
 
-    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]  # noqa: RUF012 (Authlib's class attribute)
 
     def validate_code_challenge(self, grant: Any, redirect_uri: str) -> None:
         data = grant.request.payload.data

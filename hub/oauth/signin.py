@@ -6,13 +6,17 @@ goes into the session cookie."""
 
 from __future__ import annotations
 
+import warnings
 from functools import lru_cache
 from typing import Any
 
-from authlib.integrations.starlette_client import OAuth
-
 from hub.context import Hub
 from hub.contract.identifiers import check_citizen_id
+
+with warnings.catch_warnings():
+    # Authlib suggests httpx2 for its client integration; the stack's httpx works the same here.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from authlib.integrations.starlette_client import OAuth
 
 CITIZEN_SESSION_KEY = "citizen"
 

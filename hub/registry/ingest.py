@@ -18,12 +18,14 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from hub.access.models import Client
 from hub.context import Hub
 from hub.contract.status import (
     LicenceStatus,
 )
 from hub.errors import (
     Conflict,
+    Forbidden,
     HubError,
     NotFound,
     PayloadTooLarge,
@@ -51,8 +53,17 @@ def request_digest(batch: LicenceBatchCreate) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def ingest_batch(session: Session, hub: Hub, batch: LicenceBatchCreate) -> LicenceBatchRead:
-    """Apply one batch of a department feed; see the module docstring for the rules."""
+def ingest_batch(
+    session: Session, hub: Hub, batch: LicenceBatchCreate, *, pusher: Client
+) -> LicenceBatchRead:
+    """Apply one batch of a department feed; see the module docstring for the rules.
+
+    ``pusher`` is the authenticated client: only a department's own client writes to its feed."""
+    if pusher.kind != "department" or pusher.department_id != batch.department:
+        raise Forbidden(
+            f"client {pusher.client_id} may not push to the feed of {batch.department!r}",
+            errors=[field_error("department", "not the calling client's department")],
+        )
     if len(batch.operations) > hub.settings.max_batch_operations:
         raise PayloadTooLarge(
             f"a batch holds at most {hub.settings.max_batch_operations} operations, "

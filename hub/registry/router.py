@@ -5,12 +5,13 @@ from __future__ import annotations
 import tempfile
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from hub.deps import HubDep, SessionDep
 from hub.errors import PayloadTooLarge, field_error
+from hub.oauth.deps import PusherDep
 from hub.registry import ingest, service
 from hub.registry.schemas import (
     AttachmentRead,
@@ -59,14 +60,17 @@ def get_licence_type(code: Annotated[str, Path(max_length=32)], session: Session
 
 
 @router.post("/licences/batch", response_model=LicenceBatchRead, tags=["ingest"])
-def post_licence_batch(batch: LicenceBatchCreate, session: SessionDep, hub: HubDep) -> LicenceBatchRead:
+def post_licence_batch(
+    batch: LicenceBatchCreate, caller: PusherDep, session: SessionDep, hub: HubDep
+) -> LicenceBatchRead:
     """Ingest one batch of a department feed (DESIGN 5.1).
 
-    Operations are verified one by one; a rejected operation carries an RFC 9457 problem and does not
-    block the others. The batch is one transaction. Replaying an accepted sequence returns the stored
-    result (``replayed: true``); a gap is refused with 409 naming ``expected_sequence``.
+    Needs a ``licences.push`` token of the department's own client. Operations are verified one by one;
+    a rejected operation carries an RFC 9457 problem and does not block the others. The batch is one
+    transaction. Replaying an accepted sequence returns the stored result (``replayed: true``); a gap is
+    refused with 409 naming ``expected_sequence``.
     """
-    return ingest.ingest_batch(session, hub, batch)
+    return ingest.ingest_batch(session, hub, batch, pusher=caller.client)
 
 
 @router.get("/feeds/{department}/cursor", response_model=FeedCursorRead, tags=["ingest"])
@@ -105,14 +109,12 @@ def get_status_list(
 
 @router.post("/attachments", response_model=AttachmentRead, status_code=201, tags=["ingest"])
 async def post_attachment(
-    request: Request,
-    session: SessionDep,
-    hub: HubDep,
-    department: Annotated[str | None, Query(max_length=64)] = None,
+    request: Request, caller: PusherDep, session: SessionDep, hub: HubDep
 ) -> AttachmentRead:
     """Upload a file that credentials reference by SHA-256 (the body is the file; Content-Type its type).
 
-    Streamed to the object store; the same content uploaded twice is stored once.
+    Streamed to the object store; the same content uploaded twice is stored once. Needs a
+    ``licences.push`` token (departments upload what their credentials reference).
     """
     limit = hub.settings.max_attachment_bytes
     with tempfile.SpooledTemporaryFile(max_size=1 << 20) as spool:
@@ -126,5 +128,6 @@ async def post_attachment(
             spool.write(chunk)
         spool.seek(0)
         media_type = request.headers.get("content-type", "")
+        department = caller.client.department_id
         row = await run_in_threadpool(service.store_attachment, session, hub, spool, media_type, department)
     return AttachmentRead(sha256=row.sha256, size=row.size, media_type=row.media_type)

@@ -224,12 +224,16 @@ ABSENT = FeedState(0, 0, 0, 0, 0)
 PRESENT = FeedState(BATCH_SIZE, BATCH_SIZE, BATCH_SIZE, 1, 1)
 
 
-def post_in_background(url: str, body: dict[str, Any]) -> tuple[threading.Thread, dict[str, Any]]:
+def post_in_background(
+    url: str, body: dict[str, Any], headers: dict[str, str]
+) -> tuple[threading.Thread, dict[str, Any]]:
     outcome: dict[str, Any] = {}
 
     def run() -> None:
         try:
-            outcome["response"] = httpx.post(f"{url}/v1/licences/batch", json=body, timeout=60)
+            outcome["response"] = httpx.post(
+                f"{url}/v1/licences/batch", json=body, headers=headers, timeout=60
+            )
         except httpx.TransportError as exc:
             outcome["error"] = exc
 
@@ -239,11 +243,11 @@ def post_in_background(url: str, body: dict[str, Any]) -> tuple[threading.Thread
 
 
 def kill_mid_batch(
-    server: Server, writing: Callable[[], bool], body: dict[str, Any], delay: float
+    server: Server, writing: Callable[[], bool], body: dict[str, Any], headers: dict[str, str], delay: float
 ) -> dict[str, Any]:
     """Post ``body`` and SIGKILL the server ``delay`` seconds after its transaction is seen writing
     (or at once if the request ended before it was seen: that attempt then counts as after-commit)."""
-    thread, outcome = post_in_background(server.url, body)
+    thread, outcome = post_in_background(server.url, body, headers)
     deadline = time.monotonic() + 30
     while thread.is_alive() and not writing():
         assert time.monotonic() < deadline, (
@@ -270,7 +274,7 @@ def test_sigkill_mid_batch_leaves_all_or_nothing_and_replay_completes(
             ids = [police.licence_id(ID_CARD) for _ in range(BATCH_SIZE)]
             body = batch(police, 1, *[issue(police.credential(ID_CARD, licence_id=i)) for i in ids])
 
-            outcome = kill_mid_batch(server, writing, body, delay)
+            outcome = kill_mid_batch(server, writing, body, police.headers, delay)
 
             after_kill = feed_state(hub, police.id)
             assert after_kill in (ABSENT, PRESENT), f"attempt {attempt}: partial batch {after_kill}"
@@ -280,7 +284,9 @@ def test_sigkill_mid_batch_leaves_all_or_nothing_and_replay_completes(
             outcomes.append("after-commit" if committed else "before-commit")
 
             server.start()
-            replay = httpx.post(f"{server.url}/v1/licences/batch", json=body, timeout=60)
+            replay = httpx.post(
+                f"{server.url}/v1/licences/batch", json=body, headers=police.headers, timeout=60
+            )
             assert replay.status_code == 200, replay.text
             result = replay.json()
             assert result["replayed"] is committed

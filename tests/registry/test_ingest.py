@@ -22,10 +22,15 @@ from tests.factories import (
 )
 
 
+ISSUERS: dict[str, Issuer] = {}
+
+
 @pytest.fixture
 def police(hub: Hub) -> Issuer:
     seed_catalog(hub)
-    return create_issuer(hub, "police")
+    ISSUERS.clear()
+    issuer = ISSUERS["zz-police"] = create_issuer(hub, "police")
+    return issuer
 
 
 def count(hub: Hub, model: type) -> int:
@@ -36,7 +41,9 @@ def count(hub: Hub, model: type) -> int:
 def test_issue_then_read_status(client: TestClient, hub: Hub, police: Issuer) -> None:
     licence_id = police.licence_id(ID_CARD)
     response = client.post(
-        "/v1/licences/batch", json=batch(police, 1, issue(police.credential(ID_CARD, licence_id=licence_id)))
+        "/v1/licences/batch",
+        json=batch(police, 1, issue(police.credential(ID_CARD, licence_id=licence_id))),
+        headers=police.headers,
     )
     assert response.status_code == 200, response.text
     body = response.json()
@@ -52,8 +59,10 @@ def test_issue_then_read_status(client: TestClient, hub: Hub, police: Issuer) ->
     assert cursor["next_status_index"] == {"0": 1}
 
 
-def post(client: TestClient, body: dict) -> dict:
-    response = client.post("/v1/licences/batch", json=body)
+def post(client: TestClient, body: dict, issuer: Issuer | None = None) -> dict:
+    """POST a batch as its department's client (``issuer`` when the body names another feed)."""
+    headers = (issuer or ISSUERS[body["department"]]).headers
+    response = client.post("/v1/licences/batch", json=body, headers=headers)
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -176,7 +185,9 @@ def test_state_secret_type_cannot_enter_the_catalog(hub: Hub) -> None:
 def test_oversize_batch_is_refused_whole(client: TestClient, hub: Hub, police: Issuer) -> None:
     credential = police.credential(ID_CARD)
     too_many = hub.settings.max_batch_operations + 1
-    response = client.post("/v1/licences/batch", json=batch(police, 1, *[issue(credential)] * too_many))
+    response = client.post(
+        "/v1/licences/batch", json=batch(police, 1, *[issue(credential)] * too_many), headers=police.headers
+    )
     assert response.status_code == 413
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["errors"][0]["field"] == "operations"
@@ -185,7 +196,9 @@ def test_oversize_batch_is_refused_whole(client: TestClient, hub: Hub, police: I
 
 def test_oversize_body_is_refused_before_parsing(client: TestClient, hub: Hub, police: Issuer) -> None:
     body = b'{"department": "' + b"x" * (hub.settings.max_batch_bytes + 10) + b'"}'
-    response = client.post("/v1/licences/batch", content=body, headers={"content-type": "application/json"})
+    response = client.post(
+        "/v1/licences/batch", content=body, headers={"content-type": "application/json", **police.headers}
+    )
     assert response.status_code == 413
     assert response.json()["type"].endswith("/payload-too-large")
 
@@ -217,10 +230,14 @@ def test_replay_returns_the_stored_result_and_gap_is_refused(
     assert {**replayed, "replayed": False} == stored
     assert count(hub, LicenceVersion) == 1
 
-    different = client.post("/v1/licences/batch", json=batch(police, 1, issue(police.credential(ID_CARD))))
+    different = client.post(
+        "/v1/licences/batch", json=batch(police, 1, issue(police.credential(ID_CARD))), headers=police.headers
+    )
     assert different.status_code == 409
 
-    gap = client.post("/v1/licences/batch", json=batch(police, 3, issue(police.credential(ID_CARD))))
+    gap = client.post(
+        "/v1/licences/batch", json=batch(police, 3, issue(police.credential(ID_CARD))), headers=police.headers
+    )
     assert gap.status_code == 409
     assert gap.headers["content-type"] == "application/problem+json"
     assert gap.json()["expected_sequence"] == 2
@@ -325,8 +342,8 @@ def test_retired_key_verifies_only_what_it_signed_before(
 
 
 def test_eddsa_department_and_other_departments(client: TestClient, hub: Hub, police: Issuer) -> None:
-    commerce = create_issuer(hub, "commerce", alg="EdDSA")
-    civil = create_issuer(hub, "civil_affairs")
+    commerce = ISSUERS["zz-amr"] = create_issuer(hub, "commerce", alg="EdDSA")
+    civil = ISSUERS["zz-civil"] = create_issuer(hub, "civil_affairs")
     assert post(client, batch(commerce, 1, issue(commerce.credential(BUSINESS_LICENCE))))["accepted"] == 1
     assert post(client, batch(civil, 1, issue(civil.credential(MARRIAGE))))["accepted"] == 1
     # A feed belongs to its department: a police credential in the commerce feed fails its signature check.
@@ -338,14 +355,21 @@ def test_eddsa_department_and_other_departments(client: TestClient, hub: Hub, po
 
 def test_invalid_request_is_problem_json(client: TestClient, police: Issuer) -> None:
     response = client.post(
-        "/v1/licences/batch", json={"department": police.id, "sequence": 0, "operations": []}
+        "/v1/licences/batch",
+        json={"department": police.id, "sequence": 0, "operations": []},
+        headers=police.headers,
     )
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
     fields = {e["field"] for e in response.json()["errors"]}
     assert {"sequence", "operations"} <= fields
-    unknown = client.post("/v1/licences/batch", json=batch(police, 1, issue("x~")) | {"department": "nobody"})
-    assert unknown.status_code == 404
+    other_feed = client.post(
+        "/v1/licences/batch",
+        json=batch(police, 1, issue("x~")) | {"department": "nobody"},
+        headers=police.headers,
+    )
+    assert other_feed.status_code == 403
+    assert other_feed.json()["errors"][0]["field"] == "department"
     assert client.get("/v1/licences/not-an-id/status").status_code == 422
 
 
@@ -387,9 +411,12 @@ def test_a_failed_commit_is_never_reported_as_accepted(client: TestClient, hub: 
     def fail(_session: object) -> None:
         raise RuntimeError("disk full")
 
+    headers = police.headers
     event.listen(hub.session_factory, "before_commit", fail)
     try:
-        response = client.post("/v1/licences/batch", json=batch(police, 1, issue(police.credential(ID_CARD))))
+        response = client.post(
+            "/v1/licences/batch", json=batch(police, 1, issue(police.credential(ID_CARD))), headers=headers
+        )
     finally:
         event.remove(hub.session_factory, "before_commit", fail)
     assert response.status_code == 500

@@ -40,10 +40,13 @@ def test_status_list_token_reflects_status_and_expiry(client: TestClient, hub: H
             ID_CARD, licence_id=ids[3], status_index=3, valid_from=now - 100, valid_until=now - 10
         )
     )
-    response = client.post("/v1/licences/batch", json=batch(police, 1, *map(issue, creds)))
+    response = client.post(
+        "/v1/licences/batch", json=batch(police, 1, *map(issue, creds)), headers=police.headers
+    )
     assert response.json()["accepted"] == 4
     client.post(
         "/v1/licences/batch",
+        headers=police.headers,
         json=batch(police, 2, status_op(police.status(ids[1], "02")), status_op(police.status(ids[2], "07"))),
     )
 
