@@ -27,7 +27,9 @@ class PusherClient:
     minted: str | None = None  # a token minted at seeding, as the token endpoint would, for a fallback
 
 
-def register_pushers(hub: Hub, department_ids: Iterable[str], region_code: str = "410100") -> list[PusherClient]:
+def register_pushers(
+    hub: Hub, department_ids: Iterable[str], region_code: str = "410100"
+) -> list[PusherClient]:
     """A benchmark admin and one ``client_secret_basic`` department client per department."""
     try:
         from hub.access import service as access_service
@@ -107,5 +109,7 @@ def fetch_tokens(base_url: str, pushers: Iterable[PusherClient]) -> tuple[dict[s
         return headers, "oauth client_credentials"
     if all(p.minted for p in pushers):
         log.warning("POST /oauth/token refused (%s); using tokens minted at seeding", problem)
-        return {p.department_id: p.minted for p in pushers if p.minted}, f"minted at seeding (/oauth/token: {problem})"
+        return {
+            p.department_id: p.minted for p in pushers if p.minted
+        }, f"minted at seeding (/oauth/token: {problem})"
     raise RuntimeError(f"no push token: /oauth/token answered {problem}")

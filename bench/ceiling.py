@@ -8,9 +8,8 @@ from collections.abc import Sequence
 from joserfc import jws
 from joserfc.jwk import ECKey
 
-from hub.contract import sdjwt
-
 from bench.workload import Feed
+from hub.contract import sdjwt
 
 
 def _pairs(feeds: Sequence[Feed]) -> list[tuple[str, str, ECKey]]:

@@ -16,9 +16,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smoke run: ~2k licences per backend")
     parser.add_argument(
-        "--licences", type=int, default=None, help="licences per backend, half posted by one client and "
+        "--licences",
+        type=int,
+        default=None,
+        help="licences per backend, half posted by one client and "
         "half by concurrent clients (default 20000, --quick 2000)",
-    )  # fmt: skip
+    )
     parser.add_argument(
         "--clients", type=int, default=2, help="concurrent clients (feeds) in the second phase"
     )
@@ -56,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"{backend:9} {phase:13} {p['per_second']:8,.0f} licences/s  "
                 f"ratio {p['ratio_to_ceiling']:.2f} of ceiling {b['ceiling']['per_second']:,.0f}/s  "
-                f"p50 {p['batch_latency_s']['p50'] * 1000:,.0f} ms  p99 {p['batch_latency_s']['p99'] * 1000:,.0f} ms"
+                f"p50 {p['batch_latency_s']['p50'] * 1000:,.0f} ms  "
+                f"p99 {p['batch_latency_s']['p99'] * 1000:,.0f} ms"
             )
     target = result.get("target")
     if target:

@@ -14,10 +14,9 @@ from typing import Any
 
 import httpx
 
+from bench import access, ceiling, machine, posting, profiling, server, spy, workload
 from hub.context import build_hub
 from hub.demo import seed_catalog
-
-from bench import access, ceiling, machine, posting, profiling, server, spy, workload
 
 TARGET_RATIO = 0.4  # the target: ingest on PostgreSQL >= 0.4 x the signature ceiling
 BACKENDS = ("sqlite", "postgres")
@@ -93,10 +92,15 @@ def run_backend(backend: str, config: Config, log: Log = _silent) -> dict[str, A
 
         def build(name: str, total: int, clients: int) -> workload.Workload:
             return workload.build_workload(
-                name, total, clients, departments,
-                holder_jwk=holder_jwk, public_url=cfg.public_url,
-                seed=config.seed + len(name) + clients, batch_size=config.batch_size,
-            )  # fmt: skip
+                name,
+                total,
+                clients,
+                departments,
+                holder_jwk=holder_jwk,
+                public_url=cfg.public_url,
+                seed=config.seed + len(name) + clients,
+                batch_size=config.batch_size,
+            )
 
         sequential = build("seq", config.sequential_licences, 1)
         concurrent = build("conc", config.concurrent_licences, config.clients)
@@ -109,7 +113,8 @@ def run_backend(backend: str, config: Config, log: Log = _silent) -> dict[str, A
         posted_feeds = sequential.feeds + concurrent.feeds
         result["mix"] = _mix(posted_feeds)
         log(
-            f"[{backend}] ceiling: joserfc ES256 verify over {sum(len(f.credentials) for f in posted_feeds)} credentials"
+            f"[{backend}] ceiling: joserfc ES256 verify over "
+            f"{sum(len(f.credentials) for f in posted_feeds)} credentials"
         )
         result["ceiling"] = ceiling.signature_ceiling(posted_feeds, min_seconds=0.5)
         result["sdjwt_reference"] = ceiling.sdjwt_reference(posted_feeds, min_seconds=0.5)

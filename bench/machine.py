@@ -15,13 +15,19 @@ PACKAGES = ("fastapi", "starlette", "uvicorn", "pydantic", "sqlalchemy", "psycop
 
 
 def _cpu_model() -> str:
+    fields: dict[str, str] = {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    name = fields.get("model name") or platform.processor() or platform.machine()
+    if "cpu family" in fields and "model" in fields:
+        name += f" (family {fields['cpu family']}, model {fields['model']})"
+    if "hypervisor" in fields.get("flags", "").split():
+        name += ", virtualised"
+    return name
 
 
 def _ram_gib() -> float | None:
@@ -43,9 +49,12 @@ def _git() -> dict[str, Any]:
         dirty = bool(
             subprocess.run(
                 ["git", "status", "--porcelain", "--untracked-files=no"],
-                cwd=root, capture_output=True, text=True, timeout=5,
+                cwd=root,
+                capture_output=True,
+                text=True,
+                timeout=5,
             ).stdout.strip()
-        )  # fmt: skip
+        )
     except (OSError, subprocess.SubprocessError):
         return {}
     return {"commit": commit or None, "dirty": dirty}

@@ -56,10 +56,16 @@ def _post_all(
                     accepted = int(json.loads(response.content)["accepted"])
                 out.timings.append(
                     BatchTiming(
-                        client_number, department, sequence, operations,
-                        sent - epoch[0], took, response.status_code, accepted,
+                        client_number,
+                        department,
+                        sequence,
+                        operations,
+                        sent - epoch[0],
+                        took,
+                        response.status_code,
+                        accepted,
                     )
-                )  # fmt: skip
+                )
                 if response.status_code != 200 or accepted != operations:
                     detail = response.text[:2000]
                     out.error = f"{department} #{sequence}: HTTP {response.status_code}, accepted {accepted}"
@@ -124,7 +130,7 @@ def post_workload(base_url: str, workload: Workload, auth: dict[str, str] | None
                 "seconds": round(t.seconds, 4),
             }
             for t in timings
-        ],  # fmt: skip
+        ],
     }
 
 

@@ -19,12 +19,10 @@ from typing import Any
 
 from sqlalchemy import event
 
+from bench.workload import Workload, interleave
 from hub.context import Hub
 from hub.registry import ingest
 from hub.registry.schemas import LicenceBatchCreate
-from storage.database import transaction
-
-from bench.workload import Workload, interleave
 
 # Stages of one batch, each the cumulative time of a function on the request path:
 # (glob on the file path, function name, label, nesting depth for the report).

@@ -34,7 +34,8 @@ def _findings(b: dict[str, Any]) -> list[str]:
     if seq and others:
         phase, p = others[0]
         lines.append(
-            f"{_phase_label(phase)} reach {p['per_second'] / seq['per_second']:.2f}× the throughput of one client: "
+            f"{_phase_label(phase)} reach {p['per_second'] / seq['per_second']:.2f}× the throughput of one "
+            "client: "
             "one uvicorn worker runs Python on one core at a time."
         )
     spied = b.get("server_profile")
@@ -69,10 +70,14 @@ def _findings(b: dict[str, Any]) -> list[str]:
                 f"Under cProfile the whole ingest costs {multiple:.0f}× the signature check itself; "
                 + ", ".join(
                     f"{name} {stages[name]['share']:.0%}"
-                    for name in ("sdjwt.parse (split, base64, JSON)", "check_citizen_id (stdnum)",
-                                 "INSERT licences … RETURNING", "ES256 signature check")
+                    for name in (
+                        "sdjwt.parse (split, base64, JSON)",
+                        "check_citizen_id (stdnum)",
+                        "INSERT licences … RETURNING",
+                        "ES256 signature check",
+                    )
                     if name in stages and stages[name]["seconds"] > 0
-                )  # fmt: skip
+                )
                 + " of the profiled time."
             )
     return lines
@@ -128,8 +133,9 @@ def render_markdown(report: dict[str, Any], plots: list[str]) -> str:
     add("## Ingest against the ceiling")
     add("")
     add(
-        f"HTTP `POST /v1/licences/batch`, {cfg['batch_size']} `issue` operations a batch, to `uvicorn` with one "
-        "worker (as `hub serve` runs it) on a loopback port. A client sends one batch at a time and waits for "
+        f"HTTP `POST /v1/licences/batch`, {cfg['batch_size']} `issue` operations a batch, to `uvicorn` "
+        "with one worker (as `hub serve` runs it) on a loopback port. A client sends one batch at a time and "
+        "waits for "
         "the answer. Ratio = ingest licences/s ÷ ceiling licences/s."
     )
     add("")
@@ -139,7 +145,7 @@ def render_markdown(report: dict[str, Any], plots: list[str]) -> str:
     )
     add("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for backend, b in report["backends"].items():
-        for phase, p in b["ingest"].items():
+        for p in b["ingest"].values():
             lat = p["batch_latency_s"]
             add(
                 f"| {NAMES.get(backend, backend)} | {_rate(b['ceiling']['per_second'])}/s | {p['clients']} "
@@ -159,16 +165,14 @@ def render_markdown(report: dict[str, Any], plots: list[str]) -> str:
             else "—"
         )
         add(
-            f"| {NAMES.get(backend, backend)} | {_rate(b['sdjwt_reference']['per_second'])}/s | {inproc_text} |"
+            f"| {NAMES.get(backend, backend)} | {_rate(b['sdjwt_reference']['per_second'])}/s "
+            f"| {inproc_text} |"
         )
     add("")
     types = licence_types()
     for backend, b in report["backends"].items():
         total = sum(b["mix"].values())
-        mix = ", ".join(
-            f"{types[c]['name_en'] if 'name_en' in types[c] else c} {n / total:.0%}"
-            for c, n in b["mix"].items()
-        )
+        mix = ", ".join(f"{types[c].get('name_en', c)} {n / total:.0%}" for c, n in b["mix"].items())
         add(f"Mix posted on {NAMES.get(backend, backend)}: {total:,} licences — {mix}.")
         break
     add("")
@@ -190,9 +194,10 @@ def render_markdown(report: dict[str, Any], plots: list[str]) -> str:
             add("")
             add(
                 f"`py-spy record --gil` on the uvicorn process while it ingested {spied['licences']:,} more "
-                f"licences over HTTP (untimed phase, {spied['per_second_while_sampled']:,.0f} licences/s while "
-                f"sampled): only the thread holding the GIL is sampled, so this is what occupies the server's "
-                f"one Python core. It was busy **{spied['gil_busy_share']:.0%}** of the wall time; the rest is "
+                f"licences over HTTP (untimed phase, {spied['per_second_while_sampled']:,.0f} licences/s "
+                "while sampled): only the thread holding the GIL is sampled, so this is what occupies the "
+                f"server's one Python core. It was busy **{spied['gil_busy_share']:.0%}** of the wall time; "
+                "the rest is "
                 "waiting for PostgreSQL or for the client."
             )
             add("")
@@ -215,8 +220,9 @@ def render_markdown(report: dict[str, Any], plots: list[str]) -> str:
             per = 1e6 / inproc["licences"]
             add(
                 f"The request path run in-process (no HTTP) on {inproc['licences']:,} more licences at "
-                f"{_rate(inproc['per_second'])} licences/s: {inproc['python_seconds'] * per:,.0f} µs per licence "
-                f"in Python outside SQL, {inproc['sql_seconds'] * per:,.0f} µs inside SQL statements (driver + "
+                f"{_rate(inproc['per_second'])} licences/s: {inproc['python_seconds'] * per:,.0f} µs per "
+                f"licence in Python outside SQL, {inproc['sql_seconds'] * per:,.0f} µs inside SQL statements "
+                "(driver + "
                 f"round trip + server), {inproc['commit_seconds'] * per:,.0f} µs in COMMIT."
             )
             add("")
@@ -235,8 +241,9 @@ def render_markdown(report: dict[str, Any], plots: list[str]) -> str:
         add("")
         add(
             f"{prof['licences']:,} more licences of the same mix ({prof['batches']} batches): body parsing, "
-            "`ingest.ingest_batch` in a transaction, COMMIT and response serialisation — what the endpoint does "
-            "except the socket and ASGI. The profiler inflates pure-Python work more than C work (signatures, "
+            "`ingest.ingest_batch` in a transaction, COMMIT and response serialisation — what the endpoint "
+            "does except the socket and ASGI. The profiler inflates pure-Python work more than C work "
+            "(signatures, "
             "SQL in the database server): read shares, not absolute times."
         )
         add("")
@@ -259,7 +266,8 @@ def render_markdown(report: dict[str, Any], plots: list[str]) -> str:
             )
         add("")
     add(
-        f"Whole run: {report['total_seconds']:.0f} s. Raw numbers, per-batch timings and profiles: `results.json`."
+        f"Whole run: {report['total_seconds']:.0f} s. Raw numbers, per-batch timings and profiles: "
+        "`results.json`."
     )
     add("")
     return "\n".join(out)
@@ -304,11 +312,23 @@ def write_plots(report: dict[str, Any], directory: Path) -> list[str]:
             x += 1
         ceiling = b["ceiling"]["per_second"]
         bars.hlines(
-            ceiling * threshold, start - 0.5, x - 0.5, colors="red", linestyles="dashed",
+            ceiling * threshold,
+            start - 0.5,
+            x - 0.5,
+            colors="red",
+            linestyles="dashed",
             label=f"target {threshold} × ceiling" if backend == backends[0][0] else None,
-        )  # fmt: skip
-        bars.text((start + x - 1) / 2, -0.2, NAMES.get(backend, backend), transform=bars.get_xaxis_transform(),
-                  ha="center", va="top", fontsize=10, fontweight="bold")  # fmt: skip
+        )
+        bars.text(
+            (start + x - 1) / 2,
+            -0.2,
+            NAMES.get(backend, backend),
+            transform=bars.get_xaxis_transform(),
+            ha="center",
+            va="top",
+            fontsize=10,
+            fontweight="bold",
+        )
         x += 0.7
     bars.set_xticks(xticks, xlabels, fontsize=8)
     bars.set_ylabel("licences / s")
@@ -323,10 +343,14 @@ def write_plots(report: dict[str, Any], directory: Path) -> list[str]:
             for client in sorted({d["client"] for d in p["batches_detail"]}):
                 detail = [d for d in p["batches_detail"] if d["client"] == client]
                 (line,) = lat.plot(
-                    [d["started_s"] + d["seconds"] for d in detail], [d["seconds"] * 1000 for d in detail],
-                    marker=styles.get(backend, "."), markersize=3, linewidth=0.8, color=colour,
+                    [d["started_s"] + d["seconds"] for d in detail],
+                    [d["seconds"] * 1000 for d in detail],
+                    marker=styles.get(backend, "."),
+                    markersize=3,
+                    linewidth=0.8,
+                    color=colour,
                     label=f"{NAMES.get(backend, backend)}, {_phase_label(phase)}" if colour is None else None,
-                )  # fmt: skip
+                )
                 colour = line.get_color()
     lat.set_xlabel("seconds into the phase (batch finished)")
     lat.set_ylabel("batch latency (ms)")
@@ -345,19 +369,27 @@ def write_plots(report: dict[str, Any], directory: Path) -> list[str]:
         spied = b.get("server_profile")
         if spied and spied["stages"]:
             rows = spied["stages"][:14]
-            panels.append((
-                f"Running server, py-spy --gil, {NAMES.get(backend, backend)}",
-                [r["stage"] for r in rows], [r["us_per_licence"] for r in rows], [0] * len(rows),
-                "µs of the server's Python core per licence",
-            ))  # fmt: skip
+            panels.append(
+                (
+                    f"Running server, py-spy --gil, {NAMES.get(backend, backend)}",
+                    [r["stage"] for r in rows],
+                    [r["us_per_licence"] for r in rows],
+                    [0] * len(rows),
+                    "µs of the server's Python core per licence",
+                )
+            )
         prof = b.get("profile")
         if prof:
             stages = [st for st in prof["stages"] if st["seconds"] > 0]
-            panels.append((
-                f"Request path in-process, cProfile, {NAMES.get(backend, backend)}",
-                ["– " * st["depth"] + st["stage"] for st in stages], [st["us_per_licence"] for st in stages],
-                [st["depth"] for st in stages], "µs per licence (inflated by the profiler)",
-            ))  # fmt: skip
+            panels.append(
+                (
+                    f"Request path in-process, cProfile, {NAMES.get(backend, backend)}",
+                    ["– " * st["depth"] + st["stage"] for st in stages],
+                    [st["us_per_licence"] for st in stages],
+                    [st["depth"] for st in stages],
+                    "µs per licence (inflated by the profiler)",
+                )
+            )
     if panels:
         fig, axes = plt.subplots(len(panels), 1, figsize=(11, 4.2 * len(panels)), squeeze=False)
         shades = ["#1f77b4", "#6baed6", "#9ecae1", "#c6dbef"]

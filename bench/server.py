@@ -38,9 +38,14 @@ def _shown(url: str) -> str:
 
 
 def postgres_version(admin_url: str) -> str:
+    """The server's version and the settings that decide commit cost."""
     with psycopg.connect(_libpq(admin_url), connect_timeout=5, autocommit=True) as conn:
-        row = conn.execute("SHOW server_version").fetchone()
-    return str(row[0]) if row else "?"
+        shown = {
+            name: str(conn.execute(f"SHOW {name}").fetchone()[0])  # type: ignore[index]
+            for name in ("server_version", "fsync", "synchronous_commit", "shared_buffers")
+        }
+    version = shown.pop("server_version")
+    return f"{version} ({', '.join(f'{k}={v}' for k, v in shown.items())})"
 
 
 @contextlib.contextmanager
@@ -155,10 +160,21 @@ class HubServer:
         env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
         env.update(self.config.env())
         command = [
-            sys.executable, "-m", "uvicorn", "hub.main:create_app", "--factory",
-            "--host", "127.0.0.1", "--port", str(self.config.port), "--workers", "1",
-            "--log-level", self.config.log_level.lower(), "--no-access-log",
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "hub.main:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.config.port),
+            "--workers",
+            os.environ.get("HUB_BENCH_WORKERS", "1"),
+            "--log-level",
+            self.config.log_level.lower(),
+            "--no-access-log",
+        ]
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("wb")
         # A .env in the working directory must not leak into the server: run it from the log's folder.

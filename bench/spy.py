@@ -29,9 +29,21 @@ def find_py_spy() -> str | None:
 class Recorder:
     def __init__(self, executable: str, pid: int, output: Path, rate: int = RATE) -> None:
         self.command = [
-            executable, "record", "--pid", str(pid), "--format", "raw", "--output", str(output),
-            "--rate", str(rate), "--gil", "--nolineno", "--nonblocking",
-        ]  # fmt: skip
+            executable,
+            "record",
+            "--pid",
+            str(pid),
+            "--format",
+            "raw",
+            "--output",
+            str(output),
+            "--rate",
+            str(rate),
+            "--gil",
+            "--nolineno",
+        ]
+        # Blocking sampling (the default) pauses the server for each sample, which gives whole stacks;
+        # the sampled phase is not the timed one, so the pauses cost nothing that is reported.
         self.output = output
         self.rate = rate
         self.process: subprocess.Popen[bytes] | None = None
@@ -94,12 +106,14 @@ def _classify(frames: list[tuple[str, str]]) -> str:
     def has(file_part: str, name: str | None = None) -> bool:
         return any(file_part in f and (name is None or n == name) for n, f in frames)
 
-    if has("hub/registry/ingest", "ingest_batch"):
+    label = None
+    for name, file in frames:
+        for part, func, stage in _INGEST:
+            if name == func and part in file:
+                label = stage
+    if label is None and has("hub/registry/ingest", "ingest_batch"):
         label = "ingest_batch: other"
-        for name, file in frames:
-            for part, func, stage in _INGEST:
-                if name == func and part in file:
-                    label = stage
+    if label is not None:
         return "ingest · " + label
     if has("hub/db.py", "get_session"):
         return "COMMIT and session close (get_session)"
@@ -115,6 +129,9 @@ def _classify(frames: list[tuple[str, str]]) -> str:
         return "hub middleware (body limit, metrics)"
     if any("uvicorn/" in f or "starlette/" in f or "anyio/" in f or "asyncio/" in f for f in files):
         return "uvicorn / starlette / asyncio other"
+    for part, label in (("stdnum/", "stdnum"), ("hub/contract/sdjwt.py", "sdjwt"), ("psycopg/", "psycopg")):
+        if part in files[-1]:
+            return f"{label} (stack cut short)"
     return "other"
 
 

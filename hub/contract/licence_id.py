@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 
 from stdnum.iso7064 import mod_37_36
 
@@ -44,6 +45,11 @@ class LicenceId:
         return f"{PREFIX}.{self.type_code}.{self.issuer_uscc}.{self.serial}.{self.version:03d}"
 
     def __str__(self) -> str:
+        return self.text
+
+    @cached_property
+    def text(self) -> str:
+        """The id with its check character (computed once: this sits on the ingest hot path)."""
         return f"{self.body}.{check_character(self.body)}"
 
     def with_version(self, version: int) -> LicenceId:
@@ -65,6 +71,6 @@ def parse_licence_id(text: str) -> LicenceId:
     if not re.fullmatch(r"\d{3}", version):
         raise LicenceIdError("version part must be three digits")
     licence_id = LicenceId(type_code, uscc, serial, int(version))
-    if len(check) != 1 or check != check_character(licence_id.body):
+    if len(check) != 1 or text != licence_id.text:
         raise LicenceIdError("check character does not match (ISO 7064 MOD 37,36)")
     return licence_id

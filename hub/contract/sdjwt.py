@@ -121,12 +121,15 @@ def _no_constants(name: str) -> None:
 
 # Duplicate member names are refused rather than "last wins" (RFC 7515 §5.2), so no two parsers disagree.
 _DECODER = json.JSONDecoder(object_pairs_hook=_object_without_duplicates, parse_constant=_no_constants)
+# Text without "{" holds no object, so no duplicate member: the plain decoder is exact and much faster.
+_PLAIN_DECODER = json.JSONDecoder(parse_constant=_no_constants)
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
 
 def _json(raw: bytes, what: str) -> Any:
     try:
-        return _DECODER.decode(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
+        return (_DECODER if "{" in text else _PLAIN_DECODER).decode(text)
     except (ValueError, RecursionError):
         raise SdJwtError("malformed", f"{what} is not valid JSON") from None
 

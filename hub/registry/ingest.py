@@ -11,7 +11,6 @@ batches of one feed never interleave, and a crash leaves the batch wholly presen
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from datetime import datetime
 from typing import Any
@@ -49,8 +48,15 @@ log = logging.getLogger("hub.registry.ingest")
 
 
 def request_digest(batch: LicenceBatchCreate) -> str:
-    canonical = json.dumps(batch.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    """What makes two batches the same: feed, sequence and each operation's signed content, in order.
+
+    The credentials and statements are signed compact strings, so hashing them as they are is exact and
+    avoids re-serialising the whole batch."""
+    digest = hashlib.sha256(f"{batch.department}\x1f{batch.sequence}".encode())
+    for operation in batch.operations:
+        content = f"\x1e{operation.op}\x1f{operation.credential or ''}\x1f{operation.statement or ''}"
+        digest.update(content.encode())
+    return digest.hexdigest()
 
 
 def ingest_batch(

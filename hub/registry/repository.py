@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, tuple_, update
+from sqlalchemy import ARRAY, Integer, String, bindparam, func, insert, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -123,16 +123,36 @@ def next_status_indexes(session: Session, department_id: str) -> dict[int, int]:
 # Licences ---------------------------------------------------------------------------------------------
 
 
+def _is_postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _pairs_in(
+    session: Session, columns: tuple[Any, Any], pairs: list[tuple[Any, Any]], types: tuple[Any, Any]
+) -> Any:
+    """``(a, b) IN pairs``. On PostgreSQL as two array parameters (``unnest``): a long list of bound
+    parameters costs psycopg more to prepare than the query costs to run."""
+    if _is_postgres(session):
+        first, second = zip(*pairs, strict=True) if pairs else ((), ())
+        rows = func.unnest(
+            bindparam("pairs_a", list(first), type_=ARRAY(types[0])),
+            bindparam("pairs_b", list(second), type_=ARRAY(types[1])),
+        ).table_valued("a", "b").render_derived()
+        return tuple_(*columns).in_(select(rows.c.a, rows.c.b))
+    return tuple_(*columns).in_(pairs)
+
+
 def licences_by_serial(
     session: Session, department_id: str, keys: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str], dict[str, Any]]:
     """Existing licences of a department by (type code, serial), as plain row mappings."""
     keys = list(set(keys))
     found: dict[tuple[str, str], dict[str, Any]] = {}
-    for start in range(0, len(keys), 500):
-        chunk = keys[start : start + 500]
+    for start in range(0, len(keys), 1000):
+        chunk = keys[start : start + 1000]
         stmt = select(L).where(
-            L.c.department_id == department_id, tuple_(L.c.type_code, L.c.serial).in_(chunk)
+            L.c.department_id == department_id,
+            _pairs_in(session, (L.c.type_code, L.c.serial), chunk, (String, String)),
         )
         for row in session.execute(stmt).mappings():
             found[(row["type_code"], row["serial"])] = dict(row)
@@ -144,10 +164,11 @@ def used_status_slots(
 ) -> set[tuple[int, int]]:
     slots = list(set(slots))
     used: set[tuple[int, int]] = set()
-    for start in range(0, len(slots), 500):
-        chunk = slots[start : start + 500]
+    for start in range(0, len(slots), 1000):
+        chunk = slots[start : start + 1000]
         stmt = select(L.c.status_list, L.c.status_index).where(
-            L.c.department_id == department_id, tuple_(L.c.status_list, L.c.status_index).in_(chunk)
+            L.c.department_id == department_id,
+            _pairs_in(session, (L.c.status_list, L.c.status_index), chunk, (Integer, Integer)),
         )
         used.update((a, b) for a, b in session.execute(stmt))
     return used
@@ -170,12 +191,16 @@ def existing_statement_ids(session: Session, jtis: Iterable[str]) -> set[str]:
 
 
 def insert_licences(session: Session, rows: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
-    """Insert new licences; return their ids by (type code, serial)."""
+    """Insert new licences (all of one department); return their ids by (type code, serial).
+
+    A plain executemany and one lookup: psycopg pipelines the executemany with one prepared statement,
+    where ``INSERT … RETURNING`` would send thousands of bound parameters in each statement."""
     if not rows:
         return {}
-    stmt = insert(L).returning(L.c.id, L.c.type_code, L.c.serial)
-    result = session.execute(stmt, rows)
-    return {(t, s): i for i, t, s in result}
+    session.execute(insert(L), rows)
+    keys = [(row["type_code"], row["serial"]) for row in rows]
+    department_id = rows[0]["department_id"]
+    return {key: row["id"] for key, row in licences_by_serial(session, department_id, keys).items()}
 
 
 _LICENCE_STATE = (

@@ -44,6 +44,9 @@ def test_harness_reports_every_figure_on_sqlite(tmp_path: Path) -> None:
     assert "target" not in result  # the target is about PostgreSQL, which this run did not measure
 
     written = report.write_all(result, tmp_path, plots=False)
-    assert json.loads(written["json"].read_text())["backends"]["sqlite"]["ingest"]["sequential"]["licences"] == 24
+    assert (
+        json.loads(written["json"].read_text())["backends"]["sqlite"]["ingest"]["sequential"]["licences"]
+        == 24
+    )
     markdown = written["markdown"].read_text()
     assert "## Machine" in markdown and "SQLite" in markdown and "ratio to ceiling" in markdown
