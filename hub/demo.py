@@ -27,6 +27,7 @@ from hub.contract.issuing import build_credential
 from hub.contract.licence_id import LicenceId
 from hub.demo_data import citizen_id, sample_values, uscc_code
 from hub.kit.time import utcnow
+from hub.lookups.items import seed_service_items
 from hub.registry import ingest, repository, service
 from hub.registry.catalog_data import load_licence_types
 from hub.registry.regions_data import load_regions
@@ -47,10 +48,12 @@ BUSINESSES = 6
 
 
 def seed_catalog(hub: Hub) -> None:
+    """Regions, the licence type catalog and the reference service items."""
     with transaction(hub.session_factory) as session:
         service.seed_regions(session, load_regions())
         for spec in load_licence_types():
             service.register_licence_type(session, spec)
+        seed_service_items(session)
 
 
 def _department_key(keys_dir: Path, department_id: str) -> ECKey:

@@ -18,6 +18,7 @@ from hub.errors import ServiceUnavailable, install_error_handlers
 from hub.keys.router import router as keys_router
 from hub.kit.http import BodySizeLimit, RequestMetrics
 from hub.kit.logging import configure_logging
+from hub.lookups.router import router as lookups_router
 from hub.oauth.router import router as oauth_router
 from hub.registry.router import router as registry_router
 from hub.settings import Settings, get_settings
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None, *, hub: Hub | None = None) -> F
     app.include_router(oauth_router)
     app.include_router(registry_router)
     app.include_router(access_router)
+    app.include_router(lookups_router)
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:

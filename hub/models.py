@@ -1,7 +1,9 @@
 """Every table of the hub, imported in one place for Alembic and for tests."""
 
 from hub.access.models import Admin, Client, Grant
+from hub.audit.models import AuditEvent
 from hub.keys.models import HubKey
+from hub.lookups.models import Consent, ServiceItem
 from hub.oauth.models import AuthorizationCode, IssuedToken, UsedAssertion
 from hub.registry.models import (
     Attachment,
@@ -19,8 +21,10 @@ from hub.registry.models import (
 __all__ = [
     "Admin",
     "Attachment",
+    "AuditEvent",
     "AuthorizationCode",
     "Client",
+    "Consent",
     "Department",
     "DepartmentKey",
     "Feed",
@@ -33,5 +37,6 @@ __all__ = [
     "LicenceType",
     "LicenceVersion",
     "Region",
+    "ServiceItem",
     "UsedAssertion",
 ]

@@ -6,21 +6,20 @@ import itertools
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Any
-
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from joserfc.jwk import ECKey, OKPKey
 
 from hub.access import service as access_service
 from hub.access.models import Admin, Client, Grant
 from hub.access.schemas import AdminCreate, ClientCreate, GrantCreate
-from hub.oauth import tokens
-
 from hub.context import Hub
 from hub.contract.issuing import build_credential, build_status_statement
 from hub.contract.licence_id import LicenceId
 from hub.demo_data import citizen_id, sample_values, uscc_code
+from hub.lookups.items import seed_service_items
+from hub.oauth import tokens
 from hub.registry import service
 from hub.registry.catalog_data import load_licence_types
 from hub.registry.regions_data import load_regions
@@ -36,10 +35,12 @@ SUBSISTENCE = "11100000000014269L003"
 
 
 def seed_catalog(hub: Hub) -> None:
+    """Regions, licence types and the reference service items."""
     with transaction(hub.session_factory) as session:
         service.seed_regions(session, load_regions())
         for spec in load_licence_types():
             service.register_licence_type(session, spec)
+        seed_service_items(session)
 
 
 _serials = itertools.count(1)
@@ -209,7 +210,8 @@ def create_grant(
     admin = by or create_admin(hub)
     data = GrantCreate(
         client_id=client_id, type_code=type_code, max_tier=max_tier, purposes=kw.pop("purposes", ["*"]),
-        region_code=kw.pop("region_code", "410100"), valid_until=kw.pop("valid_until", datetime.now(UTC) + timedelta(days=30)),
+        region_code=kw.pop("region_code", "410100"),
+        valid_until=kw.pop("valid_until", datetime.now(UTC) + timedelta(days=30)),
         legal_basis=kw.pop("legal_basis", "《郑州市政务信息资源共享管理办法》"), **kw,
     )  # fmt: skip
     with transaction(hub.session_factory) as session:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from hub.access.models import Admin, Client, Grant
@@ -78,7 +78,7 @@ def admin_by_oidc(session: Session, issuer: str, subject: str) -> Admin | None:
 
 
 def count_admins(session: Session) -> int:
-    return len(session.scalars(select(Admin.id)).all())
+    return session.scalar(select(func.count()).select_from(Admin)) or 0
 
 
 def region_subtree(session: Session, root: str) -> list[str]:

@@ -3,7 +3,9 @@
 - An admin acts only inside its own region: on clients registered there and on grants whose holder
   region lies in its subtree. Auditors read, never change.
 - A grant of tier T3 (sensitive) always requires the holder's consent and takes effect only when a second
-  admin approves it; other grants take effect when requested.
+  admin approves it, before it expires and while its client is active; other grants take effect when
+  requested. A disabled client is given no grant.
+- A department's adapter client is created only by an admin over the department, in its region.
 - What a client may do is read from its grants at every use, so a revocation counts on the next request.
 """
 
@@ -55,8 +57,16 @@ def region_within(session: Session, code: str, root: str) -> bool:
 
 
 def _require_admin_role(admin: Admin) -> None:
-    if admin.role != "admin" or admin.status != "active":
+    if admin.status != "active":
+        raise Forbidden(f"admin account {admin.username!r} is {admin.status}")
+    if admin.role != "admin":
         raise Forbidden(f"{admin.role}s may read but not change access")
+
+
+def _require_known_region(session: Session, code: str, field: str = "region_code") -> None:
+    # Checked before the region rule, so an unknown code is a 422 naming the field, not a 403.
+    if registry_repository.get_region(session, code) is None:
+        raise InvalidInput(f"unknown region {code}", errors=[field_error(field, "unknown region")])
 
 
 def _require_region(session: Session, admin: Admin, code: str, what: str) -> None:
@@ -71,12 +81,13 @@ def _require_region(session: Session, admin: Admin, code: str, what: str) -> Non
 
 
 def create_admin(session: Session, data: AdminCreate, *, by: Admin | None) -> Admin:
-    """Create an admin or auditor. ``by`` is None only for the first admin (``hub admin create``)."""
+    """Create an admin or auditor. ``by`` is None only for the first admin (:func:`create_first_admin`)
+    and for seeding (``hub demo``)."""
     if by is not None:
         _require_admin_role(by)
+    _require_known_region(session, data.region_code)
+    if by is not None:
         _require_region(session, by, data.region_code, "the new admin's")
-    if registry_repository.get_region(session, data.region_code) is None:
-        raise InvalidInput("unknown region", errors=[field_error("region_code", "unknown region")])
     if not data.password and not (data.oidc_issuer and data.oidc_subject):
         raise InvalidInput(
             "an admin signs in with a password or an upstream OIDC identity",
@@ -97,6 +108,18 @@ def create_admin(session: Session, data: AdminCreate, *, by: Admin | None) -> Ad
     session.flush()
     log.info("admin.created", extra={"admin": admin.id, "role": admin.role, "region": admin.region_code})
     return admin
+
+
+def create_first_admin(session: Session, data: AdminCreate) -> Admin:
+    """Create the first admin of an empty hub (``hub admin create-first``); refused once any admin exists."""
+    if repository.count_admins(session) > 0:
+        raise Conflict("the hub has admins already; an admin adds others (hub admin add --as …)")
+    if data.role != "admin":
+        raise InvalidInput(
+            "the first account must be an admin, or nobody could add another",
+            errors=[field_error("role", "must be admin")],
+        )
+    return create_admin(session, data, by=None)
 
 
 def authenticate_admin(session: Session, username: str, password: str) -> Admin:
@@ -130,6 +153,7 @@ def _check_jwks(jwks: dict[str, Any] | None) -> dict[str, Any]:
 def create_client(session: Session, data: ClientCreate, *, by: Admin) -> tuple[Client, str | None]:
     """Register a client; returns it and, for secret-based clients, the secret (shown once)."""
     _require_admin_role(by)
+    _require_known_region(session, data.region_code)
     _require_region(session, by, data.region_code, "the client's")
     if data.kind == "department":
         department = registry_repository.get_department(session, data.department_id or "")
@@ -137,6 +161,13 @@ def create_client(session: Session, data: ClientCreate, *, by: Admin) -> tuple[C
             raise InvalidInput(
                 "a department client names its department",
                 errors=[field_error("department_id", "unknown department")],
+            )
+        # The client pushes the department's feed: only an admin over the department may create it.
+        _require_region(session, by, department.region_code, "the department's")
+        if data.region_code != department.region_code:
+            raise InvalidInput(
+                f"a department's client belongs to the department's region {department.region_code}",
+                errors=[field_error("region_code", "not the department's region")],
             )
     elif data.department_id:
         raise InvalidInput(
@@ -148,6 +179,11 @@ def create_client(session: Session, data: ClientCreate, *, by: Admin) -> tuple[C
             raise InvalidInput(
                 "redirect URIs use https", errors=[field_error("redirect_uris", f"{uri} not https")]
             )
+    if data.auth_method != "private_key_jwt" and data.jwks is not None:
+        raise InvalidInput(
+            "keys are for private_key_jwt clients; this one authenticates with a secret",
+            errors=[field_error("jwks", "only with auth_method private_key_jwt")],
+        )
     secret = None
     client = Client(
         client_id=f"{'dept' if data.kind == 'department' else 'svc'}-{secrets.token_hex(8)}",
@@ -235,19 +271,32 @@ def request_grant(session: Session, data: GrantCreate, *, by: Admin) -> Grant:
             errors=[field_error("client_id", "not an approval service client")],
         )
     _require_region(session, by, client.region_code, "the client's")
+    if client.status != "active":
+        raise Conflict(
+            f"client {client.client_id} is {client.status}; it can be given no grant",
+            errors=[field_error("client_id", f"client is {client.status}")],
+        )
+    _require_known_region(session, data.region_code)
     _require_region(session, by, data.region_code, "the grant's")
     licence_type = registry_repository.get_licence_type(session, data.type_code)
     if licence_type is None:
         raise InvalidInput("unknown licence type", errors=[field_error("type_code", "not in the catalog")])
     now = utcnow()
+    for name, value in (("valid_from", data.valid_from), ("valid_until", data.valid_until)):
+        if value is not None and value.tzinfo is None:
+            raise InvalidInput("give times with a UTC offset", errors=[field_error(name, "no UTC offset")])
     valid_from = data.valid_from or now
-    if valid_from.tzinfo is None or data.valid_until.tzinfo is None:
-        raise InvalidInput("give times with a UTC offset", errors=[field_error("valid_until", "no offset")])
     if data.valid_until <= valid_from:
         raise InvalidInput(
             "valid_until must be after valid_from", errors=[field_error("valid_until", "too early")]
         )
-    purposes = sorted(set(data.purposes))
+    if data.valid_until <= now:
+        raise InvalidInput("valid_until has passed", errors=[field_error("valid_until", "in the past")])
+    purposes = sorted({p.strip() for p in data.purposes})
+    if any(not p or len(p) > 64 for p in purposes):
+        raise InvalidInput(
+            "a purpose is a service item code", errors=[field_error("purposes", "empty or too long code")]
+        )
     if "*" in purposes and len(purposes) > 1:
         raise InvalidInput('"*" stands alone', errors=[field_error("purposes", '"*" mixed with codes')])
     sensitive = data.max_tier >= SENSITIVE_TIER
@@ -291,6 +340,11 @@ def approve_grant(session: Session, grant_id: int, *, by: Admin) -> Grant:
         raise Conflict(f"grant {grant_id} is {grant.status}, not pending")
     if grant.requested_by == by.id:
         raise Forbidden("a sensitive grant needs a second admin: you requested this one")
+    if grant.valid_until <= utcnow():
+        raise Conflict(f"grant {grant_id} expired at {grant.valid_until.isoformat()}; request a new one")
+    client = repository.get_client(session, grant.client_id)
+    if client is None or client.status != "active":
+        raise Conflict(f"client {grant.client_id} is disabled; its grants cannot be approved")
     grant.status, grant.approved_by, grant.approved_at = "active", by.id, utcnow()
     log.info("grant.approved", extra={"grant": grant.id, "admin": by.id})
     return grant
@@ -317,7 +371,7 @@ def grantable_scopes(session: Session, client: Client, now: datetime | None = No
         return set()
     if client.kind == "department":
         return {PUSH_SCOPE}
-    scopes = set()
+    scopes: set[str] = set()
     for grant in repository.active_grants(session, client.client_id, now or utcnow()):
         scopes.update(licence_scope(grant.type_code, tier) for tier in range(grant.max_tier + 1))
     return scopes
@@ -331,6 +385,7 @@ def register_department(session: Session, data: dict[str, Any], *, by: Admin) ->
     from hub.registry import service as registry_service
 
     _require_admin_role(by)
+    _require_known_region(session, str(data.get("region_code", "")))
     _require_region(session, by, str(data.get("region_code", "")), "the department's")
     return registry_service.register_department(session, **data)
 

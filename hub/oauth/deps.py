@@ -14,6 +14,7 @@ from hub.access import repository as access_repository
 from hub.access.models import Admin, Client
 from hub.deps import HubDep, SessionDep
 from hub.errors import Forbidden, Unauthorized
+from hub.kit.time import utcnow
 from hub.oauth import tokens
 
 REALM = "licence-hub"
@@ -99,5 +100,18 @@ def current_admin(token: TokenDep, session: SessionDep) -> Admin:
     return admin
 
 
+def service_caller(caller: ClientDep, session: SessionDep) -> ClientCaller:
+    """An approval service that holds at least one grant in force now (re-read on every request, so a
+    revoked grant counts at once, whatever tokens are outstanding)."""
+    if caller.client.kind != "service":
+        raise Forbidden("this route is for approval services", headers=_challenge("insufficient_scope"))
+    if not access_repository.active_grants(session, caller.client.client_id, utcnow()):
+        raise Forbidden(
+            "the client holds no grant in force", headers=_challenge("insufficient_scope", "grant withdrawn")
+        )
+    return caller
+
+
 AdminDep = Annotated[Admin, Depends(current_admin)]
+ServiceDep = Annotated[ClientCaller, Depends(service_caller)]
 PusherDep = Annotated[ClientCaller, Depends(require_scope("licences.push"))]

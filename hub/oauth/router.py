@@ -15,11 +15,16 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
-from hub.contract.identifiers import check_citizen_id
 from hub.deps import HubDep, SessionDep
 from hub.oauth import service
 from hub.oauth.server import HubOAuth2Request
-from hub.oauth.signin import CITIZEN_SESSION_KEY, citizen_subject, upstream_client
+from hub.oauth.signin import (
+    CITIZEN_SESSION_KEY,
+    PROVIDER_UNAVAILABLE,
+    SIGN_IN_REFUSED,
+    citizen_subject,
+    upstream_client,
+)
 
 router = APIRouter(tags=["oauth"])
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -136,8 +141,18 @@ async def authorize(request: Request, hub: HubDep, session: SessionDep) -> Respo
 
 
 def _safe_next(value: str | None) -> str:
-    """Only local paths: never redirect a signed-in citizen to another site."""
-    if not value or not value.startswith("/") or value.startswith("//") or urlsplit(value).netloc:
+    """Only local paths: never redirect a signed-in citizen to another site.
+
+    Browsers parse URLs the WHATWG way: a backslash counts as a slash and tabs and newlines are dropped,
+    so ``/\\evil.example`` or ``/<tab>/evil.example`` would leave the site; such values are refused too."""
+    if (
+        not value
+        or not value.startswith("/")
+        or value.startswith("//")
+        or "\\" in value
+        or any(ord(char) < 0x20 or ord(char) == 0x7F for char in value)
+        or urlsplit(value).netloc
+    ):
         return "/"
     return value
 
@@ -187,7 +202,12 @@ async def upstream_sign_in(request: Request, hub: HubDep, next: str = "/") -> Re
     if client is None:
         return _error_page(request, 503, "no identity provider is configured (HUB_OIDC_ISSUER)")
     request.session["next"] = _safe_next(next)
-    return await client.authorize_redirect(request, hub.settings.public_url + "/oauth/sign-in/oidc/callback")
+    try:
+        return await client.authorize_redirect(
+            request, hub.settings.public_url + "/oauth/sign-in/oidc/callback"
+        )
+    except PROVIDER_UNAVAILABLE:
+        return _error_page(request, 503, "the identity provider cannot be reached; try again later")
 
 
 @router.get("/oauth/sign-in/oidc/callback")
@@ -198,12 +218,13 @@ async def upstream_callback(request: Request, hub: HubDep) -> Response:
         return _error_page(request, 503, "no identity provider is configured")
     try:
         token = await client.authorize_access_token(request)
-    except Exception as exc:  # Authlib raises OAuthError, httpx errors and JOSE errors here
+    except PROVIDER_UNAVAILABLE:
+        return _error_page(request, 503, "the identity provider cannot be reached; try again later")
+    except SIGN_IN_REFUSED as exc:
         return _error_page(request, 401, f"sign-in failed at the identity provider: {type(exc).__name__}")
     userinfo = token.get("userinfo") or {}
     try:
         subject = citizen_subject(hub, str(userinfo.get(hub.settings.oidc_id_number_claim) or ""))
-        check_citizen_id(str(userinfo.get(hub.settings.oidc_id_number_claim)))
     except ValueError:
         return _error_page(request, 401, "the identity provider did not give a valid citizen ID number")
     next_url = _safe_next(request.session.get("next"))

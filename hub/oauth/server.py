@@ -19,7 +19,13 @@ from datetime import timedelta
 from typing import Any
 
 from authlib.oauth2 import AuthorizationServer, OAuth2Request
-from authlib.oauth2.rfc6749 import ClientMixin, InvalidRequestError, InvalidScopeError, OAuth2Payload
+from authlib.oauth2.rfc6749 import (
+    ClientMixin,
+    InvalidClientError,
+    InvalidRequestError,
+    InvalidScopeError,
+    OAuth2Payload,
+)
 from authlib.oauth2.rfc6749 import grants as rfc6749_grants
 from authlib.oauth2.rfc6749.util import scope_to_list
 from authlib.oauth2.rfc7009 import RevocationEndpoint
@@ -28,6 +34,7 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from joserfc.jwk import KeySet
 from sqlalchemy.orm import Session
+from starlette.datastructures import Headers
 
 from hub.access import repository as access_repository
 from hub.access import service as access_service
@@ -59,7 +66,10 @@ class _Payload(OAuth2Payload):
 
 
 class HubOAuth2Request(OAuth2Request):
-    """An Authlib request built from what the route already read (query, form, headers)."""
+    """An Authlib request built from what the route already read (query, form, headers).
+
+    Headers are looked up case-insensitively: Authlib asks for ``Authorization`` while Starlette gives
+    lower-case names, so client_secret_basic was never seen."""
 
     def __init__(
         self,
@@ -69,7 +79,11 @@ class HubOAuth2Request(OAuth2Request):
         args: list[tuple[str, str]],
         form: list[tuple[str, str]],
     ) -> None:
-        super().__init__(method=method, uri=uri, headers=headers)
+        # Authlib refuses a non-https ``uri`` on every request, which surfaced as a 500 on any hub whose
+        # public URL is plain http. The URI is the configured public URL, not the wire (TLS usually ends
+        # at the load balancer), so transport is a deployment matter, not something to re-check here.
+        super().__init__(method=method, uri="https://hub.invalid/", headers=Headers(headers=headers))
+        self.uri = uri
         self._args: dict[str, list[str]] = defaultdict(list)
         self._form: dict[str, list[str]] = defaultdict(list)
         for key, value in args:
@@ -261,14 +275,26 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         return [base + TOKEN_PATH, base, base + "/oauth/introspect", base + "/oauth/revoke"]
 
     def resolve_client_public_key(self, client: OAuthClient) -> KeySet:
-        return KeySet.import_key_set(client.row.jwks or {"keys": []})
+        # A secret-based client has no keys; joserfc refuses an empty set with an error that was a 500.
+        if client.row.auth_method != self.CLIENT_AUTH_METHOD or not client.row.jwks:
+            raise InvalidClientError(description="the client does not authenticate with private_key_jwt")
+        return KeySet.import_key_set(client.row.jwks)
+
+    def process_assertion_claims(self, assertion: str, resolve_key: Any) -> dict[str, Any]:
+        try:
+            return dict(super().process_assertion_claims(assertion, resolve_key))
+        except InvalidClientError as error:
+            # joserfc's BadSignatureError has no description; RFC 6749 §5.2 bodies here always say why.
+            error.description = error.description or "the client assertion's signature does not verify"
+            raise
 
     def validate_jti(self, claims: dict[str, Any], jti: str) -> bool:
         session = self.server.session
         client_id = str(claims["sub"])
         expires_at = from_epoch(int(claims["exp"]))
         if expires_at - utcnow() > MAX_ASSERTION_LIFETIME:
-            return False
+            # Returning False would tell the client "JWT ID is used before", which is not the reason.
+            raise InvalidClientError(description="the client assertion may expire at most 10 minutes ahead")
         if session.get(UsedAssertion, (client_id, jti)) is not None:
             return False
         session.add(UsedAssertion(client_id=client_id, jti=jti, expires_at=expires_at))
@@ -293,9 +319,17 @@ class HubIntrospection(IntrospectionEndpoint):
 
     def introspect_token(self, token: _Token) -> dict[str, Any]:
         claims = token.claims
+        scope = token.row.scope
+        if token.row.client_id:
+            # Grants are re-read at every use, so report only what still counts (issue 3).
+            client = self.hub_server.query_client(token.row.client_id)
+            covered = client.allowed_scopes if client else set()
+            scope = " ".join(s for s in scope.split() if s in covered)
+            if client is None or (token.row.scope and not scope):
+                return {"active": False}
         return {
             "active": True,
-            "scope": token.row.scope,
+            "scope": scope,
             "client_id": token.row.client_id,
             "token_type": "Bearer",
             "exp": claims.get("exp"),

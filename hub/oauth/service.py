@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from hub.access import service as access_service
 from hub.context import Hub
 from hub.errors import InvalidInput, field_error
+from hub.lookups import repository as lookups_repository
 from hub.oauth.server import AUTH_METHODS, TOKEN_PATH, HubAuthorizationServer, HubOAuth2Request, OAuthClient
 from hub.registry import repository as registry_repository
 
@@ -61,6 +62,11 @@ def _respond(status: int, body: Any, headers: list[tuple[str, str]]) -> OAuthRes
     merged.update(NO_STORE)
     if isinstance(body, str):
         body = json.loads(body) if body else {}
+    if isinstance(body, dict) and body.get("error") == "invalid_client":
+        # RFC 6749 §5.2 allows 400 or 401; one answer for an unknown client and a wrong credential,
+        # so the endpoint does not tell which client ids exist.
+        status, body = 401, {"error": "invalid_client", "error_description": "client authentication failed"}
+        merged.setdefault("WWW-Authenticate", 'Basic realm="licence-hub"')
     return OAuthResponse(status, body, merged)
 
 
@@ -105,6 +111,14 @@ def validate_authorization(session: Session, hub: Hub, request: HubOAuth2Request
             error="invalid_request",
             description="purpose (a service item code) and case_id are required",
             redirect_uri=grant.redirect_uri,
+            state=request.payload.state,
+        )
+    if lookups_repository.get_service_item(session, purpose) is None:
+        raise OAuth2Error(
+            error="invalid_request",
+            description=f"purpose {purpose} is not a service item code",
+            redirect_uri=grant.redirect_uri,
+            state=request.payload.state,
         )
     requested = sorted(set((data.get("scope") or "").split()))
     uncovered = [s for s in requested if s not in client.allowed_scopes]
@@ -115,6 +129,7 @@ def validate_authorization(session: Session, hub: Hub, request: HubOAuth2Request
             if uncovered
             else "scope is required",
             redirect_uri=grant.redirect_uri,
+            state=request.payload.state,
         )
     items = []
     for scope in requested:

@@ -6,9 +6,14 @@ goes into the session cookie."""
 
 from __future__ import annotations
 
+import json
 import warnings
 from functools import lru_cache
 from typing import Any
+
+import httpx
+from authlib.integrations.base_client import OAuthError
+from joserfc.errors import JoseError
 
 from hub.context import Hub
 from hub.contract.identifiers import check_citizen_id
@@ -20,32 +25,48 @@ with warnings.catch_warnings():
 
 CITIZEN_SESSION_KEY = "citizen"
 
+#: A sign-in the provider refused or that cannot be trusted: an error answer or a state that is not this
+#: browser's (Authlib), an ID token whose signature, issuer, audience, nonce or lifetime fails (joserfc).
+SIGN_IN_REFUSED: tuple[type[Exception], ...] = (OAuthError, JoseError)
+#: The provider cannot be reached or answers with something that is not JSON.
+PROVIDER_UNAVAILABLE: tuple[type[Exception], ...] = (httpx.HTTPError, json.JSONDecodeError)
+
 
 def citizen_subject(hub: Hub, id_number: str) -> str:
     """The subject the hub uses for a citizen: the blind index of their ID number."""
     return "citizen:" + hub.blind_index.of("person", check_citizen_id(id_number))
 
 
+#: How the hub reaches the provider: None is the network. Tests put an ``httpx.MockTransport`` here,
+#: since the provider is a system the hub does not run.
+upstream_transport: httpx.AsyncBaseTransport | None = None
+
+
 @lru_cache(maxsize=8)
-def _registry(issuer: str, client_id: str, client_secret: str) -> OAuth:
+def _registry(
+    issuer: str, client_id: str, client_secret: str, transport: httpx.AsyncBaseTransport | None
+) -> OAuth:
+    client_kwargs: dict[str, Any] = {"scope": "openid profile", "code_challenge_method": "S256"}
+    if transport is not None:
+        client_kwargs["transport"] = transport
     oauth = OAuth()
     oauth.register(
         "upstream",
         client_id=client_id,
         client_secret=client_secret,
         server_metadata_url=issuer.rstrip("/") + "/.well-known/openid-configuration",
-        client_kwargs={"scope": "openid profile", "code_challenge_method": "S256"},
+        client_kwargs=client_kwargs,
     )
     return oauth
 
 
-def upstream_client(hub: Hub, **client_kwargs: Any) -> Any | None:
-    """The upstream OIDC client, or None when no provider is configured."""
+def upstream_client(hub: Hub) -> Any | None:
+    """The upstream OIDC client, or None when no provider is configured.
+
+    One client per configuration: it keeps the provider's metadata and keys (Authlib fetches the keys
+    again when an ID token names a key id it does not know)."""
     s = hub.settings
     if not (s.oidc_issuer and s.oidc_client_id and s.oidc_client_secret):
         return None
-    oauth = _registry(s.oidc_issuer, s.oidc_client_id, s.oidc_client_secret)
-    client = oauth.create_client("upstream")
-    if client_kwargs:
-        client.client_kwargs.update(client_kwargs)
-    return client
+    oauth = _registry(s.oidc_issuer, s.oidc_client_id, s.oidc_client_secret, upstream_transport)
+    return oauth.create_client("upstream")

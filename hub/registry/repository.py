@@ -67,6 +67,12 @@ def get_department(session: Session, department_id: str) -> Department | None:
     return session.get(Department, department_id)
 
 
+def department_with(session: Session, column: str, value: str) -> Department | None:
+    """The department whose ``uscc`` or ``issuer`` is ``value``."""
+    stmt = select(Department).where(getattr(Department, column) == value)
+    return session.scalars(stmt).first()
+
+
 def department_keys(session: Session, department_id: str) -> Sequence[DepartmentKey]:
     stmt = select(DepartmentKey).where(DepartmentKey.department_id == department_id)
     return session.scalars(stmt.order_by(DepartmentKey.created_at)).all()
@@ -134,10 +140,14 @@ def _pairs_in(
     parameters costs psycopg more to prepare than the query costs to run."""
     if _is_postgres(session):
         first, second = zip(*pairs, strict=True) if pairs else ((), ())
-        rows = func.unnest(
-            bindparam("pairs_a", list(first), type_=ARRAY(types[0])),
-            bindparam("pairs_b", list(second), type_=ARRAY(types[1])),
-        ).table_valued("a", "b").render_derived()
+        rows = (
+            func.unnest(
+                bindparam("pairs_a", list(first), type_=ARRAY(types[0])),
+                bindparam("pairs_b", list(second), type_=ARRAY(types[1])),
+            )
+            .table_valued("a", "b")
+            .render_derived()
+        )
         return tuple_(*columns).in_(select(rows.c.a, rows.c.b))
     return tuple_(*columns).in_(pairs)
 

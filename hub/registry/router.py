@@ -74,9 +74,10 @@ def post_licence_batch(
 
 
 @router.get("/feeds/{department}/cursor", response_model=FeedCursorRead, tags=["ingest"])
-def get_feed_cursor(department: DepartmentId, session: SessionDep) -> FeedCursorRead:
-    """The last accepted sequence of a department feed, for an adapter resuming after a crash."""
-    return service.feed_cursor(session, department)
+def get_feed_cursor(department: DepartmentId, caller: PusherDep, session: SessionDep) -> FeedCursorRead:
+    """The last accepted sequence of a department feed and its next free status-list indexes, for the
+    department's own adapter resuming after a crash (``licences.push`` token of that department)."""
+    return service.feed_cursor(session, department, reader=caller.client)
 
 
 @router.get("/licences/{licence_id}/status", response_model=LicenceStatusRead, tags=["status"])

@@ -13,6 +13,7 @@ from typing import IO, Any
 from joserfc.jwk import JWKRegistry
 from sqlalchemy.orm import Session
 
+from hub.access.models import Client
 from hub.context import Hub
 from hub.contract.identifiers import check_uscc
 from hub.contract.licence_id import LicenceIdError, parse_licence_id
@@ -108,7 +109,10 @@ def register_department(
     if errors:
         raise InvalidInput("invalid department", errors=errors)
     if repository.get_department(session, id) is not None:
-        raise Conflict(f"department {id!r} already exists")
+        raise Conflict(f"department {id!r} already exists", errors=[field_error("id", "taken")])
+    for name, value in (("uscc", uscc), ("issuer", issuer)):
+        if repository.department_with(session, name, value) is not None:
+            raise Conflict(f"another department has this {name}", errors=[field_error(name, "taken")])
     department = Department(id=id, name=name, kind=kind, region_code=region_code, uscc=uscc, issuer=issuer)
     session.add(department)
     session.flush()
@@ -224,8 +228,13 @@ def get_licence_type(session: Session, code: str) -> LicenceType:
 # Feeds -----------------------------------------------------------------------------------------------
 
 
-def feed_cursor(session: Session, department_id: str) -> FeedCursorRead:
-    """Where a department's feed stands, so an adapter can resume after a crash."""
+def feed_cursor(session: Session, department_id: str, *, reader: Client) -> FeedCursorRead:
+    """Where a department's feed stands, so its adapter can resume after a crash."""
+    if reader.department_id != department_id:
+        raise Forbidden(
+            f"client {reader.client_id} may not read the feed of {department_id!r}",
+            errors=[field_error("department", "not the calling client's department")],
+        )
     if repository.get_department(session, department_id) is None:
         raise NotFound(f"no department {department_id!r}")
     feed = repository.get_feed(session, department_id)

@@ -302,7 +302,9 @@ def test_sigkill_mid_batch_leaves_all_or_nothing_and_replay_completes(
                     {"d": police.id},
                 ).all()
             assert sorted(stored) == sorted((str(i), 1) for i in ids)
-            cursor = httpx.get(f"{server.url}/v1/feeds/{police.id}/cursor", timeout=10).json()
+            cursor = httpx.get(
+                f"{server.url}/v1/feeds/{police.id}/cursor", headers=police.headers, timeout=10
+            ).json()
             assert cursor["last_sequence"] == 1
 
             if not committed:

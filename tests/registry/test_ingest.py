@@ -21,7 +21,6 @@ from tests.factories import (
     update,
 )
 
-
 ISSUERS: dict[str, Issuer] = {}
 
 
@@ -54,7 +53,7 @@ def test_issue_then_read_status(client: TestClient, hub: Hub, police: Issuer) ->
     assert status["status"] == "01"
     assert status["version"] == 1
     assert status["status_list"]["uri"].endswith(f"/v1/status-lists/{police.id}/0")
-    cursor = client.get(f"/v1/feeds/{police.id}/cursor").json()
+    cursor = client.get(f"/v1/feeds/{police.id}/cursor", headers=police.headers).json()
     assert cursor["last_sequence"] == 1 and cursor["next_sequence"] == 2
     assert cursor["next_status_index"] == {"0": 1}
 
@@ -191,7 +190,7 @@ def test_oversize_batch_is_refused_whole(client: TestClient, hub: Hub, police: I
     assert response.status_code == 413
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["errors"][0]["field"] == "operations"
-    assert client.get(f"/v1/feeds/{police.id}/cursor").json()["last_sequence"] == 0
+    assert client.get(f"/v1/feeds/{police.id}/cursor", headers=police.headers).json()["last_sequence"] == 0
 
 
 def test_oversize_body_is_refused_before_parsing(client: TestClient, hub: Hub, police: Issuer) -> None:
@@ -422,4 +421,4 @@ def test_a_failed_commit_is_never_reported_as_accepted(client: TestClient, hub: 
     assert response.status_code == 500
     assert response.headers["content-type"] == "application/problem+json"
     assert count(hub, LicenceVersion) == 0
-    assert client.get(f"/v1/feeds/{police.id}/cursor").json()["last_sequence"] == 0
+    assert client.get(f"/v1/feeds/{police.id}/cursor", headers=police.headers).json()["last_sequence"] == 0

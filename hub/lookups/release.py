@@ -1,0 +1,150 @@
+"""Deciding what one caller may see of one holder's licences of one type, and building the proofs.
+
+The one mechanism behind lookups and prefill. For a type it finds the grants in force for the client
+(re-read on every call, so a revocation counts at once), narrows them by purpose, holder region and
+consent, takes the tier the token and the grant both allow, and presents each licence with exactly the
+disclosures of fields at or below that tier plus a hub-signed key-binding JWT (RFC 9901 §4.3)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from hub.access import repository as access_repository
+from hub.access.service import parse_licence_scope
+from hub.context import Hub
+from hub.contract import sdjwt
+from hub.kit.time import utcnow
+from hub.lookups import repository
+from hub.lookups.schemas import RefusedType, ReleasedLicence
+from hub.registry.models import LicenceType
+from hub.registry.service import effective_status
+
+
+@dataclass(frozen=True)
+class Holder:
+    """Whose licences: the blind index, the kind (person / organisation) and the region codes from the
+    holder's own region up to the city (for grants' region subtrees)."""
+
+    index: str
+    kind: str
+    regions: tuple[str, ...]
+
+
+@dataclass
+class Requester:
+    """Who asks and under what: client, token scopes, and the consent the token is bound to (if any)."""
+
+    client_id: str
+    scopes: frozenset[str]
+    purpose: str
+    case_id: str
+    nonce: str
+    consented_holder: str | None = None  # blind index of the citizen whose consent the token carries
+
+
+@dataclass
+class TypeOutcome:
+    released: list[ReleasedLicence] = field(default_factory=list)
+    refused: RefusedType | None = None
+
+
+def _refuse(type_code: str, reason: str, detail: str) -> TypeOutcome:
+    return TypeOutcome(refused=RefusedType(type_code=type_code, reason=reason, detail=detail))  # type: ignore[arg-type]
+
+
+def scope_tier(scopes: frozenset[str], type_code: str) -> int | None:
+    tiers = [parsed[1] for s in scopes if (parsed := parse_licence_scope(s)) and parsed[0] == type_code]
+    return max(tiers) if tiers else None
+
+
+def release_type(
+    session: Session,
+    hub: Hub,
+    requester: Requester,
+    holder: Holder,
+    licence_type: LicenceType | None,
+    type_code: str,
+    wanted_tier: int | None,
+) -> TypeOutcome:
+    """Everything the requester may see of the holder's licences of one type, or why not."""
+    if licence_type is None:
+        return _refuse(type_code, "no_grant", "no such licence type in the catalog")
+    token_tier = scope_tier(requester.scopes, type_code)
+    if token_tier is None:
+        return _refuse(type_code, "no_grant", f"the token carries no licence:{type_code}:t<N> scope")
+    grants = access_repository.active_grants(session, requester.client_id, utcnow(), type_code)
+    if not grants:
+        return _refuse(type_code, "no_grant", "no grant in force covers this licence type")
+    grants = [g for g in grants if "*" in g.purposes or requester.purpose in g.purposes]
+    if not grants:
+        return _refuse(type_code, "purpose_not_covered", f"no grant covers service item {requester.purpose}")
+    grants = [g for g in grants if g.region_code in holder.regions]
+    if not grants:
+        return _refuse(type_code, "outside_region", "the holder is outside every grant's region")
+    consented = requester.consented_holder == holder.index
+    allowed = [g for g in grants if consented or not g.consent_required]
+    if not allowed:
+        return _refuse(type_code, "consent_needed", "the grant requires the holder's consent for each use")
+    tier = min(token_tier, max(g.max_tier for g in allowed))
+    if wanted_tier is not None:
+        if wanted_tier > tier:
+            return _refuse(type_code, "tier_too_high", f"tier T{wanted_tier} asked, T{tier} allowed")
+        tier = wanted_tier
+    if tier >= 3 and not consented:
+        return _refuse(type_code, "consent_needed", "sensitive fields (T3) need the holder's consent")
+    found = repository.holder_licences(session, holder.index, type_code)
+    if not found:
+        return _refuse(type_code, "no_licence", "the holder has no licence of this type")
+    fields = {f["name"]: f for f in licence_type.fields}
+    release = {name for name, spec in fields.items() if spec["tier"] <= tier}
+    outcome = TypeOutcome()
+    for licence, version in found:
+        compact = hub.keyring.open(version.credential_sealed, aad=version.licence_id.encode()).decode()
+        outcome.released.append(
+            _present(hub, requester, licence, version.licence_id, compact, release, fields, tier)
+        )
+    return outcome
+
+
+def _present(
+    hub: Hub,
+    requester: Requester,
+    licence: Any,
+    licence_id: str,
+    compact: str,
+    release: set[str],
+    fields: dict[str, dict[str, Any]],
+    tier: int,
+) -> ReleasedLicence:
+    parsed = sdjwt.parse(compact)
+    holder_kid = parsed.payload["cnf"]["jwk"]["kid"]
+    holder_key = hub.signer.key_for(holder_kid)
+    if holder_key is None:
+        raise RuntimeError(f"the hub no longer holds key {holder_kid} that licence {licence_id} is bound to")
+    presentation = sdjwt.present(
+        compact, release=release, holder_key=holder_key, holder_kid=holder_kid,
+        aud=requester.client_id, nonce=requester.nonce,
+    )  # fmt: skip
+    claims = {k: v for k, v in parsed.payload.items() if k not in ("_sd", "_sd_alg", "cnf")}
+    for disclosure in parsed.disclosures:
+        if disclosure.name in release:
+            claims[disclosure.name] = disclosure.value
+    status = effective_status(licence.status, licence.valid_until)
+    attachments = {
+        name: f"{hub.settings.public_url}/v1/attachments/{claims[name]}"
+        for name, spec in fields.items()
+        if spec["kind"] == "attachment" and name in release and isinstance(claims.get(name), str)
+    }
+    return ReleasedLicence(
+        licence_id=licence_id,
+        type_code=licence.type_code,
+        tier=tier,
+        presentation=presentation,
+        claims=claims,
+        status=status.value,
+        status_label=status.label_en,
+        attachments=attachments,
+    )

@@ -1,0 +1,41 @@
+"""SQL for lookups: licences of a holder, service items, consents."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hub.lookups.models import Consent, ServiceItem
+from hub.registry.models import Licence, LicenceVersion
+
+
+def holder_licences(
+    session: Session, holder_index: str, type_code: str
+) -> Sequence[tuple[Licence, LicenceVersion]]:
+    """The holder's licences of a type with their current version (one round trip)."""
+    stmt = (
+        select(Licence, LicenceVersion)
+        .join(LicenceVersion, LicenceVersion.licence_id == Licence.current_licence_id)
+        .where(Licence.holder_index == holder_index, Licence.type_code == type_code)
+        .order_by(Licence.id)
+    )
+    return [(licence, version) for licence, version in session.execute(stmt)]
+
+
+def get_service_item(session: Session, code: str) -> ServiceItem | None:
+    return session.get(ServiceItem, code)
+
+
+def list_service_items(session: Session) -> Sequence[ServiceItem]:
+    return session.scalars(select(ServiceItem).order_by(ServiceItem.code)).all()
+
+
+def get_consent(session: Session, consent_id: str) -> Consent | None:
+    return session.get(Consent, consent_id)
+
+
+def consents_of(session: Session, subject: str) -> Sequence[Consent]:
+    stmt = select(Consent).where(Consent.subject == subject).order_by(Consent.given_at.desc())  # type: ignore[attr-defined]
+    return session.scalars(stmt).all()

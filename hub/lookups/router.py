@@ -1,0 +1,59 @@
+"""Lookups, prefill and service items (DESIGN 5.2, 5.3, section 6)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from hub.deps import HubDep, SessionDep
+from hub.lookups import items, service
+from hub.lookups.schemas import (
+    LookupCreate,
+    LookupRead,
+    PrefillCreate,
+    PrefillRead,
+    ServiceItemRead,
+    ServiceItemWrite,
+)
+from hub.oauth.deps import AdminDep, ServiceDep
+
+router = APIRouter(tags=["lookups"])
+
+ItemCode = Annotated[str, Path(max_length=64)]
+
+
+@router.post("/v1/lookups", response_model=LookupRead)
+def post_lookup(body: LookupCreate, caller: ServiceDep, session: SessionDep, hub: HubDep) -> LookupRead:
+    """Tier-filtered, verifiable presentations of a holder's licences for one purpose and case.
+
+    Each released licence is an SD-JWT+KB: the department's signature, the disclosures of fields at or
+    below the granted tier, and a hub key-binding JWT with ``aud`` = your client id and your ``nonce``.
+    Types not released are listed with the reason. Every call is audited."""
+    return service.lookup(session, hub, caller, body)
+
+
+@router.post("/v1/prefill", response_model=PrefillRead)
+def post_prefill(body: PrefillCreate, caller: ServiceDep, session: SessionDep, hub: HubDep) -> PrefillRead:
+    """Fill a service item's form: each field's value and source, materials obtained, missing or refused."""
+    return service.prefill(session, hub, caller, body)
+
+
+@router.get("/v1/service-items", response_model=list[ServiceItemRead])
+def list_service_items(session: SessionDep) -> list[ServiceItemRead]:
+    """Service items (事项) with the materials each needs and which form field each claim fills."""
+    return [ServiceItemRead.model_validate(i) for i in items.list_service_items(session)]
+
+
+@router.get("/v1/service-items/{code}", response_model=ServiceItemRead)
+def get_service_item(code: ItemCode, session: SessionDep) -> ServiceItemRead:
+    """One service item."""
+    return ServiceItemRead.model_validate(items.get_service_item(session, code))
+
+
+@router.put("/v1/admin/service-items/{code}", response_model=ServiceItemRead, tags=["admin"])
+def put_service_item(
+    code: ItemCode, body: ServiceItemWrite, admin: AdminDep, session: SessionDep
+) -> ServiceItemRead:
+    """Create or replace a service item (city administrators)."""
+    return ServiceItemRead.model_validate(items.admin_save_service_item(session, code, body, by=admin))

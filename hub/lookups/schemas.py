@@ -1,0 +1,116 @@
+"""Request and response models for lookups, prefill and service items."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+RefusalReason = Literal[
+    "no_grant", "purpose_not_covered", "outside_region", "consent_needed", "tier_too_high", "no_licence"
+]
+
+
+class LookupType(BaseModel):
+    type_code: str = Field(min_length=1, max_length=32)
+    tier: int | None = Field(
+        None, ge=0, le=3, description="Highest tier wanted; default: all the grant allows."
+    )
+
+
+class LookupCreate(BaseModel):
+    holder_id: str | None = Field(
+        None,
+        min_length=18,
+        max_length=18,
+        description="公民身份号码 or 统一社会信用代码; omit with a consent-bound token (the citizen).",
+    )
+    types: list[LookupType | str] = Field(min_length=1, max_length=20)
+    purpose: str = Field(min_length=1, max_length=64, description="The service item code the data is for.")
+    case_id: str = Field(min_length=1, max_length=128, description="The approval case (办件编号).")
+    nonce: str = Field(min_length=8, max_length=128, description="Goes into each key-binding JWT.")
+
+
+class ReleasedLicence(BaseModel):
+    licence_id: str
+    type_code: str
+    tier: int
+    presentation: str = Field(description="SD-JWT+KB: issuer-signed JWT, released disclosures, hub KB-JWT.")
+    claims: dict[str, Any] = Field(description="The released claims, decoded (verify the presentation!).")
+    status: str
+    status_label: str
+    attachments: dict[str, str] = Field(default_factory=dict, description="Released attachment claim → URL.")
+
+
+class RefusedType(BaseModel):
+    type_code: str
+    reason: RefusalReason
+    detail: str
+
+
+class LookupRead(BaseModel):
+    purpose: str
+    case_id: str
+    released: list[ReleasedLicence]
+    refused: list[RefusedType]
+    audit_event: int = Field(description="Id of the audit event recording this use.")
+
+
+class PrefillCreate(BaseModel):
+    service_item: str = Field(min_length=1, max_length=64)
+    case_id: str = Field(min_length=1, max_length=128)
+    nonce: str = Field(min_length=8, max_length=128)
+    holder_id: str | None = Field(None, min_length=18, max_length=18)
+
+
+class FormValue(BaseModel):
+    value: Any
+    licence_id: str
+    claim: str
+
+
+class MaterialOutcome(BaseModel):
+    type_code: str | None
+    name_zh: str
+    name_en: str
+    required: bool
+    outcome: Literal["obtained", "missing", "refused", "bring"]
+    reason: str | None = None
+    licence_ids: list[str] = []
+
+
+class PrefillRead(BaseModel):
+    service_item: str
+    case_id: str
+    form: dict[str, FormValue]
+    materials: list[MaterialOutcome]
+    presentations: list[ReleasedLicence]
+    complete: bool = Field(description="Every required material was obtained.")
+    audit_event: int
+
+
+class MaterialSpec(BaseModel):
+    type_code: str | None = None
+    name_zh: str | None = None
+    name_en: str | None = None
+    tier: int = Field(0, ge=0, le=3)
+    required: bool = True
+    fields: dict[str, str] = Field(default_factory=dict, description="Form field → claim name.")
+
+
+class ServiceItemWrite(BaseModel):
+    code: str = Field(pattern=r"^[A-Z0-9][A-Z0-9-]{1,63}$")
+    name_zh: str = Field(min_length=1, max_length=128)
+    name_en: str = Field(min_length=1, max_length=128)
+    owner_kind: str = Field(min_length=1, max_length=64)
+    levels: list[Literal["city", "county", "township", "village"]] = Field(min_length=1)
+    legal_basis: str = Field(min_length=1, max_length=512)
+    statutory_days: int = Field(ge=1, le=365)
+    promised_days: int = Field(ge=1, le=365)
+    materials: list[MaterialSpec] = Field(min_length=1, max_length=30)
+
+
+class ServiceItemRead(ServiceItemWrite):
+    model_config = ConfigDict(from_attributes=True)
+    updated_at: datetime
