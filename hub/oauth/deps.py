@@ -112,6 +112,30 @@ def service_caller(caller: ClientDep, session: SessionDep) -> ClientCaller:
     return caller
 
 
+@dataclass(frozen=True)
+class Citizen:
+    """A citizen signed in through the browser session (upstream OIDC, or the demo sign-in)."""
+
+    subject: str  # "citizen:<blind index>"
+    region: str | None
+
+    @property
+    def holder_index(self) -> str:
+        return self.subject.removeprefix("citizen:")
+
+
+def current_citizen(request: Request) -> Citizen:
+    from hub.oauth.signin import CITIZEN_REGION_KEY, CITIZEN_SESSION_KEY
+
+    subject = request.session.get(CITIZEN_SESSION_KEY)
+    if not subject:
+        raise Unauthorized(
+            "sign in first (/oauth/sign-in)", headers={"WWW-Authenticate": f'Cookie realm="{REALM}"'}
+        )
+    return Citizen(subject, request.session.get(CITIZEN_REGION_KEY))
+
+
 AdminDep = Annotated[Admin, Depends(current_admin)]
+CitizenDep = Annotated[Citizen, Depends(current_citizen)]
 ServiceDep = Annotated[ClientCaller, Depends(service_caller)]
 PusherDep = Annotated[ClientCaller, Depends(require_scope("licences.push"))]

@@ -19,10 +19,11 @@ from hub.deps import HubDep, SessionDep
 from hub.oauth import service
 from hub.oauth.server import HubOAuth2Request
 from hub.oauth.signin import (
+    CITIZEN_REGION_KEY,
     CITIZEN_SESSION_KEY,
     PROVIDER_UNAVAILABLE,
     SIGN_IN_REFUSED,
-    citizen_subject,
+    start_citizen_session,
     upstream_client,
 )
 
@@ -135,7 +136,12 @@ async def authorize(request: Request, hub: HubDep, session: SessionDep) -> Respo
         return _error_page(request, 403, "the form expired or was not sent by this site; start again")
     approved = oauth_request.form.get("decision") == "approve"
     result = await run_in_threadpool(
-        service.complete_authorization, session, hub, oauth_request, citizen if approved else None
+        service.complete_authorization,
+        session,
+        hub,
+        oauth_request,
+        citizen if approved else None,
+        request.session.get(CITIZEN_REGION_KEY),
     )
     return _json(result)
 
@@ -182,7 +188,7 @@ async def dev_sign_in(request: Request, hub: HubDep) -> Response:
     if not _check_csrf(request, str(form.get("csrf") or "")):
         return _error_page(request, 403, "the form expired; start again")
     try:
-        subject = citizen_subject(hub, str(form.get("id_number") or "").strip().upper())
+        start_citizen_session(request.session, hub, str(form.get("id_number") or ""))
     except ValueError as exc:
         return templates.TemplateResponse(
             request,
@@ -190,8 +196,6 @@ async def dev_sign_in(request: Request, hub: HubDep) -> Response:
             {"demo": True, "upstream": False, "next": next_url, "csrf": _csrf(request), "error": str(exc)},
             status_code=422,
         )
-    request.session.clear()
-    request.session[CITIZEN_SESSION_KEY] = subject
     return RedirectResponse(next_url, status_code=303)
 
 
@@ -223,13 +227,14 @@ async def upstream_callback(request: Request, hub: HubDep) -> Response:
     except SIGN_IN_REFUSED as exc:
         return _error_page(request, 401, f"sign-in failed at the identity provider: {type(exc).__name__}")
     userinfo = token.get("userinfo") or {}
-    try:
-        subject = citizen_subject(hub, str(userinfo.get(hub.settings.oidc_id_number_claim) or ""))
-    except ValueError:
-        return _error_page(request, 401, "the identity provider did not give a valid citizen ID number")
     next_url = _safe_next(request.session.get("next"))
-    request.session.clear()
-    request.session[CITIZEN_SESSION_KEY] = subject
+    try:
+        start_citizen_session(
+            request.session, hub, str(userinfo.get(hub.settings.oidc_id_number_claim) or "")
+        )
+    except ValueError:
+        request.session.clear()
+        return _error_page(request, 401, "the identity provider did not give a valid citizen ID number")
     return RedirectResponse(next_url, status_code=303)
 
 

@@ -145,10 +145,14 @@ def validate_authorization(session: Session, hub: Hub, request: HubOAuth2Request
 
 
 def complete_authorization(
-    session: Session, hub: Hub, request: HubOAuth2Request, citizen: str | None
+    session: Session, hub: Hub, request: HubOAuth2Request, citizen: str | None, region: str | None = None
 ) -> OAuthResponse:
-    """Redirect back to the client with a code (approved) or ``access_denied`` (``citizen`` None)."""
+    """Redirect back to the client with a code (approved) or ``access_denied`` (``citizen`` None).
+    The code, and the token made from it, carry the citizen's county (``holder_region``) so grants'
+    region subtrees apply to consent-bound calls too."""
     server = HubAuthorizationServer(hub, session)
+    if region:
+        server.code_details["holder_region"] = region
     grant = server.get_consent_grant(request)
     return _respond(*server.create_authorization_response(request, grant_user=citizen, grant=grant))
 

@@ -32,9 +32,22 @@ SIGN_IN_REFUSED: tuple[type[Exception], ...] = (OAuthError, JoseError)
 PROVIDER_UNAVAILABLE: tuple[type[Exception], ...] = (httpx.HTTPError, json.JSONDecodeError)
 
 
+CITIZEN_REGION_KEY = "citizen_region"
+
+
 def citizen_subject(hub: Hub, id_number: str) -> str:
     """The subject the hub uses for a citizen: the blind index of their ID number."""
     return "citizen:" + hub.blind_index.of("person", check_citizen_id(id_number))
+
+
+def start_citizen_session(session: dict[str, Any], hub: Hub, id_number: str) -> None:
+    """Sign a citizen in: a fresh session holding the blind-index subject and the county code of the ID
+    number (for grants' region checks); never the clear number. Raises ValueError for a bad number."""
+    number = check_citizen_id(id_number)
+    subject = citizen_subject(hub, number)
+    session.clear()
+    session[CITIZEN_SESSION_KEY] = subject
+    session[CITIZEN_REGION_KEY] = number[:6]
 
 
 #: How the hub reaches the provider: None is the network. Tests put an ``httpx.MockTransport`` here,
