@@ -7,8 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from hub.deps import HubDep, SessionDep
-from hub.lookups import items, service
+from hub.lookups import consents, items, service
 from hub.lookups.schemas import (
+    ConsentRead,
     LookupCreate,
     LookupRead,
     PrefillCreate,
@@ -16,7 +17,7 @@ from hub.lookups.schemas import (
     ServiceItemRead,
     ServiceItemWrite,
 )
-from hub.oauth.deps import AdminDep, ServiceDep
+from hub.oauth.deps import AdminDep, CitizenDep, ServiceDep
 
 router = APIRouter(tags=["lookups"])
 
@@ -57,3 +58,19 @@ def put_service_item(
 ) -> ServiceItemRead:
     """Create or replace a service item (city administrators)."""
     return ServiceItemRead.model_validate(items.admin_save_service_item(session, code, body, by=admin))
+
+
+@router.get("/v1/me/consents", response_model=list[ConsentRead], tags=["me"])
+def my_consents(citizen: CitizenDep, session: SessionDep) -> list[ConsentRead]:
+    """The signed-in citizen's consents, newest first, each with its signed receipt."""
+    return [ConsentRead.model_validate(c) for c in consents.list_for(session, citizen.subject)]
+
+
+@router.post("/v1/me/consents/{consent_id}/withdraw", response_model=ConsentRead, tags=["me"])
+def withdraw_consent(
+    consent_id: Annotated[str, Path(max_length=64)], citizen: CitizenDep, session: SessionDep
+) -> ConsentRead:
+    """Withdraw a consent: every token issued under it stops working on the next request."""
+    return ConsentRead.model_validate(
+        consents.withdraw(session, subject=citizen.subject, consent_id=consent_id)
+    )

@@ -114,3 +114,17 @@ class ServiceItemWrite(BaseModel):
 class ServiceItemRead(ServiceItemWrite):
     model_config = ConfigDict(from_attributes=True)
     updated_at: datetime
+
+
+class ConsentRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    client_id: str
+    purpose: str
+    case_id: str
+    scope: str
+    released: list[dict[str, Any]] = Field(description="Each licence type with exactly the fields released.")
+    receipt: str = Field(description="The hub-signed consent receipt (JWS, typ consent-receipt+jwt).")
+    status: Literal["given", "withdrawn"]
+    given_at: datetime
+    withdrawn_at: datetime | None

@@ -126,6 +126,7 @@ async def authorize(request: Request, hub: HubDep, session: SessionDep) -> Respo
             {
                 "client": checked.client.row,
                 "items": checked.items,
+                "service_item": checked.service_item,
                 "purpose": checked.purpose,
                 "case_id": checked.case_id,
                 "query": request.url.query,

@@ -41,6 +41,7 @@ from hub.access import service as access_service
 from hub.access.models import Client
 from hub.context import Hub
 from hub.kit.time import from_epoch, to_epoch, utcnow
+from hub.lookups.models import Consent
 from hub.oauth import tokens
 from hub.oauth.models import AuthorizationCode, IssuedToken, UsedAssertion
 
@@ -228,7 +229,9 @@ class AuthorizationCodeGrant(rfc6749_grants.AuthorizationCodeGrant):
             return None
         if row.used_at is not None:
             # RFC 6749 §4.1.2: a code used twice revokes what was issued with it.
-            for issued in self.hub_server.session.query(IssuedToken).filter_by(consent_id=row.code_hash):
+            consent_id = row.details.get("consent_id")
+            issued_under = self.hub_server.session.query(IssuedToken).filter_by(consent_id=consent_id)
+            for issued in issued_under if consent_id else []:
                 issued.revoked_at = issued.revoked_at or utcnow()
             return None
         return _Code(row)
@@ -396,10 +399,16 @@ class HubAuthorizationServer(AuthorizationServer):
         code = self.current_code
         if user and code is not None:
             extra = {k: v for k, v in code.details.items() if v is not None}
+            consent_id = extra.get("consent_id")
             token, ttl = tokens.mint(
                 self.session, self.hub, kind="citizen", subject=user, scope=scope,
-                client_id=client.get_client_id(), consent_id=code.code_hash, extra=extra,
+                client_id=client.get_client_id(), consent_id=consent_id, extra=extra,
             )  # fmt: skip
+            receipt = self.session.get(Consent, consent_id).receipt if consent_id else None
+            return {
+                "access_token": token, "token_type": "Bearer", "expires_in": ttl, "scope": scope,
+                "consent_receipt": receipt,
+            }  # fmt: skip
         else:
             token, ttl = tokens.mint(
                 self.session, self.hub, kind="client", subject=client.get_client_id(), scope=scope,

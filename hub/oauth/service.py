@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from hub.access import service as access_service
 from hub.context import Hub
 from hub.errors import InvalidInput, field_error
+from hub.lookups import consents
 from hub.lookups import repository as lookups_repository
 from hub.oauth.server import AUTH_METHODS, TOKEN_PATH, HubAuthorizationServer, HubOAuth2Request, OAuthClient
 from hub.registry import repository as registry_repository
@@ -94,6 +95,7 @@ class AuthorizationRequest:
     purpose: str
     case_id: str
     items: list[dict[str, Any]]
+    service_item: Any = None
 
 
 def validate_authorization(session: Session, hub: Hub, request: HubOAuth2Request) -> AuthorizationRequest:
@@ -113,7 +115,8 @@ def validate_authorization(session: Session, hub: Hub, request: HubOAuth2Request
             redirect_uri=grant.redirect_uri,
             state=request.payload.state,
         )
-    if lookups_repository.get_service_item(session, purpose) is None:
+    service_item = lookups_repository.get_service_item(session, purpose)
+    if service_item is None:
         raise OAuth2Error(
             error="invalid_request",
             description=f"purpose {purpose} is not a service item code",
@@ -131,17 +134,8 @@ def validate_authorization(session: Session, hub: Hub, request: HubOAuth2Request
             redirect_uri=grant.redirect_uri,
             state=request.payload.state,
         )
-    items = []
-    for scope in requested:
-        parsed = access_service.parse_licence_scope(scope)
-        if parsed is None:
-            continue
-        licence_type = registry_repository.get_licence_type(session, parsed[0])
-        if licence_type is not None:
-            items.append(
-                {"name_zh": licence_type.name_zh, "name_en": licence_type.name_en, "tier": parsed[1]}
-            )
-    return AuthorizationRequest(client, requested, purpose, case_id, items)
+    items = consents.released_fields(session, requested)
+    return AuthorizationRequest(client, requested, purpose, case_id, items, service_item)
 
 
 def complete_authorization(
@@ -153,6 +147,13 @@ def complete_authorization(
     server = HubAuthorizationServer(hub, session)
     if region:
         server.code_details["holder_region"] = region
+    if citizen:
+        checked = validate_authorization(session, hub, request)
+        consent = consents.give(
+            session, hub, subject=citizen, client_id=checked.client.get_client_id(),
+            purpose=checked.purpose, case_id=checked.case_id, scopes=checked.scopes,
+        )  # fmt: skip
+        server.code_details["consent_id"] = consent.id
     grant = server.get_consent_grant(request)
     return _respond(*server.create_authorization_response(request, grant_user=citizen, grant=grant))
 

@@ -184,6 +184,13 @@ def _until() -> str:
     return (datetime.now(UTC) + timedelta(days=30)).isoformat()
 
 
+# Routes of the signed-in citizen: a browser session (cookie), not a bearer token. Each is refused
+# without a session in test_citizen_routes_need_a_session; tests/interop covers the permitted calls.
+CITIZEN_SESSION: dict[tuple[str, str], dict[str, str]] = {
+    ("GET", "/v1/me/consents"): {},
+    ("POST", "/v1/me/consents/{consent_id}/withdraw"): {"consent_id": "cst_matrix"},
+}
+
 PROTECTED: list[Row] = [
     Row(
         "POST", "/v1/licences/batch", "department",
@@ -409,6 +416,7 @@ def test_every_route_is_classified(tmp_path: Path) -> None:
 
     assert len(protected) == len(PROTECTED), "a route is listed twice in PROTECTED"
     assert not protected & PUBLIC.keys(), "a route is both public and protected"
+    protected |= CITIZEN_SESSION.keys()
     assert sorted(declared - PUBLIC.keys() - protected) == [], "routes neither public nor in the matrix"
     assert sorted((PUBLIC.keys() | protected) - declared) == [], "stale entries: the app has no such route"
 
@@ -448,3 +456,10 @@ def test_feed_cursor_needs_the_departments_push_token(client: TestClient, hub: H
     seed_catalog(hub)
     police = create_issuer(hub, "police")
     assert client.get(f"/v1/feeds/{police.id}/cursor").status_code == 401
+
+
+def test_citizen_routes_need_a_session(client: TestClient) -> None:
+    for (method, path), params in CITIZEN_SESSION.items():
+        response = client.request(method, path.format(**params))
+        assert response.status_code == 401, (method, path, response.text)
+        assert response.headers["content-type"].startswith(PROBLEM_JSON)
