@@ -7,14 +7,16 @@ import sys
 import time
 from pathlib import Path
 
-from bench import harness, report
+from bench import harness, lookups, report
 
 HERE = Path(__file__).resolve().parent
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="smoke run: ~2k licences per backend")
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run: ~2k licences per backend, lookups on ~5k (~2 min)"
+    )
     parser.add_argument(
         "--licences",
         type=int,
@@ -27,8 +29,37 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--batch-size", type=int, default=500, help="operations a batch (default 500)")
     parser.add_argument(
-        "--backends", default=",".join(harness.BACKENDS), help="comma-separated: sqlite,postgres"
+        "--backends",
+        default=",".join(harness.BACKENDS),
+        help="ingest phases, comma-separated: sqlite,postgres (or 'none' for lookups only)",
     )
+    parser.add_argument(
+        "--lookup-licences",
+        type=int,
+        default=None,
+        help="licences in the lookups database, two per citizen (default 100000, --quick 5000)",
+    )
+    parser.add_argument(
+        "--lookup-concurrency",
+        default=",".join(str(c) for c in lookups.CONCURRENCIES),
+        help="concurrent clients of each lookups level (default 1,8,32,64)",
+    )
+    parser.add_argument(
+        "--lookup-seconds",
+        type=float,
+        default=None,
+        help="measured seconds per level and server (default 6, --quick 2)",
+    )
+    parser.add_argument(
+        "--lookup-backend", default="postgres", choices=("postgres", "sqlite"), help="database of lookups"
+    )
+    parser.add_argument(
+        "--lookup-profile",
+        default="auto",
+        choices=("auto", "always", "never"),
+        help="profile the lookup path: when the target is not met (auto), always, never",
+    )
+    parser.add_argument("--no-lookups", action="store_true", help="skip the lookups phase")
     parser.add_argument("--no-profile", action="store_true", help="skip the in-process profile")
     parser.add_argument("--no-plots", action="store_true", help="write no PNG")
     parser.add_argument("--out", type=Path, default=HERE, help="where results.md/json and plots go")
@@ -38,7 +69,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     total = args.licences or (2_000 if args.quick else 20_000)
-    backends = tuple(b.strip() for b in args.backends.split(",") if b.strip())
+    backends = tuple(b.strip() for b in args.backends.split(",") if b.strip() and b.strip() != "none")
+    lookup_config = None
+    if not args.no_lookups:
+        lookup_config = lookups.LookupConfig(
+            licences=args.lookup_licences or (5_000 if args.quick else 100_000),
+            concurrencies=tuple(int(c) for c in args.lookup_concurrency.split(",") if c.strip()),
+            seconds=args.lookup_seconds or (2.0 if args.quick else 6.0),
+            warmup_s=0.5 if args.quick else 1.5,
+            backend=args.lookup_backend,
+            profile="never" if args.no_profile else args.lookup_profile,
+            profile_seconds=3.0 if args.quick else 6.0,
+            profile_lookups=150 if args.quick else 400,
+        )
     config = harness.Config(
         backends=backends,
         sequential_licences=total // 2,
@@ -47,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         batch_size=args.batch_size,
         profile_licences=0 if args.no_profile else (1_000 if args.quick else 2_000),
         keep_dir=args.out,
+        lookups=lookup_config,
     )
 
     def log(line: str) -> None:
@@ -67,5 +111,17 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"target (PostgreSQL >= {target['threshold']} x ceiling): {'met' if target['met'] else 'NOT met'}"
         )
+    looked = result.get("lookups")
+    if looked:
+        for c, level in looked["levels"].items():
+            bare, measured = level["bare"], level["lookups"]
+            print(
+                f"lookups   {c:>2} clients    {measured['ok_per_second']:8,.0f} req/s  "
+                f"ratio {level['ratio']:.2f} of bare {bare['per_second']:,.0f}/s  "
+                f"p50 {measured['latency_s']['p50'] * 1000:,.1f} ms  "
+                f"p99 {measured['latency_s']['p99'] * 1000:,.1f} ms  "
+                f"(bare p50 {bare['latency_s']['p50'] * 1000:,.1f} ms, p99 {bare['latency_s']['p99'] * 1000:,.1f} ms)"
+            )
+        print(lookups.summary_line(looked))
     print("wrote " + ", ".join(str(p) for p in written.values()))
     return 0

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from bench import access, ceiling, machine, posting, profiling, server, spy, workload
+from bench import access, ceiling, lookups, machine, posting, profiling, server, spy, workload
 from hub.context import build_hub
 from hub.demo import seed_catalog
 
@@ -35,6 +35,7 @@ class Config:
     keep_dir: Path | None = None  # where py-spy's collapsed stacks are kept (the report's folder)
     pg_admin_url: str = field(default_factory=server.pg_admin_url)
     seed: int = 2026
+    lookups: lookups.LookupConfig | None = field(default_factory=lookups.LookupConfig)  # None: skip
 
 
 Log = Callable[[str], None]
@@ -44,15 +45,7 @@ def _silent(_: str) -> None:
     pass
 
 
-@contextlib.contextmanager
-def _database(backend: str, workdir: Path, admin_url: str) -> Iterator[str]:
-    if backend == "sqlite":
-        yield f"sqlite:///{workdir / 'hub.sqlite3'}"
-    elif backend == "postgres":
-        with server.postgres_database(admin_url) as url:
-            yield url
-    else:
-        raise ValueError(f"unknown backend {backend!r}")
+_database = server.database
 
 
 def run_backend(backend: str, config: Config, log: Log = _silent) -> dict[str, Any]:
@@ -182,7 +175,7 @@ def _mix(feeds: list[workload.Feed]) -> dict[str, int]:
 def run_bench(config: Config, log: Log = _silent) -> dict[str, Any]:
     """Measure every backend of the config and return the report (see bench/README.md for the keys)."""
     pg_version = None
-    if "postgres" in config.backends:
+    if "postgres" in config.backends or (config.lookups and config.lookups.backend == "postgres"):
         try:
             pg_version = server.postgres_version(config.pg_admin_url)
         except Exception as exc:
@@ -191,7 +184,7 @@ def run_bench(config: Config, log: Log = _silent) -> dict[str, Any]:
                 f"(set HUB_BENCH_DATABASE_URL, or run with --backends sqlite): {exc}"
             ) from None
     report: dict[str, Any] = {
-        "issue": "registry core: batch-ingest licences/s",
+        "issue": "registry core: batch-ingest licences/s; lookups: requests/s and latency",
         "machine": machine.describe(pg_version),
         "config": {k: v for k, v in asdict(config).items() if k != "pg_admin_url"},
         "backends": {},
@@ -199,6 +192,8 @@ def run_bench(config: Config, log: Log = _silent) -> dict[str, Any]:
     started = time.perf_counter()
     for backend in config.backends:
         report["backends"][backend] = run_backend(backend, config, log)
+    if config.lookups is not None:
+        report["lookups"] = lookups.run_lookups(config.lookups, config.pg_admin_url, log, config.keep_dir)
     report["total_seconds"] = time.perf_counter() - started
 
     postgres = report["backends"].get("postgres")

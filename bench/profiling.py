@@ -96,6 +96,12 @@ def _one_batch(hub: Hub, body: bytes, pushers: dict[str, str]) -> int:
     return read.accepted
 
 
+def ingest_body(hub: Hub, body: bytes, pushers: dict[str, str]) -> int:
+    """One batch body through the endpoint's work, in-process, committed: the accepted count (every
+    operation must be accepted). ``pushers`` maps department ids to their client ids."""
+    return _one_batch(hub, body, pushers)
+
+
 def _orders(workload: Workload) -> list[tuple[str, int, int, bytes]]:
     return [item for feeds in workload.clients for item in interleave(feeds)]
 

@@ -73,6 +73,19 @@ def postgres_database(admin_url: str) -> Iterator[str]:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
 
 
+@contextlib.contextmanager
+def database(backend: str, workdir: Path, admin_url: str) -> Iterator[str]:
+    """A fresh database of the backend, as a SQLAlchemy URL: a SQLite file in ``workdir``, or a new
+    PostgreSQL database dropped afterwards."""
+    if backend == "sqlite":
+        yield f"sqlite:///{workdir / 'hub.sqlite3'}"
+    elif backend == "postgres":
+        with postgres_database(admin_url) as url:
+            yield url
+    else:
+        raise ValueError(f"unknown backend {backend!r}")
+
+
 def generate_secrets() -> dict[str, str]:
     """Fresh secrets from `hub keys generate-secrets`, so that every secret the hub demands is set."""
     from typer.testing import CliRunner
@@ -148,33 +161,68 @@ class ServerConfig:
         )
 
 
-class HubServer:
-    """``uvicorn hub.main:create_app --factory --workers 1`` with the config's environment."""
+ROOT = Path(__file__).resolve().parent.parent
+HUB_APP = "hub.main:create_app"
 
-    def __init__(self, config: ServerConfig, log_path: Path) -> None:
+
+def worker_count() -> int:
+    """uvicorn workers of every server the benchmark starts (``HUB_BENCH_WORKERS``, default 1)."""
+    return int(os.environ.get("HUB_BENCH_WORKERS", "1"))
+
+
+class HubServer:
+    """``uvicorn hub.main:create_app --factory --workers 1`` with the config's environment.
+
+    ``app`` starts another ASGI factory with the very same command line and environment (the benchmark's
+    bare endpoint, ``bench.bare_app``); ``extra_env`` adds variables for it. ``port`` defaults to the
+    config's."""
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        log_path: Path,
+        *,
+        app: str = HUB_APP,
+        port: int | None = None,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.config = config
         self.log_path = log_path
+        self.app = app
+        self.port = port or config.port
+        self.extra_env = dict(extra_env or {})
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 60.0) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
-        env.update(self.config.env())
-        command = [
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        """The uvicorn command line: identical for every app but for the app's import path and the port."""
+        return [
             sys.executable,
             "-m",
             "uvicorn",
-            "hub.main:create_app",
+            self.app,
             "--factory",
+            "--app-dir",
+            str(ROOT),
             "--host",
             "127.0.0.1",
             "--port",
-            str(self.config.port),
+            str(self.port),
             "--workers",
-            os.environ.get("HUB_BENCH_WORKERS", "1"),
+            str(worker_count()),
             "--log-level",
             self.config.log_level.lower(),
             "--no-access-log",
         ]
+
+    def start(self, timeout: float = 60.0) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
+        env.update(self.config.env())
+        env.update(self.extra_env)
+        command = self.command()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("wb")
         # A .env in the working directory must not leak into the server: run it from the log's folder.
@@ -183,7 +231,7 @@ class HubServer:
         )
         log.close()
         deadline = time.monotonic() + timeout
-        with httpx.Client(base_url=self.config.public_url, timeout=2.0) as client:
+        with httpx.Client(base_url=self.base_url, timeout=2.0) as client:
             while time.monotonic() < deadline:
                 if self.process.poll() is not None:
                     raise RuntimeError(f"hub server exited early; log:\n{self.log_tail()}")

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -135,9 +136,30 @@ def _classify(frames: list[tuple[str, str]]) -> str:
     return "other"
 
 
-def summarise(raw: Path, seconds: float, rate: int, licences: int, top: int = 15) -> dict[str, Any]:
+# Frames that run through every stage: the share of samples with any of them on the stack.
+CROSS_CUTTING = {
+    "SQLAlchemy (ORM, Core, engine)": "sqlalchemy/",
+    "psycopg (driver)": "psycopg/",
+    "pydantic": "pydantic",
+}
+
+
+def summarise(
+    raw: Path,
+    seconds: float,
+    rate: int,
+    units: int,
+    top: int = 15,
+    *,
+    classify: Callable[[list[tuple[str, str]]], str] | None = None,
+    unit: str = "licence",
+) -> dict[str, Any]:
+    """Group py-spy's raw samples by stage (``classify`` of the stack's frames; the ingest stages by
+    default) and give each stage's share and its µs of the server's Python core per ``unit``."""
+    classify = classify or _classify
     stages: Counter[str] = Counter()
     leaves: Counter[str] = Counter()
+    crossing: Counter[str] = Counter()
     total = 0
     psycopg_queries = 0
     for line in raw.read_text(errors="replace").splitlines():
@@ -149,23 +171,31 @@ def summarise(raw: Path, seconds: float, rate: int, licences: int, top: int = 15
         total += count
         if "psycopg/_queries.py" in stack:
             psycopg_queries += count
-        stages[_classify(frames)] += count
+        for label, part in CROSS_CUTTING.items():
+            if part in stack:
+                crossing[label] += count
+        stages[classify(frames)] += count
         leaves[stack.rsplit(";", 1)[-1]] += count
     expected = seconds * rate
     per_sample_us = 1e6 / rate
+    per_unit = f"us_per_{unit}"
     return {
-        "licences": licences,
+        f"{unit}s": units,
+        "unit": unit,
         "seconds": seconds,
         "rate_hz": rate,
         "samples": total,
         "gil_busy_share": total / expected if expected else 0.0,
         # samples inside psycopg's conversion of a statement's %(name)s placeholders (psycopg/_queries.py)
         "psycopg_query_conversion_share": psycopg_queries / total if total else 0.0,
+        "cross_cutting": [
+            {"what": label, "share": crossing[label] / total if total else 0.0} for label in CROSS_CUTTING
+        ],
         "stages": [
-            {"stage": stage, "share": n / total, "us_per_licence": n * per_sample_us / licences}
+            {"stage": stage, "share": n / total, per_unit: n * per_sample_us / units, "us_per_unit": n * per_sample_us / units}
             for stage, n in stages.most_common()
         ]
-        if total
+        if total and units
         else [],
         "top_self": [{"frame": frame, "share": n / total} for frame, n in leaves.most_common(top)]
         if total

@@ -6,12 +6,13 @@ import base64
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.table import Table
 
 from hub.access.cli import admin_app
+from hub.audit.cli import audit_app
 from hub.kit.cli import console, load_settings, open_hub, run_in_transaction
 
 if TYPE_CHECKING:
@@ -27,6 +28,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(departments_app, name="departments")
 app.add_typer(admin_app, name="admin")
+app.add_typer(audit_app, name="audit")
 
 
 @app.command()
@@ -76,6 +78,41 @@ def demo(
         uvicorn.run(create_app(hub=hub), host="127.0.0.1", port=chosen, log_level="warning")
     finally:
         hub.close()
+
+
+@app.command()
+def verify(
+    presentation: Annotated[str, typer.Argument(help="A presentation file, or - for stdin.")],
+    jwks: Annotated[str, typer.Option(help="The hub's address, or a key bundle saved with --save-keys.")],
+    aud: Annotated[str, typer.Option(help="Your client id: the audience the key binding must name.")],
+    nonce: Annotated[str, typer.Option(help="The nonce your lookup sent.")],
+    status: Annotated[
+        Literal["online", "offline", "skip"], typer.Option(help="Check the status list: fetched, or saved.")
+    ] = "online",
+    status_list: Annotated[Path | None, typer.Option(help="Saved status list tokens.")] = None,
+    save_keys: Annotated[Path | None, typer.Option(help="Write the trusted key bundle here.")] = None,
+    max_age: Annotated[int, typer.Option(help="Oldest key binding accepted, in seconds.")] = 300,
+) -> None:
+    """Verify a presentation offline: department signature, disclosures, validity, key binding, status.
+
+    Prints the verified claims as JSON, or `failed: <reason>: <message>` and exits 1."""
+    import sys
+
+    from hub.contract import verifier
+
+    try:
+        text = sys.stdin.read() if presentation == "-" else Path(presentation).read_text()
+        result = verifier.verify_command(
+            text, jwks=jwks, aud=aud, nonce=nonce, status_mode=status,
+            status_list=status_list, save_keys=save_keys, max_age_s=max_age,
+        )  # fmt: skip
+    except OSError as exc:
+        typer.echo(f"failed: malformed: cannot read {presentation}: {exc.strerror}", err=True)
+        raise typer.Exit(1) from None
+    except verifier.VerificationFailed as exc:
+        typer.echo(f"failed: {exc.reason}: {exc.message}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(json.dumps(result.as_dict(), ensure_ascii=False, indent=2))
 
 
 @db_app.command("upgrade")

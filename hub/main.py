@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware.sessions import SessionMiddleware
 
 from hub.access.router import router as access_router
+from hub.audit.router import router as audit_router
 from hub.context import Hub, build_hub, resolve_secrets
 from hub.deps import HubDep
 from hub.errors import ServiceUnavailable, install_error_handlers
@@ -19,6 +20,7 @@ from hub.keys.router import router as keys_router
 from hub.kit.http import BodySizeLimit, RequestMetrics
 from hub.kit.logging import configure_logging
 from hub.lookups.router import router as lookups_router
+from hub.me.router import router as me_router
 from hub.oauth.router import router as oauth_router
 from hub.registry.router import router as registry_router
 from hub.settings import Settings, get_settings
@@ -54,6 +56,8 @@ def create_app(settings: Settings | None = None, *, hub: Hub | None = None) -> F
     app.include_router(registry_router)
     app.include_router(access_router)
     app.include_router(lookups_router)
+    app.include_router(audit_router)
+    app.include_router(me_router)
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:

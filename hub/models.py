@@ -1,9 +1,17 @@
 """Every table of the hub, imported in one place for Alembic and for tests."""
 
 from hub.access.models import Admin, Client, Grant
-from hub.audit.models import AuditEvent
+from hub.audit.models import (
+    Alert,
+    AuditEvent,
+    AuditNode,
+    AuditRollup,
+    AuditTreeState,
+    SupervisionState,
+    TreeHead,
+)
 from hub.keys.models import HubKey
-from hub.lookups.models import Consent, ServiceItem
+from hub.lookups.models import Consent, ReleasedAttachment, ServiceItem
 from hub.oauth.models import AuthorizationCode, IssuedToken, UsedAssertion
 from hub.registry.models import (
     Attachment,
@@ -20,8 +28,12 @@ from hub.registry.models import (
 
 __all__ = [
     "Admin",
+    "Alert",
     "Attachment",
     "AuditEvent",
+    "AuditNode",
+    "AuditRollup",
+    "AuditTreeState",
     "AuthorizationCode",
     "Client",
     "Consent",
@@ -37,6 +49,9 @@ __all__ = [
     "LicenceType",
     "LicenceVersion",
     "Region",
+    "ReleasedAttachment",
     "ServiceItem",
+    "SupervisionState",
+    "TreeHead",
     "UsedAssertion",
 ]

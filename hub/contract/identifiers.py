@@ -58,4 +58,4 @@ def check_uscc(value: object) -> str:
     try:
         return str(uscc.validate(value))
     except ValidationError as exc:
-        raise ValueError(f"not a valid 统一社会信用代码 (GB 32100): {exc.message}") from None
+        raise ValueError(f"not a valid 统一社会信用代码 (GB 32100): {exc}") from None

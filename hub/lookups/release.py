@@ -3,7 +3,9 @@
 The one mechanism behind lookups and prefill. For a type it finds the grants in force for the client
 (re-read on every call, so a revocation counts at once), narrows them by purpose, holder region and
 consent, takes the tier the token and the grant both allow, and presents each licence with exactly the
-disclosures of fields at or below that tier plus a hub-signed key-binding JWT (RFC 9901 §4.3)."""
+disclosures of fields at or below that tier plus a hub-signed key-binding JWT (RFC 9901 §4.3). Each
+attachment claim it releases is noted, so that the client may then download the file
+(``hub.lookups.attachments``)."""
 
 from __future__ import annotations
 
@@ -13,11 +15,13 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from hub.access import repository as access_repository
+from hub.access.models import Grant
 from hub.access.service import parse_licence_scope
 from hub.context import Hub
 from hub.contract import sdjwt
 from hub.kit.time import utcnow
 from hub.lookups import repository
+from hub.lookups.attachments import PendingRelease, note_release
 from hub.lookups.schemas import RefusedType, ReleasedLicence
 from hub.registry.models import LicenceType
 from hub.registry.service import effective_status
@@ -103,10 +107,42 @@ def release_type(
     outcome = TypeOutcome()
     for licence, version in found:
         compact = hub.keyring.open(version.credential_sealed, aad=version.licence_id.encode()).decode()
-        outcome.released.append(
-            _present(hub, requester, licence, version.licence_id, compact, release, fields, tier)
-        )
+        presented = _present(hub, requester, licence, version.licence_id, compact, release, fields, tier)
+        outcome.released.append(presented)
+        _note_attachments(session, requester, holder, presented, fields, allowed)
     return outcome
+
+
+def _note_attachments(
+    session: Session,
+    requester: Requester,
+    holder: Holder,
+    presented: ReleasedLicence,
+    fields: dict[str, dict[str, Any]],
+    allowed: list[Grant],
+) -> None:
+    """Note each released attachment claim with the grants that allowed it and whether that took the
+    holder's consent (T3, or no grant without the consent condition), which the download re-checks."""
+    for name in presented.attachments:
+        field_tier = fields[name]["tier"]
+        covering = [g for g in allowed if g.max_tier >= field_tier]
+        without_consent = [g for g in covering if not g.consent_required]
+        consented = field_tier >= 3 or not without_consent
+        note_release(
+            session,
+            PendingRelease(
+                client_id=requester.client_id,
+                sha256=presented.claims[name],
+                licence_id=presented.licence_id,
+                type_code=presented.type_code,
+                claim=name,
+                holder_index=holder.index,
+                purpose=requester.purpose,
+                case_id=requester.case_id,
+                consented=consented,
+                grant_ids=[g.id for g in (covering if consented else without_consent) if g.id is not None],
+            ),
+        )
 
 
 def _present(

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
+from sqlalchemy.orm import Session
 
 from hub.deps import HubDep, SessionDep
-from hub.lookups import consents, items, service
+from hub.errors import PROBLEM_JSON, NotFound, problem_response
+from hub.lookups import attachments, consents, items, service
 from hub.lookups.schemas import (
     ConsentRead,
     LookupCreate,
@@ -18,10 +22,22 @@ from hub.lookups.schemas import (
     ServiceItemWrite,
 )
 from hub.oauth.deps import AdminDep, CitizenDep, ServiceDep
+from storage.database import transaction
 
 router = APIRouter(tags=["lookups"])
 
 ItemCode = Annotated[str, Path(max_length=64)]
+Digest = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the file, lower-case hex.")]
+
+
+def writing_session(hub: HubDep) -> Iterator[Session]:
+    """The unit of work of a GET that writes (its audit event): ``SessionDep`` gives GETs a read-only
+    one, which on SQLite would have to upgrade to the write lock half-way and may fail under load."""
+    with transaction(hub.session_factory) as session:
+        yield session
+
+
+WritingSessionDep = Annotated[Session, Depends(writing_session, scope="function")]
 
 
 @router.post("/v1/lookups", response_model=LookupRead)
@@ -38,6 +54,36 @@ def post_lookup(body: LookupCreate, caller: ServiceDep, session: SessionDep, hub
 def post_prefill(body: PrefillCreate, caller: ServiceDep, session: SessionDep, hub: HubDep) -> PrefillRead:
     """Fill a service item's form: each field's value and source, materials obtained, missing or refused."""
     return service.prefill(session, hub, caller, body)
+
+
+@router.get(
+    "/v1/attachments/{sha256}",
+    tags=["lookups"],
+    response_class=Response,
+    responses={
+        200: {"description": "The file (local store).", "content": {"application/octet-stream": {}}},
+        307: {"description": "Redirect to a presigned URL valid for a minute (S3 store)."},
+        404: {"description": "Not released to you (or no such file).", "content": {PROBLEM_JSON: {}}},
+    },
+)
+def get_attachment(
+    sha256: Digest, request: Request, caller: ServiceDep, session: WritingSessionDep, hub: HubDep
+) -> Response:
+    """Download a file whose claim a lookup or prefill released to you (the ID card's photo, say).
+
+    Allowed for an hour after the release while a grant that allowed it is in force; a release that took
+    the holder's consent needs a token bound to that consent. On S3 the answer is a 307 to a presigned URL
+    valid for a minute, otherwise the file itself. Anything else is 404, whether the file exists or not.
+    Every attempt is audited (``attachment.download``)."""
+    delivery = attachments.download(session, hub, caller, sha256)
+    if delivery is None:
+        return problem_response(NotFound(attachments.NOT_RELEASED).to_problem(request.url.path))
+    headers = {"Cache-Control": "no-store"}
+    if delivery.redirect_url is not None:
+        return RedirectResponse(delivery.redirect_url, status_code=307, headers=headers)
+    assert delivery.chunks is not None
+    headers |= {"Content-Length": str(delivery.size), "X-Content-Type-Options": "nosniff"}
+    return StreamingResponse(delivery.chunks, media_type=delivery.media_type, headers=headers)
 
 
 @router.get("/v1/service-items", response_model=list[ServiceItemRead])

@@ -55,6 +55,9 @@ class LookupRead(BaseModel):
     released: list[ReleasedLicence]
     refused: list[RefusedType]
     audit_event: int = Field(description="Id of the audit event recording this use.")
+    audit_leaf_index: int = Field(
+        description="Its leaf in the audit log: GET /v1/audit/proofs/inclusion proves it is logged."
+    )
 
 
 class PrefillCreate(BaseModel):
@@ -88,6 +91,7 @@ class PrefillRead(BaseModel):
     presentations: list[ReleasedLicence]
     complete: bool = Field(description="Every required material was obtained.")
     audit_event: int
+    audit_leaf_index: int
 
 
 class MaterialSpec(BaseModel):

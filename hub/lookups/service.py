@@ -121,7 +121,7 @@ def _release_all(
 def _audit(
     session: Session, action: str, requester: Requester, holder: Holder, released: list[ReleasedLicence],
     refused: list[RefusedType], extra: dict[str, Any] | None = None,
-) -> int:  # fmt: skip
+) -> dict[str, int]:  # fmt: skip
     outcome = "released" if released and not refused else ("refused" if not released else "partial")
     event = audit.record(
         session,
@@ -142,7 +142,7 @@ def _audit(
         },
     )
     assert event.id is not None
-    return event.id
+    return {"audit_event": event.id, "audit_leaf_index": event.leaf_index}
 
 
 def lookup(session: Session, hub: Hub, caller: ClientCaller, request: LookupCreate) -> LookupRead:
@@ -159,13 +159,13 @@ def lookup(session: Session, hub: Hub, caller: ClientCaller, request: LookupCrea
     if len({w.type_code for w in wanted}) != len(wanted):
         raise InvalidInput("a type is asked for twice", errors=[field_error("types", "duplicates")])
     released, refused = _release_all(session, hub, requester, holder, wanted)
-    event = _audit(session, "lookup", requester, holder, released, refused)
+    receipt = _audit(session, "lookup", requester, holder, released, refused)
     return LookupRead(
         purpose=request.purpose,
         case_id=request.case_id,
         released=released,
         refused=refused,
-        audit_event=event,
+        **receipt,
     )
 
 
@@ -228,10 +228,10 @@ def prefill(session: Session, hub: Hub, caller: ClientCaller, request: PrefillCr
                     value=first.claims[claim], licence_id=first.licence_id, claim=claim
                 )
     complete = all(m.outcome == "obtained" for m in materials if m.required)
-    event = _audit(
+    receipt = _audit(
         session, "prefill", requester, holder, all_released, all_refused, {"service_item": item.code}
     )
     return PrefillRead(
         service_item=item.code, case_id=request.case_id, form=form, materials=materials,
-        presentations=all_released, complete=complete, audit_event=event,
+        presentations=all_released, complete=complete, **receipt,
     )  # fmt: skip

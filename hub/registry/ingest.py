@@ -242,6 +242,15 @@ def _apply_one(
                 )
             )
         assert item.status is not None
+        if LicenceStatus(current["status"]) in TERMINAL_STATUSES and item.status != current["status"]:
+            ended = LicenceStatus(current["status"])
+            raise Rejected(
+                Conflict(
+                    f"licence is {ended.label_en} ({ended.value}); an ended licence does not come back, "
+                    "issue a new licence instead",
+                    errors=[field_error(f"{where}.status", f"{ended.value} is final")],
+                )
+            )
         if item.licence_id.version > current["current_version"]:
             raise Rejected(
                 VersionConflict(

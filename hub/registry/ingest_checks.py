@@ -111,7 +111,10 @@ class OperationChecker:
         self._key_objects: dict[str, Any] = {}
         self.types = {t.code: t for t in repository.list_licence_types(session)}
         self.hub_jwks = {k["kid"]: k for k in hub.signer.jwks["keys"]}
-        self.list_prefix = status_list_path(department.id, 0).rsplit("/", 1)[0] + "/"
+        # Verifiers follow this URI: it must be the hub's own status list of this department.
+        self.list_prefix = (
+            hub.settings.public_url + status_list_path(department.id, 0).rsplit("/", 1)[0] + "/"
+        )
 
     # -- keys ------------------------------------------------------------------------------------------
 
@@ -347,9 +350,7 @@ class OperationChecker:
         if not isinstance(uri, str) or not isinstance(idx, int) or isinstance(idx, bool):
             problem = "must be {status_list: {uri, idx}}"
         else:
-            path = uri.split("://", 1)[-1]
-            path = path[path.find("/") :] if "/" in path else ""
-            tail = path[len(self.list_prefix) :] if path.startswith(self.list_prefix) else ""
+            tail = uri[len(self.list_prefix) :] if uri.startswith(self.list_prefix) else ""
             if not tail.isdigit():
                 problem = f"uri must end in {self.list_prefix}<list number>"
             else:

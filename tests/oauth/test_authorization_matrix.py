@@ -27,6 +27,7 @@ from starlette.routing import Route
 from hub.access import service as access_service
 from hub.access.models import Admin
 from hub.context import Hub
+from hub.contract.issuing import build_credential
 from hub.demo_data import uscc_code
 from hub.main import create_app
 from hub.registry import service as registry_service
@@ -191,6 +192,61 @@ CITIZEN_SESSION: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "/v1/me/consents/{consent_id}/withdraw"): {"consent_id": "cst_matrix"},
 }
 
+# A licence type made for the matrix: its attachment (``scan``) is T1, so the approval service's T1 grant
+# releases it without the holder's consent and a plain client token may then download it.
+MATRIX_TYPE: dict[str, Any] = {
+    "code": "MATRIX0001", "name_zh": "矩阵证明", "name_en": "Matrix certificate",
+    "issuer_kind": "civil_affairs", "holder_kind": "person", "holder_field": "id_number",
+    "number_field": "number", "classification": "ordinary",
+    "fields": [
+        {"name": "number", "label_zh": "编号", "label_en": "number", "tier": 0, "kind": "string",
+         "required": True},
+        {"name": "id_number", "label_zh": "公民身份号码", "label_en": "citizen identity number", "tier": 1,
+         "kind": "id_number", "required": True},
+        {"name": "scan", "label_zh": "扫描件", "label_en": "scan", "tier": 1, "kind": "attachment",
+         "required": True},
+    ],
+}  # fmt: skip
+
+
+def _released_attachment(world: World) -> str:
+    """Upload a file, issue a licence referencing it and let a lookup release it to the world's approval
+    service; return the file's digest (what ``GET /v1/attachments/{sha256}`` then serves that service)."""
+    hub, code, holder = world.hub, MATRIX_TYPE["code"], "410105198605141237"
+    with transaction(hub.session_factory) as session:
+        registry_service.register_licence_type(session, MATRIX_TYPE)
+    create_grant(hub, world.service_client, code, max_tier=1, by=world.admin)
+    civil = create_issuer(hub, "civil_affairs")
+    http = TestClient(create_app(hub=hub))
+    uploaded = http.post(
+        "/v1/attachments",
+        content=b"%PDF-1.4 matrix scan",
+        headers={"Content-Type": "application/pdf", **civil.headers},
+    )
+    digest: str = uploaded.json()["sha256"]
+    credential = build_credential(
+        licence_type=MATRIX_TYPE, licence_id=civil.licence_id(code),
+        values={"number": "M-1", "id_number": holder, "scan": digest}, issuer=civil.issuer, key=civil.key,
+        kid=civil.kid, alg=civil.alg, holder_jwk=civil.holder_jwk, hub_url=hub.settings.public_url,
+        department_id=civil.id, status_list=0, status_index=0,
+    )  # fmt: skip
+    ingested = http.post("/v1/licences/batch", json=batch(civil, 1, issue(credential)), headers=civil.headers)
+    assert ingested.json()["accepted"] == 1, ingested.text
+    lookup = http.post(
+        "/v1/lookups",
+        json={
+            "holder_id": holder,
+            "types": [code],
+            "purpose": "MZCFBG",
+            "case_id": "matrix-3",
+            "nonce": "matrix-nonce-3",
+        },
+        headers={"Authorization": f"Bearer {client_token(hub, world.service_client, f'licence:{code}:t1')}"},
+    )
+    assert list(lookup.json()["released"][0]["attachments"]) == ["scan"], lookup.text
+    return digest
+
+
 PROTECTED: list[Row] = [
     Row(
         "POST", "/v1/licences/batch", "department",
@@ -232,6 +288,12 @@ PROTECTED: list[Row] = [
         "POST", "/v1/attachments", "department",
         lambda w: Call(content=b"%PDF-1.4 matrix", headers={"Content-Type": "application/pdf"}), 201,
         note="content-addressed; any department may upload what its credentials reference",
+    ),
+    Row(
+        "GET", "/v1/attachments/{sha256}", "service",
+        lambda w: Call({"sha256": _released_attachment(w)}), 200,
+        note="another service gets 404, not 403, so as not to reveal which files exist "
+        "(tests/lookups/test_attachments.py)",
     ),
     Row("POST", "/v1/admin/sign-out", "admin", lambda w: Call(), 204, auditor_may=True,
         note="signs out the caller"),

@@ -104,6 +104,7 @@ def wrong_check_digit(holder: str) -> str:
         ("personal field in the clear", "invalid-claims", "claims.name"),
         ("missing required field", "invalid-claims", "claims.name"),
         ("bad date", "invalid-claims", "claims.birth_date"),
+        ("status list elsewhere", "invalid-claims", "status"),
     ],
 )
 def test_bad_credential_is_refused_and_nothing_is_stored(
@@ -144,6 +145,9 @@ def test_bad_credential_is_refused_and_nothing_is_stored(
         credential = _reissue(police, without_name, name="张三")
     elif case == "missing required field":
         credential = police.credential(ID_CARD, values={k: v for k, v in values.items() if k != "name"})
+    elif case == "status list elsewhere":
+        status = {"status_list": {"idx": 0, "uri": f"https://evil.example/v1/status-lists/{police.id}/0"}}
+        credential = _reissue(police, police.credential(ID_CARD), status=status)
     elif case == "bad date":
         credential = police.credential(ID_CARD, values={**values, "birth_date": "1990-02-30"})
     else:  # pragma: no cover
@@ -422,3 +426,12 @@ def test_a_failed_commit_is_never_reported_as_accepted(client: TestClient, hub: 
     assert response.headers["content-type"] == "application/problem+json"
     assert count(hub, LicenceVersion) == 0
     assert client.get(f"/v1/feeds/{police.id}/cursor", headers=police.headers).json()["last_sequence"] == 0
+
+
+def test_an_ended_licence_does_not_come_back(client: TestClient, hub: Hub, police: Issuer) -> None:
+    licence_id = police.licence_id(ID_CARD)
+    post(client, batch(police, 1, issue(police.credential(ID_CARD, licence_id=licence_id))))
+    post(client, batch(police, 2, status_op(police.status(licence_id, "07"))))
+    revived = post(client, batch(police, 3, status_op(police.status(licence_id, "01"))))
+    assert only_problem(revived)["errors"][0]["field"].endswith(".status")
+    assert client.get(f"/v1/licences/{licence_id}/status").json()["status"] == "07"

@@ -1,0 +1,43 @@
+"""The adapter SDK shared by the department adapters (police, commerce, civil affairs).
+
+A department adapter supplies three things and gets a complete, crash-safe sync:
+
+1. a **source**: ``read(cursor: str | None) -> Iterable[SourceRecord]`` yielding records after an opaque
+   cursor, each with the cursor just after it (``SourceRecord(key, position, data, kind)``), and raising
+   :class:`SourceError` for a source that is unusable as a whole (check files before yielding anything);
+2. a **mapper**: a pure ``(SourceRecord) -> list[LicenceDraft]`` raising :class:`MappingError` for a bad
+   record (``LicenceDraft(type_code, values, valid_from, valid_until, status, status_reason, part)``);
+3. a **CLI**: ``run_sync(SyncOptions(...), read=..., pending=..., mapper=...)`` and ``show_status(path)``
+   from ``adapters.sdk.cli`` (see ``adapters/police/__main__.py``).
+
+The engine (:class:`SyncEngine`) checks drafts against the hub's catalog, decides issue / update /
+status / nothing (``adapters.sdk.plan``), signs as the department (``adapters.sdk.issuing``), and pushes
+batches through the outbox of the local state (``adapters.sdk.state``) with :class:`HubClient`.
+"""
+
+from adapters.sdk.engine import SyncEngine
+from adapters.sdk.hub_client import FeedConflict, HubClient, HubRefused
+from adapters.sdk.keys import PrivateKey, load_private_key
+from adapters.sdk.pushing import SyncAborted, SyncReport
+from adapters.sdk.records import LicenceDraft, Mapper, MappingError, SourceError, SourceRecord
+from adapters.sdk.retry import HubUnavailable, RetryPolicy
+from adapters.sdk.state import LocalState
+
+__all__ = [
+    "FeedConflict",
+    "HubClient",
+    "HubRefused",
+    "HubUnavailable",
+    "LicenceDraft",
+    "LocalState",
+    "Mapper",
+    "MappingError",
+    "PrivateKey",
+    "RetryPolicy",
+    "SourceError",
+    "SourceRecord",
+    "SyncAborted",
+    "SyncEngine",
+    "SyncReport",
+    "load_private_key",
+]

@@ -1,0 +1,177 @@
+"""What every department's command line shares: running a sync with a progress bar and a summary,
+showing the local state, and turning the SDK's errors into one clear line and exit code 1."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from adapters.sdk import logs
+from adapters.sdk.engine import ReadSource, SyncAborted, SyncEngine, SyncReport
+from adapters.sdk.hub_client import HubClient, HubRefused, HubUnavailable
+from adapters.sdk.issuing import KeyNotRegistered
+from adapters.sdk.keys import KeyFileError, load_private_key
+from adapters.sdk.records import Mapper, SourceError
+from adapters.sdk.state import LocalState, StateError
+
+console = Console(stderr=True)
+EXPECTED_ERRORS = (
+    SyncAborted,
+    SourceError,
+    HubUnavailable,
+    HubRefused,
+    KeyNotRegistered,
+    KeyFileError,
+    StateError,
+)
+
+
+def default_state_file(department: str) -> Path:
+    return Path("var") / "adapters" / f"{department}.state.sqlite3"
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    hub: str
+    client_id: str | None
+    key: Path
+    client_key: Path | None
+    department: str
+    state: Path
+    dry_run: bool = False
+    batch_size: int = 500
+    log_level: str = "WARNING"
+    log_file: str | None = None
+
+
+@contextmanager
+def clear_errors() -> Iterator[None]:
+    """Expected failures end the command with their message and exit code 1, not a traceback."""
+    try:
+        yield
+    except EXPECTED_ERRORS as exc:
+        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+def run_sync(
+    options: SyncOptions, *, read: ReadSource, pending: Callable[[str | None], int], mapper: Mapper
+) -> SyncReport:
+    """Sync one department's source into the hub, showing progress on a terminal."""
+    logs.configure(console, options.log_level, options.log_file)
+    signing_key = load_private_key(options.key)
+    client_key = load_private_key(options.client_key or options.key) if options.client_id else None
+    # A dry run changes nothing, so it does not create a state file either.
+    state = LocalState(":memory:" if options.dry_run and not options.state.exists() else options.state)
+    with (
+        HubClient(options.hub, client_id=options.client_id, client_key=client_key) as hub,
+        _progress() as progress,
+    ):
+        task = progress.add_task("records", total=None)
+        engine = SyncEngine(
+            hub=hub, state=state, department_id=options.department, signing_key=signing_key, mapper=mapper,
+            batch_size=options.batch_size, dry_run=options.dry_run,
+            on_record=lambda report: progress.update(task, completed=report.records),
+        )  # fmt: skip
+
+        def counted_read(cursor: str | None) -> Iterator:
+            progress.update(task, total=pending(cursor))
+            return iter(read(cursor))
+
+        try:
+            report = engine.run(counted_read)
+        finally:
+            state.close()
+    print_report(report)
+    return report
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+        TimeElapsedColumn(), console=console, transient=True, disable=not console.is_terminal,
+    )  # fmt: skip
+
+
+def print_report(report: SyncReport) -> None:
+    title = "dry run: nothing pushed" if report.dry_run else f"synced {report.department}"
+    table = Table(title=title, show_header=False)
+    rate = report.records / report.seconds if report.seconds else 0.0
+    for label, value in (
+        ("records read", report.records), ("issued", report.issued),
+        ("updated (new version)", report.updated),
+        ("status changes", report.status_changes), ("unchanged", report.unchanged),
+        ("dead letters (mapping)", report.dead_letters), ("rejected by the hub", report.rejected),
+        ("batches pushed", report.batches), ("batches replayed", report.replayed_batches),
+        ("feed sequence", report.last_sequence), ("seconds", report.seconds), ("records/s", f"{rate:,.0f}"),
+    ):  # fmt: skip
+        table.add_row(label, str(value))
+    Console().print(table)
+    if report.adopted_at_sequence:
+        console.print(
+            f"[yellow]warning:[/] the state file was new but the hub's feed was at sequence "
+            f"{report.adopted_at_sequence}: continued from there; records the hub already holds were "
+            "issued again as new licences", highlight=False,
+        )  # fmt: skip
+    if report.dead_letters or report.rejected:
+        console.print("[yellow]some records went to the dead-letter store; see the `status` command[/]")
+
+
+def mask(key: str) -> str:
+    """A record key fit for a screen: 410105198001011234 → 4101**********1234."""
+    return key if len(key) < 10 else key[:4] + "*" * (len(key) - 8) + key[-4:]
+
+
+def show_status(state_path: Path, *, limit: int = 20, show_keys: bool = False) -> None:
+    """The feed's cursor, licences by type and status, and the latest open dead letters."""
+    if not state_path.exists():
+        console.print(f"no state file at {state_path}: nothing synced yet")
+        raise typer.Exit(1)
+    state = LocalState(state_path)
+    try:
+        feed = state.feed()
+        out = Console()
+        if feed is None:
+            out.print("the feed has not started")
+        else:
+            out.print(f"department {feed.department} at {feed.hub}")
+            out.print(
+                f"feed sequence {feed.last_sequence}; "
+                f"next status slot {feed.status_list}/{feed.next_status_index}"
+            )
+            out.print(f"source cursor {feed.source_cursor}")
+        counts = state.counts()
+        table = Table("licence type", "status", "licences", "versions", title="licences")
+        for row in counts["licences"]:
+            table.add_row(row["type_code"], row["status"], str(row["licences"]), str(row["versions"]))
+        out.print(table)
+        out.print(f"batches waiting in the outbox: {counts['pending_batches']}")
+        dead = counts["dead_letters"]
+        out.print(
+            f"open dead letters: {sum(dead.values())} "
+            f"({', '.join(f'{k} {v}' for k, v in dead.items()) or 'none'})"
+        )
+        letters = Table(
+            "id", "time", "record", "type", "stage", "reason", title=f"latest {limit} dead letters"
+        )
+        for letter in state.dead_letters(limit=limit):
+            key = letter["record_key"] if show_keys else mask(letter["record_key"])
+            letters.add_row(str(letter["id"]), letter["created_at"], key, letter["type_code"] or "(record)",
+                            letter["stage"], letter["reason"])  # fmt: skip
+        out.print(letters)
+    finally:
+        state.close()

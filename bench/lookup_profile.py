@@ -1,0 +1,250 @@
+"""Where a lookup's time goes: stages of ``POST /v1/lookups`` for py-spy samples of the running server, and
+the same request path run in-process — timed with every SQL statement clocked, and under cProfile.
+
+In-process, one lookup is what the endpoint does minus the socket and ASGI: the bearer token verified
+(``tokens.verify``), the caller resolved (``client_caller``, ``service_caller``), the JSON body parsed into
+``LookupCreate``, ``service.lookup`` in a session that is then committed, and the ``LookupRead`` serialised.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import fnmatch
+import io
+import pstats
+import time
+from collections import defaultdict
+from typing import Any
+
+from bench.profiling import StatementTimer, _short
+from hub.context import Hub
+
+# py-spy: (file part, function, stage); the deepest frame of a sample that matches names the sample.
+RULES: list[tuple[str, str, str]] = [
+    ("hub/oauth/tokens.py", "verify", "access token: IssuedToken row"),
+    ("hub/oauth/tokens.py", "decode", "access token: JWS check (ES256 verify)"),
+    ("hub/oauth/deps.py", "client_caller", "caller: client row"),
+    ("hub/oauth/deps.py", "service_caller", "caller: service check, other"),
+    ("hub/access/repository.py", "active_grants", "grants in force (SELECT, twice a lookup)"),
+    ("hub/lookups/service.py", "lookup", "service.lookup: other"),
+    ("hub/lookups/repository.py", "get_service_item", "service item row"),
+    ("hub/lookups/service.py", "resolve", "resolve requester + holder: other"),
+    ("hub/contract/identifiers.py", "check_citizen_id", "holder: check_citizen_id (stdnum)"),
+    ("hub/access/repository.py", "region_ancestors", "holder: region chain (SELECT per level)"),
+    ("hub/kit/blind_index.py", "of", "holder: blind index (HMAC)"),
+    ("hub/registry/repository.py", "get_licence_type", "licence type row"),
+    ("hub/lookups/release.py", "release_type", "release_type: other"),
+    ("hub/lookups/repository.py", "holder_licences", "holder's licences (SELECT … JOIN)"),
+    ("storage/sealing.py", "open", "unseal credential (AES-GCM)"),
+    ("hub/lookups/release.py", "_present", "presentation: other"),
+    ("hub/contract/sdjwt.py", "parse", "presentation: sdjwt.parse"),
+    ("hub/contract/sdjwt.py", "present", "presentation: sdjwt.present (select, KB-JWT)"),
+    ("hub/contract/sdjwt.py", "sign_jws", "presentation: KB-JWT ES256 sign"),
+    ("hub/lookups/release.py", "_note_attachments", "attachment releases"),
+    ("hub/lookups/service.py", "_audit", "audit event: other"),
+    ("hub/audit/service.py", "record", "audit event: record, other"),
+    ("hub/audit/log.py", "append", "audit event: Merkle append, other"),
+    ("hub/audit/repository.py", "claim_leaf_index", "audit event: claim leaf index (row lock)"),
+    ("hub/audit/repository.py", "get_nodes", "audit event: read Merkle nodes"),
+    ("hub/audit/repository.py", "store_nodes", "audit event: store Merkle nodes"),
+    ("hub/audit/metrics.py", "count_on_commit", "audit event: metrics"),
+]
+
+# When no rule matched: the framework around the endpoint, first match wins.
+FALLBACKS: list[tuple[str, str | None, str]] = [
+    ("hub/db.py", "get_session", "COMMIT + session close (get_session)"),
+    ("fastapi/routing.py", "serialize_response", "FastAPI: response validation + serialisation"),
+    ("fastapi/dependencies/utils.py", "request_body_to_args", "FastAPI: request body validation"),
+    ("fastapi/dependencies/utils.py", "solve_dependencies", "FastAPI: dependency resolution, other"),
+    ("hub/kit/http.py", None, "hub middleware (body limit, metrics)"),
+    ("starlette/middleware/sessions.py", None, "session middleware"),
+    ("h11/", None, "HTTP parsing and framing (h11)"),
+    ("httptools", None, "HTTP parsing and framing (httptools)"),
+    ("anyio/", None, "thread pool hand-off (anyio)"),
+    ("fastapi/", None, "FastAPI / Starlette other"),
+    ("starlette/", None, "FastAPI / Starlette other"),
+    ("uvicorn/", None, "uvicorn / asyncio other"),
+    ("asyncio/", None, "uvicorn / asyncio other"),
+    ("threading.py", None, "threads, other"),
+]
+
+
+def classify(frames: list[tuple[str, str]]) -> str:
+    """The stage of one py-spy sample (frames outermost first, as (function, file))."""
+    label = None
+    for name, file in frames:
+        for part, func, stage in RULES:
+            if name == func and part in file:
+                label = stage
+    if label is not None:
+        return label
+    for part, func, stage in FALLBACKS:
+        if any(part in file and (func is None or name == func) for name, file in frames):
+            return stage
+    leaf = frames[-1][1] if frames else ""
+    for part, what in (("sqlalchemy/", "SQLAlchemy"), ("psycopg/", "psycopg"), ("pydantic", "pydantic")):
+        if part in leaf:
+            return f"{what} (stack cut short)"
+    return "other"
+
+
+# In-process -------------------------------------------------------------------------------------------
+
+STAGES: list[tuple[str, str, str, int]] = [
+    ("*/hub/oauth/tokens.py", "verify", "access token: tokens.verify", 0),
+    ("*/hub/oauth/tokens.py", "decode", "JWS check (ES256 verify)", 1),
+    ("*/hub/oauth/deps.py", "client_caller", "caller: client row", 0),
+    ("*/hub/oauth/deps.py", "service_caller", "caller: service check (grants in force)", 0),
+    ("*/bench/lookup_profile.py", "_parse", "parse the JSON body into LookupCreate", 0),
+    ("*/hub/lookups/service.py", "lookup", "service.lookup", 0),
+    ("*/hub/lookups/repository.py", "get_service_item", "service item row", 1),
+    ("*/hub/lookups/service.py", "resolve", "resolve requester + holder", 1),
+    ("*/hub/contract/identifiers.py", "check_citizen_id", "check_citizen_id (stdnum)", 2),
+    ("*/hub/access/repository.py", "region_ancestors", "region chain (SELECT per level)", 2),
+    ("*/hub/kit/blind_index.py", "of", "blind index (HMAC)", 2),
+    ("*/hub/registry/repository.py", "get_licence_type", "licence type row", 1),
+    ("*/hub/lookups/release.py", "release_type", "release_type", 1),
+    ("*/hub/lookups/repository.py", "holder_licences", "holder's licences (SELECT … JOIN)", 2),
+    ("*/storage/sealing.py", "open", "unseal credential (AES-GCM)", 2),
+    ("*/hub/lookups/release.py", "_present", "presentation", 2),
+    ("*/hub/contract/sdjwt.py", "present", "sdjwt.present (select disclosures, KB-JWT sign)", 3),
+    ("*/hub/lookups/service.py", "_audit", "audit event", 1),
+    ("*/hub/audit/log.py", "append", "Merkle log append", 2),
+    ("*/hub/access/repository.py", "active_grants", "active_grants (SELECT), both calls", 0),
+    ("*/bench/lookup_profile.py", "_commit", "COMMIT", 0),
+    ("*/bench/lookup_profile.py", "_serialise", "serialise the response (LookupRead)", 0),
+]
+
+_commit_clock = 0.0
+
+
+def _parse(body: bytes) -> Any:
+    from hub.lookups.schemas import LookupCreate
+
+    return LookupCreate.model_validate_json(body)
+
+
+def _commit(session: Any) -> None:
+    global _commit_clock
+    started = time.perf_counter()
+    session.commit()
+    _commit_clock += time.perf_counter() - started
+
+
+def _serialise(read: Any) -> bytes:
+    return type(read).model_validate(read).model_dump_json().encode()
+
+
+def one_lookup(hub: Hub, bearer: str, body: bytes) -> bytes:
+    """The endpoint's work for one lookup, in-process; the response body."""
+    from hub.lookups import service
+    from hub.oauth import deps, tokens
+
+    session = hub.session_factory()
+    try:
+        token = tokens.verify(session, hub, bearer)
+        caller = deps.service_caller(deps.client_caller(token, session), session)
+        read = service.lookup(session, hub, caller, _parse(body))
+        _commit(session)
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+    if len(read.released) != 1 or read.refused:
+        raise RuntimeError(f"in-process lookup released {len(read.released)}, refused {read.refused}")
+    return _serialise(read)
+
+
+def _bodies(requests: Any, count: int) -> list[bytes]:
+    return [requests.body(n)[0] for n in range(count)]
+
+
+def time_in_process(hub: Hub, bearer: str, requests: Any, count: int) -> dict[str, Any]:
+    """``count`` lookups one after another, no profiler: lookups/s, and the time inside each kind of SQL
+    statement (driver + round trip + database) and in COMMIT."""
+    global _commit_clock
+    for body in _bodies(requests, min(50, count)):  # warm caches and the connection pool
+        one_lookup(hub, bearer, body)
+    bodies = _bodies(requests, count)
+    with StatementTimer(hub.engine) as timer:
+        _commit_clock = 0.0
+        start = time.perf_counter()
+        for body in bodies:
+            one_lookup(hub, bearer, body)
+        seconds = time.perf_counter() - start
+        commit_seconds = _commit_clock
+    in_sql = sum(timer.seconds.values())
+    statements = sorted(
+        (
+            {
+                "statement": kind,
+                "calls": timer.calls[kind],
+                "per_lookup": timer.calls[kind] / count,
+                "seconds": took,
+                "us_per_lookup": took / count * 1e6,
+                "share": took / seconds,
+            }
+            for kind, took in timer.seconds.items()
+        ),
+        key=lambda row: row["seconds"],
+        reverse=True,
+    )
+    return {
+        "lookups": count,
+        "seconds": seconds,
+        "per_second": count / seconds,
+        "us_per_lookup": seconds / count * 1e6,
+        "sql_seconds": in_sql,
+        "commit_seconds": commit_seconds,
+        "python_seconds": seconds - in_sql - commit_seconds,
+        "statements_per_lookup": sum(timer.calls.values()) / count,
+        "statements": statements,
+    }
+
+
+def profile_in_process(hub: Hub, bearer: str, requests: Any, count: int, *, top: int = 25) -> dict[str, Any]:
+    """cProfile of ``count`` lookups: the stage table (cumulative time of functions on the path) and the
+    top functions by own time."""
+    bodies = _bodies(requests, count)
+    profiler = cProfile.Profile()
+    start = time.perf_counter()
+    profiler.enable()
+    for body in bodies:
+        one_lookup(hub, bearer, body)
+    profiler.disable()
+    wall = time.perf_counter() - start
+    stats = pstats.Stats(profiler, stream=io.StringIO())
+    raw: dict[tuple[str, int, str], tuple[int, int, float, float, Any]] = stats.stats  # type: ignore[attr-defined]
+    cumulative: dict[tuple[str, str], float] = defaultdict(float)
+    for (filename, _, name), (_, _, _, ct, _) in raw.items():
+        norm = filename.replace("\\", "/")
+        for pattern, func, _, _ in STAGES:
+            if name == func and fnmatch.fnmatch(norm, pattern):
+                cumulative[(pattern, func)] += ct
+    stages = [
+        {
+            "stage": label,
+            "depth": depth,
+            "seconds": cumulative.get((pattern, func), 0.0),
+            "share": cumulative.get((pattern, func), 0.0) / wall,
+            "us_per_lookup": cumulative.get((pattern, func), 0.0) / count * 1e6,
+        }
+        for pattern, func, label, depth in STAGES
+    ]
+    by_tottime = sorted(raw.items(), key=lambda kv: kv[1][2], reverse=True)[:top]
+    return {
+        "lookups": count,
+        "seconds_under_profiler": wall,
+        "stages": stages,
+        "top_tottime": [
+            {
+                "function": name,
+                "where": "built-in" if filename == "~" else f"{_short(filename)}:{line}",
+                "calls": calls,
+                "tottime_share": tt / wall,
+                "cumtime_s": ct,
+            }
+            for (filename, line, name), (calls, _, tt, ct, _) in by_tottime
+        ],
+    }

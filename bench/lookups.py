@@ -1,0 +1,540 @@
+"""Lookups against their ceiling: ``POST /v1/lookups`` on a registry holding N licences, beside a bare
+FastAPI endpoint returning a body of the same size, served by the same uvicorn command line, in the same
+run, at the same concurrencies.
+
+1. **Dataset.** A fresh database; the catalog, the service items, one police bureau with an ES256 key and
+   its department client are seeded directly. N licences for N/2 citizens (a resident ID card and a
+   household register each) are signed by worker processes (``build_credential``, bound to the hub's
+   holder key) and written through the real ingest, **in-process**: ``ingest.ingest_batch`` on batches of
+   500 parsed from the JSON bodies an adapter would post, one committed transaction per batch, as the
+   endpoint does — no HTTP, to save time. Then ``ANALYZE``.
+2. **Servers.** The hub (``uvicorn hub.main:create_app``) and the bare app (``bench.bare_app``), with the
+   same flags and worker count (``bench.server.HubServer``).
+3. **Caller.** A city admin registers an approval service (``client_secret_basic``) and grants it the ID
+   card up to T2 for the service item ``MZCFBG`` (民族成分变更) in Zhengzhou; its token comes from
+   ``POST /oauth/token`` with scope ``licence:<ID card>:t2`` (refetched before each level).
+4. **Levels.** At 1, 8, 32 and 64 concurrent connections: the bare endpoint, then lookups, each a warm-up
+   and a measured window (``bench.load``). Every lookup asks for a random holder among the loaded
+   citizens, the ID card at T2, purpose ``MZCFBG``, a new case id and a fresh nonce; the bare endpoint gets
+   the very same requests.
+5. **Target** (issue 5): lookups >= 0.25 x the bare endpoint's requests/s at 32 clients, with p99 <= 100 ms.
+   When it is not met, the server is sampled with py-spy during one more, untimed, lookup level and the
+   request path is timed and cProfiled in-process (``bench.lookup_profile``).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import itertools
+import json
+import multiprocessing
+import os
+import random
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+
+from bench import access, load, lookup_profile, profiling, server, spy, workload
+from hub.context import build_hub
+from hub.contract.issuing import build_credential
+from hub.contract.licence_id import LicenceId
+from hub.contract.status import STATUS_LIST_SIZE
+from hub.demo import seed_catalog
+from hub.demo_data import citizen_id, sample_values
+
+ID_CARD = workload.ID_CARD
+HOUSEHOLD = workload.HOUSEHOLD
+PURPOSE = "MZCFBG"  # 民族成分变更: needs the ID card and the household register
+TIER = 2
+TARGET_RATIO = 0.25
+TARGET_P99_S = 0.100
+TARGET_CONCURRENCY = 32
+CONCURRENCIES = (1, 8, 32, 64)
+
+Log = Callable[[str], None]
+
+
+def _silent(_: str) -> None:
+    pass
+
+
+@dataclass
+class LookupConfig:
+    licences: int = 100_000
+    concurrencies: tuple[int, ...] = CONCURRENCIES
+    seconds: float = 6.0  # measured window per level and server
+    warmup_s: float = 1.5
+    max_requests: int = 200_000  # per level and server
+    backend: str = "postgres"
+    batch_size: int = workload.BATCH_SIZE
+    signers: int = field(default_factory=lambda: max(1, min(2, os.cpu_count() or 1)))
+    profile: str = "auto"  # "auto": when the target is not met; "always"; "never"
+    profile_seconds: float = 6.0
+    profile_lookups: int = 400  # in-process, for each of the timed and the cProfile run
+    seed: int = 2026
+
+
+# Dataset ---------------------------------------------------------------------------------------------
+
+
+def citizens(count: int, seed: int) -> list[str]:
+    """``count`` distinct citizen numbers of Zhengzhou counties."""
+    rng = random.Random(seed)
+    seen: set[str] = set()
+    found = []
+    while len(found) < count:
+        number = citizen_id(rng)
+        if number not in seen:
+            seen.add(number)
+            found.append(number)
+    return found
+
+
+def dataset_items(licences: int, holders: list[str], seed: int) -> list[tuple[str, str]]:
+    """(type code, holder) of every licence: an ID card and a household register per citizen (the last
+    citizen only an ID card when N is odd), in a shuffled feed order."""
+    items = [(code, h) for h in holders for code in (ID_CARD, HOUSEHOLD)][:licences]
+    random.Random(seed).shuffle(items)
+    return items
+
+
+def _sign_chunk(job: dict[str, Any]) -> list[str]:
+    """Sign one batch's credentials (in a worker process)."""
+    from joserfc.jwk import ECKey
+
+    key = ECKey.import_key(job["private_jwk"])
+    types = workload.licence_types()
+    rng = random.Random(job["seed"])
+    now = int(time.time())
+    out = []
+    for code, holder, serial, index in job["items"]:
+        spec = types[code]
+        out.append(
+            build_credential(
+                licence_type=spec,
+                licence_id=LicenceId(code, job["uscc"], f"{serial:08d}", 1),
+                values=sample_values(spec, holder, rng),
+                issuer=job["issuer"],
+                key=key,
+                kid=job["kid"],
+                alg="ES256",
+                holder_jwk=job["holder_jwk"],
+                hub_url=job["public_url"],
+                department_id=job["department_id"],
+                status_list=index // STATUS_LIST_SIZE,
+                status_index=index % STATUS_LIST_SIZE,
+                valid_from=now - 400 * 86400,
+                valid_until=now + 3650 * 86400,
+                issued_at=now - 60,
+            )
+        )
+    return out
+
+
+def _jobs(
+    items: list[tuple[str, str]],
+    department: workload.Department,
+    *,
+    holder_jwk: dict[str, Any],
+    public_url: str,
+    batch_size: int,
+    seed: int,
+) -> Iterator[dict[str, Any]]:
+    serials = {code: itertools.count(1) for code in (ID_CARD, HOUSEHOLD)}
+    numbered = [(code, holder, next(serials[code]), i) for i, (code, holder) in enumerate(items)]
+    for n, start in enumerate(range(0, len(numbered), batch_size)):
+        yield {
+            "items": numbered[start : start + batch_size],
+            "private_jwk": department.private_jwk,
+            "uscc": department.uscc,
+            "issuer": department.issuer,
+            "kid": department.kid,
+            "department_id": department.id,
+            "holder_jwk": holder_jwk,
+            "public_url": public_url,
+            "seed": seed * 100_003 + n,
+        }
+
+
+def load_dataset(
+    hub: Any,
+    department: workload.Department,
+    pusher_client_id: str,
+    items: list[tuple[str, str]],
+    *,
+    holder_jwk: dict[str, Any],
+    public_url: str,
+    batch_size: int,
+    signers: int,
+    seed: int,
+    log: Log = _silent,
+) -> dict[str, Any]:
+    """Sign in ``signers`` worker processes while this process ingests, batch after batch, in order."""
+    jobs = _jobs(
+        items, department, holder_jwk=holder_jwk, public_url=public_url, batch_size=batch_size, seed=seed
+    )
+    pushers = {department.id: pusher_client_id}
+    started = time.perf_counter()
+    ingest_seconds = 0.0
+    accepted = 0
+    sequence = 0
+    window = 2 * signers + 2  # batches signed ahead; bounds memory
+    next_report = time.perf_counter() + 15
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=signers, mp_context=context) as pool:
+        pending = [pool.submit(_sign_chunk, job) for job in itertools.islice(jobs, window)]
+        while pending:
+            credentials = pending.pop(0).result()
+            job = next(jobs, None)
+            if job is not None:
+                pending.append(pool.submit(_sign_chunk, job))
+            sequence += 1
+            body = json.dumps(
+                {
+                    "department": department.id,
+                    "sequence": sequence,
+                    "operations": [{"op": "issue", "credential": c} for c in credentials],
+                },
+                separators=(",", ":"),
+            ).encode()
+            t0 = time.perf_counter()
+            accepted += profiling.ingest_body(hub, body, pushers)
+            ingest_seconds += time.perf_counter() - t0
+            if time.perf_counter() > next_report:
+                log(f"[lookups] loaded {accepted:,} / {len(items):,} licences")
+                next_report += 15
+    seconds = time.perf_counter() - started
+    return {
+        "licences": accepted,
+        "batches": sequence,
+        "seconds": seconds,
+        "per_second": accepted / seconds,
+        "ingest_seconds": ingest_seconds,
+        "signer_processes": signers,
+        "method": (
+            f"in-process hub.registry.ingest.ingest_batch, batches of {batch_size} parsed from JSON bodies, "
+            f"one committed transaction each, credentials signed by {signers} worker process(es) meanwhile"
+        ),
+    }
+
+
+# Requests ----------------------------------------------------------------------------------------------
+
+
+class Requests:
+    """Lookup requests: a random loaded holder, the ID card at T2, purpose MZCFBG, a new case id and a
+    fresh nonce each; the same bytes go to the bare endpoint."""
+
+    def __init__(self, host: str, holders: list[str], authorization: str, seed: int, prefix: str) -> None:
+        self.host = host
+        self.holders = holders
+        self.authorization = authorization
+        self.rng = random.Random(seed)
+        self.prefix = prefix
+
+    def body(self, n: int) -> tuple[bytes, str]:
+        holder = self.rng.choice(self.holders)
+        body = {
+            "holder_id": holder,
+            "types": [{"type_code": ID_CARD, "tier": TIER}],
+            "purpose": PURPOSE,
+            "case_id": f"BENCH-{self.prefix}-{n:07d}",
+            "nonce": os.urandom(12).hex(),
+        }
+        return json.dumps(body, separators=(",", ":")).encode(), holder
+
+    def __call__(self, n: int) -> tuple[bytes, str]:
+        body, holder = self.body(n)
+        headers = {"Authorization": self.authorization, "Content-Type": "application/json"}
+        return load.http_request("POST", "/v1/lookups", self.host, headers, body), holder
+
+
+def check_lookup(holder: str, status: int, body: bytes) -> None:
+    """A lookup answer must release exactly the holder's ID card at T2 and refuse nothing."""
+    if status != 200:
+        raise RuntimeError(f"lookup answered HTTP {status}: {body[:500]!r}")
+    answer = json.loads(body)
+    released = answer.get("released") or []
+    if answer.get("refused") or len(released) != 1:
+        raise RuntimeError(f"lookup released {len(released)} licence(s), refused {answer.get('refused')}")
+    licence = released[0]
+    if licence["type_code"] != ID_CARD or licence["tier"] != TIER:
+        raise RuntimeError(f"released {licence['type_code']} at T{licence['tier']}")
+    if licence["claims"].get("id_number") != holder or "~" not in licence["presentation"]:
+        raise RuntimeError("the released ID card is not the holder's, or carries no presentation")
+
+
+def check_bare(expected: bytes) -> load.Check:
+    def check(_: Any, status: int, body: bytes) -> None:
+        if status != 200 or len(body) != len(expected):
+            raise RuntimeError(f"bare endpoint answered HTTP {status} with {len(body)} bytes")
+
+    return check
+
+
+def _db_pids(database_url: str) -> Callable[[], list[int]] | None:
+    url = make_url(database_url)
+    if url.get_backend_name() != "postgresql":
+        return None
+    libpq = url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+    def pids() -> list[int]:
+        with psycopg.connect(libpq, connect_timeout=5, autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid()"
+            ).fetchall()
+        return [int(r[0]) for r in rows]
+
+    return pids
+
+
+def _analyze(database_url: str) -> None:
+    url = make_url(database_url)
+    if url.get_backend_name() == "postgresql":
+        libpq = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        with psycopg.connect(libpq, connect_timeout=5, autocommit=True) as conn:
+            conn.execute("ANALYZE")
+
+
+def _validate(base_url: str, requests: Requests, count: int) -> list[bytes]:
+    """``count`` lookups through httpx, each checked in full; their answers (for the bare body)."""
+    bodies = []
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        for n in range(count):
+            body, holder = requests.body(n)
+            response = client.post(
+                "/v1/lookups",
+                content=body,
+                headers={"Authorization": requests.authorization, "Content-Type": "application/json"},
+            )
+            check_lookup(holder, response.status_code, response.content)
+            bodies.append(response.content)
+    return bodies
+
+
+# The run -----------------------------------------------------------------------------------------------
+
+
+def verdict(levels: dict[str, dict[str, Any]], concurrency: int = TARGET_CONCURRENCY) -> dict[str, Any]:
+    key = str(concurrency)
+    if key not in levels:
+        return {"measured": False, "concurrency": concurrency}
+    level = levels[key]
+    ratio = level["lookups"]["ok_per_second"] / level["bare"]["per_second"]
+    p99 = level["lookups"]["latency_s"]["p99"]
+    errors = level["lookups"]["errors"]
+    return {
+        "measured": True,
+        "description": (
+            f"lookups >= {TARGET_RATIO} x the bare endpoint's requests/s at {concurrency} concurrent "
+            f"clients, with p99 <= {TARGET_P99_S * 1000:.0f} ms"
+        ),
+        "concurrency": concurrency,
+        "threshold_ratio": TARGET_RATIO,
+        "threshold_p99_s": TARGET_P99_S,
+        "ratio": ratio,
+        "p99_s": p99,
+        "errors": errors,
+        "ratio_met": ratio >= TARGET_RATIO,
+        "p99_met": p99 <= TARGET_P99_S,
+        "met": ratio >= TARGET_RATIO and p99 <= TARGET_P99_S and errors == 0,
+    }
+
+
+def run_lookups(
+    config: LookupConfig, pg_admin_url: str, log: Log = _silent, keep_dir: Path | None = None
+) -> dict[str, Any]:
+    """Everything of the lookups phase, in a temporary directory and database removed afterwards."""
+    result: dict[str, Any] = {"backend": config.backend}
+    with (
+        tempfile.TemporaryDirectory(prefix="hub-bench-lookups-") as tmp,
+        server.database(config.backend, Path(tmp), pg_admin_url) as database_url,
+    ):
+        workdir = Path(tmp)
+        result["database"] = (
+            "SQLite file (WAL)" if config.backend == "sqlite" else "PostgreSQL, fresh database"
+        )
+        cfg = server.ServerConfig.fresh(database_url, workdir)
+        log(f"[lookups] seeding catalog, service items, a police bureau and an approval service ({config.backend})")
+        hub = build_hub(cfg.settings())
+        try:
+            seed_catalog(hub)
+            [department] = workload.register_departments(
+                hub, [("bench-lookups-police", "police")], seed=config.seed
+            )
+            [pusher] = access.register_pushers(hub, [department.id])
+            service = access.register_service(hub, [(ID_CARD, TIER)], purposes=[PURPOSE])
+            holder_jwk = dict(hub.signer.jwks["keys"][0])
+            holders = citizens((config.licences + 1) // 2, config.seed)
+            items = dataset_items(config.licences, holders, config.seed)
+            log(
+                f"[lookups] loading {len(items):,} licences for {len(holders):,} citizens "
+                f"(signing in {config.signers} process(es), in-process ingest)"
+            )
+            dataset = load_dataset(
+                hub, department, pusher.client_id, items,
+                holder_jwk=holder_jwk, public_url=cfg.public_url, batch_size=config.batch_size,
+                signers=config.signers, seed=config.seed, log=log,
+            )  # fmt: skip
+            from hub.registry.models import Licence
+
+            with hub.session_factory() as session:
+                dataset["licences_in_database"] = int(
+                    session.scalar(select(func.count()).select_from(Licence)) or 0
+                )
+            dataset["citizens"] = len(holders)
+            result["dataset"] = dataset
+            log(
+                f"[lookups] loaded {dataset['licences']:,} licences in {dataset['seconds']:.0f} s "
+                f"({dataset['per_second']:,.0f}/s)"
+            )
+        finally:
+            hub.close()
+        _analyze(database_url)
+        db_pids = _db_pids(database_url)
+
+        hub_server = server.HubServer(cfg, workdir / "server" / "uvicorn.log")
+        hub_host = f"127.0.0.1:{cfg.port}"
+        with hub_server:
+            authorization, result["token"] = access.fetch_service_token(cfg.public_url, service)
+            bodies = _validate(cfg.public_url, Requests(hub_host, holders, authorization, config.seed, "check"), 31)
+            typical = sorted(bodies, key=len)[len(bodies) // 2]
+            body_file = workdir / "bare-body.json"
+            body_file.write_bytes(typical)
+            result["response_bytes"] = {
+                "median": len(typical),
+                "min": min(len(b) for b in bodies),
+                "max": max(len(b) for b in bodies),
+            }
+            bare = server.HubServer(
+                cfg,
+                workdir / "bare" / "uvicorn.log",
+                app="bench.bare_app:create_app",
+                port=server.free_port(),
+                extra_env={"BENCH_BARE_BODY": str(body_file)},
+            )
+            with bare:
+                result["servers"] = {
+                    "hub": _shown_command(hub_server.command()),
+                    "bare": _shown_command(bare.command()),
+                    "workers": server.worker_count(),
+                }
+                levels: dict[str, dict[str, Any]] = {}
+                for c in config.concurrencies:
+                    bare_host = f"127.0.0.1:{bare.port}"
+                    measured_bare = load.run_level(
+                        bare.base_url,
+                        Requests(bare_host, holders, authorization, config.seed + c, f"bare{c}"),
+                        c,
+                        seconds=config.seconds,
+                        warmup_s=config.warmup_s,
+                        max_requests=config.max_requests,
+                        check=check_bare(typical),
+                        server_pid=bare.pid,
+                    )
+                    authorization, _ = access.fetch_service_token(cfg.public_url, service)
+                    measured = load.run_level(
+                        cfg.public_url,
+                        Requests(hub_host, holders, authorization, config.seed + 1000 + c, f"c{c}"),
+                        c,
+                        seconds=config.seconds,
+                        warmup_s=config.warmup_s,
+                        max_requests=config.max_requests,
+                        check=check_lookup,
+                        server_pid=hub_server.pid,
+                        db_pids=db_pids,
+                    )
+                    ratio = measured["ok_per_second"] / measured_bare["per_second"]
+                    levels[str(c)] = {"bare": measured_bare, "lookups": measured, "ratio": ratio}
+                    log(
+                        f"[lookups] {c:>2} clients: bare {measured_bare['per_second']:,.0f}/s "
+                        f"p50 {measured_bare['latency_s']['p50'] * 1000:.1f} ms "
+                        f"p99 {measured_bare['latency_s']['p99'] * 1000:.1f} ms | lookups "
+                        f"{measured['ok_per_second']:,.0f}/s p50 {measured['latency_s']['p50'] * 1000:.1f} ms "
+                        f"p99 {measured['latency_s']['p99'] * 1000:.1f} ms, {measured['errors']} errors "
+                        f"| ratio {ratio:.2f}"
+                    )
+            result["levels"] = levels
+            result["target"] = verdict(levels)
+            profiled = config.profile == "always" or (
+                config.profile == "auto" and not result["target"].get("met", True)
+            )
+            result["profiled_because"] = (
+                None if not profiled else ("asked" if config.profile == "always" else "target not met")
+            )
+            py_spy = spy.find_py_spy() if profiled else None
+            if profiled and py_spy is None:
+                result["server_profile_skipped"] = "py-spy not found next to the venv's Python or on PATH"
+            if py_spy is not None:
+                log(f"[lookups] py-spy on the server during {config.profile_seconds:.0f} s of lookups "
+                    f"at {TARGET_CONCURRENCY} clients (untimed)")  # fmt: skip
+                authorization, _ = access.fetch_service_token(cfg.public_url, service)
+                raw = workdir / "py-spy-lookups.txt"
+                try:
+                    with spy.Recorder(py_spy, hub_server.pid, raw) as recorder:
+                        sampled = load.run_level(
+                            cfg.public_url,
+                            Requests(hub_host, holders, authorization, config.seed + 7, "spy"),
+                            TARGET_CONCURRENCY,
+                            seconds=config.profile_seconds,
+                            warmup_s=0.0,
+                            max_requests=config.max_requests,
+                            check=check_lookup,
+                        )
+                    summary = spy.summarise(
+                        raw, recorder.seconds, recorder.rate, sampled["requests"],
+                        classify=lookup_profile.classify, unit="request",
+                    )  # fmt: skip
+                    summary["per_second_while_sampled"] = sampled["per_second"]
+                    if keep_dir is not None:
+                        keep_dir.mkdir(parents=True, exist_ok=True)
+                        shutil.copyfile(raw, keep_dir / "server-profile-lookups.txt")
+                        summary["collapsed_stacks"] = "server-profile-lookups.txt"
+                    result["server_profile"] = summary
+                except RuntimeError as exc:  # py-spy could not attach (no ptrace rights)
+                    result["server_profile_skipped"] = str(exc)
+        if profiled:
+            log(f"[lookups] in-process request path: {config.profile_lookups} lookups timed, then cProfile")
+            hub = build_hub(cfg.settings(), migrate=False)
+            try:
+                bearer = service.minted.split(" ", 1)[1]
+                requests = Requests(hub_host, holders, service.minted, config.seed + 11, "inproc")
+                result["in_process"] = lookup_profile.time_in_process(
+                    hub, bearer, requests, config.profile_lookups
+                )
+                result["profile"] = lookup_profile.profile_in_process(
+                    hub, bearer, requests, config.profile_lookups
+                )
+            finally:
+                hub.close()
+    return result
+
+
+def _shown_command(command: list[str]) -> str:
+    shown = [Path(command[0]).name, *command[1:]]
+    if "--app-dir" in shown:
+        i = shown.index("--app-dir")
+        shown[i + 1] = "<repo>"
+    return " ".join(shown)
+
+
+def summary_line(result: dict[str, Any]) -> str:
+    target = result.get("target") or {}
+    if not target.get("measured"):
+        return "lookups: target concurrency not measured"
+    return (
+        f"lookups at {target['concurrency']} clients: {target['ratio']:.2f} of the bare endpoint "
+        f"(target {target['threshold_ratio']}), p99 {target['p99_s'] * 1000:.0f} ms "
+        f"(target {target['threshold_p99_s'] * 1000:.0f} ms): {'MET' if target['met'] else 'NOT MET'}"
+    )

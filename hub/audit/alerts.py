@@ -1,0 +1,66 @@
+"""Listing and acknowledging supervision alerts, scoped like events: an admin or auditor sees the alerts
+of their region's subtree (alerts without a region: admins of a top-level region only).
+
+Auditors may acknowledge: acknowledging records that someone looked, it changes no access. Each
+acknowledgement is itself an audit event."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from hub.access import repository as access_repository
+from hub.access.models import Admin
+from hub.audit import service as audit
+from hub.audit import supervision_repository as store
+from hub.audit.models import Alert
+from hub.errors import NotFound
+from hub.kit.time import utcnow
+from hub.registry.models import Region
+
+MAX_PAGE = 200
+
+
+def _regions(session: Session, admin: Admin) -> list[str] | None:
+    region = session.get(Region, admin.region_code)
+    if region is not None and region.parent_code is None:
+        return None
+    return access_repository.region_subtree(session, admin.region_code)
+
+
+def list_alerts(
+    session: Session,
+    *,
+    by: Admin,
+    rule: str | None = None,
+    status: str | None = None,
+    since: datetime | None = None,
+    before: int | None = None,
+    limit: int = 50,
+) -> list[Alert]:
+    """Alerts in the caller's region, newest first; ``before`` continues below an alert id."""
+    return list(
+        store.list_alerts(
+            session, regions=_regions(session, by), rule=rule, status=status, since=since, before=before,
+            limit=min(limit, MAX_PAGE),
+        )
+    )  # fmt: skip
+
+
+def acknowledge(session: Session, alert_id: int, *, by: Admin, note: str | None = None) -> Alert:
+    """Mark an alert acknowledged (once; acknowledging again returns it unchanged)."""
+    alert = store.get_alert(session, alert_id)
+    regions = _regions(session, by)
+    if alert is None or (regions is not None and alert.region_code not in regions):
+        raise NotFound(f"no alert {alert_id} in your region")
+    if alert.status == "acknowledged":
+        return alert
+    alert.status, alert.acknowledged_at, alert.acknowledged_by = "acknowledged", utcnow(), by.id
+    alert.acknowledgement = note
+    audit.record(
+        session, action="alert.acknowledged", outcome="acknowledged", actor_kind="admin",
+        actor_id=f"admin:{by.id}", region_code=by.region_code, detail={"alert": alert.id, "rule": alert.rule},
+    )  # fmt: skip
+    session.flush()
+    return alert

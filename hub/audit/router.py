@@ -1,0 +1,131 @@
+"""The audit log's HTTP routes (DESIGN 5.5, section 6): tree heads and proofs (public, like a
+Certificate Transparency log: hashes only), events for auditors, and supervision alerts for admins."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, FastAPI, Query
+from starlette.concurrency import run_in_threadpool
+
+from hub.audit import alerts, heads, log, service
+from hub.audit.metrics import DATABASE
+from hub.audit.schemas import (
+    AlertAcknowledge,
+    AlertPage,
+    AlertRead,
+    AuditEventPage,
+    AuditEventRead,
+    ConsistencyProofRead,
+    InclusionProofRead,
+    TreeHeadRead,
+)
+from hub.audit.settings import get_audit_settings
+from hub.audit.supervisor import Supervisor
+from hub.deps import HubDep, SessionDep
+from hub.oauth.deps import AdminDep
+
+
+@asynccontextmanager
+async def supervision(app: FastAPI) -> AsyncIterator[None]:
+    hub = app.state.hub
+    supervisor = Supervisor(hub, get_audit_settings())
+    DATABASE.attach(hub)
+    supervisor.start()
+    yield
+    await run_in_threadpool(supervisor.stop)
+    DATABASE.detach(hub)
+
+
+router = APIRouter(tags=["audit"], lifespan=supervision)
+
+Code = Annotated[str | None, Query(max_length=64, pattern=r"^[0-9A-Za-z.:_-]+$")]
+Limit = Annotated[int, Query(ge=1, le=service.MAX_PAGE)]
+
+
+@router.get("/v1/audit/tree-head", response_model=TreeHeadRead)
+def get_tree_head(hub: HubDep) -> TreeHeadRead:
+    """The newest signed tree head, covering every committed event (at most
+    ``HUB_AUDIT_HEAD_MIN_INTERVAL_SECONDS`` behind). Verify ``signed`` with the hub's JWKS."""
+    s = get_audit_settings()
+    head = heads.fresh_head(hub, min_interval_s=s.head_min_interval_seconds, max_age_s=s.head_max_age_seconds)
+    return TreeHeadRead.of(head)
+
+
+@router.get("/v1/audit/proofs/inclusion", response_model=InclusionProofRead)
+def get_inclusion_proof(
+    session: SessionDep,
+    leaf_index: Annotated[int, Query(ge=0)],
+    tree_size: Annotated[int, Query(ge=1)],
+) -> InclusionProofRead:
+    """The audit path of a leaf in the tree of ``tree_size`` leaves (RFC 9162 §2.1.3)."""
+    return InclusionProofRead.of(log.inclusion_proof(session, leaf_index, tree_size))
+
+
+@router.get("/v1/audit/proofs/consistency", response_model=ConsistencyProofRead)
+def get_consistency_proof(
+    session: SessionDep,
+    first: Annotated[int, Query(ge=1)],
+    second: Annotated[int, Query(ge=1)],
+) -> ConsistencyProofRead:
+    """Proof that the tree of ``second`` leaves extends the tree of ``first`` (RFC 9162 §2.1.4)."""
+    return ConsistencyProofRead.of(log.consistency_proof(session, first, second))
+
+
+@router.get("/v1/audit/events", response_model=AuditEventPage)
+def list_events(
+    admin: AdminDep,
+    session: SessionDep,
+    client_id: Code = None,
+    department: Code = None,
+    type_code: Annotated[str | None, Query(max_length=32, pattern=r"^[0-9A-Za-z]+$")] = None,
+    action: Code = None,
+    outcome: Annotated[str | None, Query(max_length=16, pattern=r"^[a-z_]+$")] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    before: Annotated[int | None, Query(ge=0)] = None,
+    limit: Limit = 50,
+) -> AuditEventPage:
+    """Audit events in the caller's region subtree (the acting client's or admin's region), newest
+    first, with filters; page with ``before``. For auditors and admins."""
+    found = service.list_events(
+        session, by=admin, client_id=client_id, department_id=department, type_code=type_code,
+        action=action, outcome=outcome, since=since, until=until, before=before, limit=limit,
+    )  # fmt: skip
+    return AuditEventPage(
+        events=[AuditEventRead.model_validate(e) for e in found],
+        next_before=found[-1].leaf_index if len(found) == limit else None,
+    )
+
+
+@router.get("/v1/admin/alerts", response_model=AlertPage, tags=["admin"])
+def list_alerts(
+    admin: AdminDep,
+    session: SessionDep,
+    rule: Annotated[str | None, Query(max_length=32, pattern=r"^[a-z_]+$")] = None,
+    status: Annotated[str | None, Query(pattern="^(open|acknowledged)$")] = None,
+    since: datetime | None = None,
+    before: Annotated[int | None, Query(ge=1)] = None,
+    limit: Limit = 50,
+) -> AlertPage:
+    """Supervision alerts in the caller's region, newest first; page with ``before``."""
+    found = alerts.list_alerts(
+        session, by=admin, rule=rule, status=status, since=since, before=before, limit=limit
+    )
+    return AlertPage(
+        alerts=[AlertRead.model_validate(a) for a in found],
+        next_before=found[-1].id if len(found) == limit else None,
+    )
+
+
+@router.post("/v1/admin/alerts/{alert_id}/acknowledge", response_model=AlertRead, tags=["admin"])
+def acknowledge_alert(
+    alert_id: int, admin: AdminDep, session: SessionDep, body: AlertAcknowledge | None = None
+) -> AlertRead:
+    """Acknowledge an alert (admins and auditors of its region; again is a no-op)."""
+    return AlertRead.model_validate(
+        alerts.acknowledge(session, alert_id, by=admin, note=body.note if body else None)
+    )
