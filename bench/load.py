@@ -31,7 +31,7 @@ MakeRequest = Callable[[int], tuple[bytes, Any]]
 # check(context, status, body) raises when the answer is wrong
 Check = Callable[[Any, int, bytes], None]
 
-REQUEST_TIMEOUT_S = 30.0
+REQUEST_TIMEOUT_S = 10.0  # an answer slower than this counts as failed (status 0)
 
 
 class ProtocolError(Exception):
@@ -131,7 +131,13 @@ async def _client(
                 async with asyncio.timeout(REQUEST_TIMEOUT_S):
                     writer.write(request)
                     status, body, close = await read_response(reader)
-            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ProtocolError, TimeoutError) as exc:
+            except (
+                OSError,
+                asyncio.IncompleteReadError,
+                asyncio.LimitOverrunError,
+                ProtocolError,
+                TimeoutError,
+            ) as exc:
                 level.connection_errors += 1
                 if len(level.errors) < 5:
                     level.errors.append(f"{type(exc).__name__}: {exc}")
@@ -269,30 +275,35 @@ def run_level(
         host, int(port), make_request, concurrency, warmup_s, seconds, max_requests, check, check_every
     )
     cpu = asyncio.run(_run_level(level, _Cpu(server_pid, db_pids)))
-    if not level.latencies:
-        raise RuntimeError(f"no request completed at {concurrency} concurrent clients: {level.errors}")
-    wall = max(level.finished) - level.window_start
     answered = len(level.latencies)
+    if answered:
+        wall = max(level.finished) - level.window_start
+    else:  # every client was stuck on a request sent before the window: nothing answered in it
+        wall = time.perf_counter() - level.window_start
+        level.statuses[0] += concurrency
     ok = level.statuses.get(200, 0)
-    per = 1000 / answered
+    per = 1000 / max(answered * cpu["wall_s"] / wall, 1.0)  # ms of CPU per request answered in the window
     return {
         "concurrency": concurrency,
         "requests": answered,
         "ok": ok,
-        "errors": answered - ok,
+        "errors": sum(n for status, n in level.statuses.items() if status != 200),
         "statuses": {str(k): v for k, v in sorted(level.statuses.items())},
         "error_samples": level.errors,
         "connection_errors": level.connection_errors,
         "seconds": wall,
         "per_second": answered / wall,
         "ok_per_second": ok / wall,
+        # latencies of every request sent in the window, failed ones included (a timeout counts as the
+        # timeout); when none was answered, every figure is the timeout
         "latency_s": {
-            "p50": percentile(level.latencies, 50),
-            "p90": percentile(level.latencies, 90),
-            "p99": percentile(level.latencies, 99),
-            "max": max(level.latencies),
-            "mean": statistics.fmean(level.latencies),
+            "p50": percentile(level.latencies, 50) if answered else REQUEST_TIMEOUT_S,
+            "p90": percentile(level.latencies, 90) if answered else REQUEST_TIMEOUT_S,
+            "p99": percentile(level.latencies, 99) if answered else REQUEST_TIMEOUT_S,
+            "max": max(level.latencies) if answered else REQUEST_TIMEOUT_S,
+            "mean": statistics.fmean(level.latencies) if answered else REQUEST_TIMEOUT_S,
         },
+        "timeout_s": REQUEST_TIMEOUT_S,
         "response_bytes_mean": statistics.fmean(level.sizes) if level.sizes else 0.0,
         "cpu": {
             **cpu,

@@ -31,7 +31,6 @@ import multiprocessing
 import os
 import random
 import shutil
-import statistics
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -366,7 +365,9 @@ def run_lookups(
             "SQLite file (WAL)" if config.backend == "sqlite" else "PostgreSQL, fresh database"
         )
         cfg = server.ServerConfig.fresh(database_url, workdir)
-        log(f"[lookups] seeding catalog, service items, a police bureau and an approval service ({config.backend})")
+        log(
+            f"[lookups] seeding catalog, service items, a police bureau and an approval service ({config.backend})"
+        )
         hub = build_hub(cfg.settings())
         try:
             seed_catalog(hub)
@@ -408,7 +409,9 @@ def run_lookups(
         hub_host = f"127.0.0.1:{cfg.port}"
         with hub_server:
             authorization, result["token"] = access.fetch_service_token(cfg.public_url, service)
-            bodies = _validate(cfg.public_url, Requests(hub_host, holders, authorization, config.seed, "check"), 31)
+            bodies = _validate(
+                cfg.public_url, Requests(hub_host, holders, authorization, config.seed, "check"), 31
+            )
             typical = sorted(bodies, key=len)[len(bodies) // 2]
             body_file = workdir / "bare-body.json"
             body_file.write_bytes(typical)
@@ -457,6 +460,9 @@ def run_lookups(
                     )
                     ratio = measured["ok_per_second"] / measured_bare["per_second"]
                     levels[str(c)] = {"bare": measured_bare, "lookups": measured, "ratio": ratio}
+                    if measured["errors"]:
+                        # an overloaded hub may still be working off abandoned requests: wait for it
+                        measured["recovered_after_s"] = hub_server.wait_responsive()
                     log(
                         f"[lookups] {c:>2} clients: bare {measured_bare['per_second']:,.0f}/s "
                         f"p50 {measured_bare['latency_s']['p50'] * 1000:.1f} ms "
@@ -466,6 +472,7 @@ def run_lookups(
                         f"| ratio {ratio:.2f}"
                     )
             result["levels"] = levels
+            result["server_log_problems"] = hub_server.log_problems()
             result["target"] = verdict(levels)
             profiled = config.profile == "always" or (
                 config.profile == "auto" and not result["target"].get("met", True)
@@ -482,7 +489,7 @@ def run_lookups(
                 authorization, _ = access.fetch_service_token(cfg.public_url, service)
                 raw = workdir / "py-spy-lookups.txt"
                 try:
-                    with spy.Recorder(py_spy, hub_server.pid, raw) as recorder:
+                    with spy.Recorder(py_spy, hub_server.pid, raw, rate=200, nonblocking=True) as recorder:
                         sampled = load.run_level(
                             cfg.public_url,
                             Requests(hub_host, holders, authorization, config.seed + 7, "spy"),

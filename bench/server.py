@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import signal
@@ -256,6 +257,43 @@ class HubServer:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout=5)
+
+    def wait_responsive(self, timeout: float = 90.0, path: str = "/healthz") -> float | None:
+        """Seconds until ``path`` answers 200 again (after an overload), or None if it never did."""
+        started = time.monotonic()
+        with httpx.Client(base_url=self.base_url, timeout=5.0) as client:
+            while time.monotonic() - started < timeout:
+                with contextlib.suppress(httpx.HTTPError):
+                    if client.get(path).status_code == 200:
+                        return time.monotonic() - started
+                time.sleep(0.2)
+        return None
+
+    def log_problems(self, top: int = 8) -> list[dict[str, object]]:
+        """Warnings and errors in the server's log, counted by event (JSON lines) and by the exception
+        that ended each traceback: what the server said about failed requests."""
+        counts: dict[str, int] = {}
+        try:
+            lines = self.log_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return []
+        for line in lines:
+            key = None
+            if line.startswith("{"):
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue
+                if str(record.get("level", "")).lower() in ("warning", "error", "critical"):
+                    key = f"{record.get('level')}: {record.get('event') or record.get('message')}"
+                    exc = record.get("exc") or record.get("exc_info") or ""
+                    if isinstance(exc, str) and exc.strip():
+                        key += " — " + exc.strip().splitlines()[-1][:200]
+            elif line[:1].isalpha() and ("Error:" in line or "Exception:" in line) and " " not in line.split(":")[0]:
+                key = line[:200]
+            if key:
+                counts[key] = counts.get(key, 0) + 1
+        return [{"what": k, "count": n} for k, n in sorted(counts.items(), key=lambda kv: -kv[1])[:top]]
 
     def log_tail(self, chars: int = 3000) -> str:
         try:

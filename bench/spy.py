@@ -28,7 +28,9 @@ def find_py_spy() -> str | None:
 
 
 class Recorder:
-    def __init__(self, executable: str, pid: int, output: Path, rate: int = RATE) -> None:
+    def __init__(
+        self, executable: str, pid: int, output: Path, rate: int = RATE, *, nonblocking: bool = False
+    ) -> None:
         self.command = [
             executable,
             "record",
@@ -42,9 +44,11 @@ class Recorder:
             str(rate),
             "--gil",
             "--nolineno",
+            *(["--nonblocking"] if nonblocking else []),
         ]
         # Blocking sampling (the default) pauses the server for each sample, which gives whole stacks;
-        # the sampled phase is not the timed one, so the pauses cost nothing that is reported.
+        # the sampled phase is not the timed one, so the pauses cost nothing that is reported. With dozens of
+        # threads (a thread pool serving lookups) each pause is long: ``nonblocking`` reads without pausing.
         self.output = output
         self.rate = rate
         self.process: subprocess.Popen[bytes] | None = None
@@ -192,7 +196,12 @@ def summarise(
             {"what": label, "share": crossing[label] / total if total else 0.0} for label in CROSS_CUTTING
         ],
         "stages": [
-            {"stage": stage, "share": n / total, per_unit: n * per_sample_us / units, "us_per_unit": n * per_sample_us / units}
+            {
+                "stage": stage,
+                "share": n / total,
+                per_unit: n * per_sample_us / units,
+                "us_per_unit": n * per_sample_us / units,
+            }
             for stage, n in stages.most_common()
         ]
         if total and units

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -9,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from hub.context import Hub
 from hub.db import get_session
+from storage.database import transaction
 
 
 def get_hub(request: Request) -> Hub:
@@ -19,3 +21,13 @@ def get_hub(request: Request) -> Hub:
 HubDep = Annotated[Hub, Depends(get_hub)]
 # scope="function": the session commits before the response is sent, so a failed commit is never a 200.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+def get_write_session(hub: HubDep) -> Iterator[Session]:
+    """The unit of work of a GET that writes (an audit event, say). ``SessionDep`` gives GETs a read-only
+    session, which on SQLite would have to take the write lock half-way and may fail under load."""
+    with transaction(hub.session_factory) as session:
+        yield session
+
+
+WriteSessionDep = Annotated[Session, Depends(get_write_session, scope="function")]

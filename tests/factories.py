@@ -89,7 +89,7 @@ class Issuer:
         kid: str | None = None,
         **kwargs: Any,
     ) -> str:
-        spec = kwargs.pop("licence_type", TYPES[type_code])
+        spec = kwargs.pop("licence_type", None) or TYPES[type_code]
         licence_id = licence_id or self.licence_id(type_code)
         filled = (
             values

@@ -74,9 +74,10 @@ def test_the_comparison_sees_a_missing_table(empty_engine: Engine) -> None:
     """The check above can fail: a table the models declare but the database lacks is a difference."""
     db.upgrade(empty_engine)
     with empty_engine.begin() as connection:
-        connection.exec_driver_sql("DROP TABLE attachment")
+        connection.exec_driver_sql("DROP TABLE released_attachment")  # a table nothing references
     differences = schema_differences(empty_engine)
-    assert [d[0] for d in differences if isinstance(d, tuple)] == ["add_table"]  # type: ignore[index]
+    kinds = [d[0] for d in differences if isinstance(d, tuple)]  # type: ignore[index]
+    assert "add_table" in kinds and set(kinds) <= {"add_table", "add_index"}
 
 
 def test_upgrade_is_idempotent(empty_engine: Engine) -> None:

@@ -24,6 +24,7 @@ ENTITY_TYPES = (
     ("有限责任公司分公司（自然人投资或控股）", 0.02),
 )
 SUBSISTENCE_YUAN = {"城市低保": 780, "农村低保": 560}  # monthly standard per person, Zhengzhou 2025
+END_REASONS = ("家庭收入超过保障标准", "家庭成员就业", "家庭财产状况变化")
 
 
 @dataclass
@@ -52,6 +53,8 @@ class Subsistence:
     monthly_amount_yuan: int
     issued_on: date
     valid_until: date
+    ended_on: date | None = None  # 停保: the case ended (the household no longer qualifies)
+    end_reason: str = ""
 
 
 def uscc_code(rng: random.Random, county: str, individual: bool) -> str:
@@ -122,4 +125,9 @@ def subsistence_cases(population: Population, rng: random.Random) -> list[Subsis
                 issued_on=issued, valid_until=date(issued.year + 1, issued.month, min(issued.day, 28)),
             )
         )  # fmt: skip
+    for case in cases:  # after all cases, so that the draws above stay what they were
+        if rng.random() < 0.1:
+            span = (min(case.valid_until, AS_OF) - case.issued_on).days
+            case.ended_on = case.issued_on + timedelta(days=rng.randrange(1, max(2, span)))
+            case.end_reason = rng.choice(END_REASONS)
     return cases

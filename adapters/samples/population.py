@@ -2,8 +2,9 @@
 
 Citizens live in households (户) in the 12 county-level divisions, hold valid 公民身份号码 (GB 11643) and
 ID cards whose validity follows the law on resident ID cards (5, 10, 20 years or 长期 by age at issue);
-couples married at the civil-affairs office, some divorced; businesses with valid 统一社会信用代码
-(GB 32100) have citizens as legal representatives; a few poor households receive 低保. Names come from
+couples married at the civil-affairs office, some divorced, a few to a foreign spouse; businesses with
+valid 统一社会信用代码 (GB 32100) have citizens as legal representatives; a few poor households receive
+低保, and some of those cases have ended. Names come from
 Faker's zh_CN lists; every choice comes from one seeded generator, so a seed always gives the same people.
 ``generate(100_000)`` takes a few seconds.
 """
@@ -72,6 +73,19 @@ class Household:
 
 
 @dataclass
+class ForeignSpouse:
+    """A spouse who holds no 公民身份号码 (涉外婚姻): a foreigner, or a resident of Hong Kong, Macao or
+    Taiwan registering with a travel permit."""
+
+    name: str
+    sex: str
+    nationality: str
+    birth_date: date
+    document_type: str  # 护照, 港澳居民来往内地通行证, 台湾居民来往大陆通行证
+    document_number: str
+
+
+@dataclass
 class Marriage:
     husband: str
     wife: str
@@ -80,6 +94,8 @@ class Marriage:
     certificate: str  # 结婚证字号
     divorced_on: date | None = None
     divorce_certificate: str | None = None  # 离婚证字号
+    # Set in Population.foreign_marriages only: then ``husband`` or ``wife`` is this spouse's document number.
+    foreign_spouse: ForeignSpouse | None = None
 
 
 @dataclass
@@ -90,6 +106,7 @@ class Population:
     marriages: list[Marriage]
     businesses: list[Business]
     subsistence: list[Subsistence]
+    foreign_marriages: list[Marriage] = field(default_factory=list)  # one spouse is not a citizen
 
 
 def _weighted(rng: random.Random, pairs: tuple[tuple[str, float], ...]) -> str:
@@ -282,7 +299,58 @@ def generate(citizens: int, seed: int = 2016) -> Population:
     population = Population(seed, builder.citizens, builder.households, builder.marriages, [], [])
     population.businesses = businesses(population, rng, builder.brands)
     population.subsistence = subsistence_cases(population, rng)
+    # Last, so that everything above stays what it was before foreign spouses were added.
+    population.foreign_marriages = _foreign_marriages(builder)
     return population
+
+
+# (nationality, document type, document number form: 9 = a digit, other characters as they are)
+_FOREIGN_DOCUMENTS = (
+    ("韩国", "护照", "M99999999"), ("美国", "护照", "599999999"), ("越南", "护照", "C9999999"),
+    ("俄罗斯", "护照", "759999999"), ("中国", "港澳居民来往内地通行证", "H99999999"),
+    ("中国", "台湾居民来往大陆通行证", "99999999"),
+)  # fmt: skip
+_FOREIGN_NAMES = {
+    "韩国": (("KIM MINJUN", "PARK JIHO"), ("LEE SEOYEON", "CHOI JIWOO")),
+    "美国": (("JOHN SMITH", "MICHAEL BROWN"), ("EMILY JOHNSON", "SARAH DAVIS")),
+    "越南": (("NGUYEN VAN AN", "TRAN MINH DUC"), ("NGUYEN THI LAN", "PHAM THU HA")),
+    "俄罗斯": (("IVANOV SERGEI", "PETROV ALEXEI"), ("IVANOVA ANNA", "SMIRNOVA OLGA")),
+}
+
+
+def _foreign_marriages(builder: _Builder) -> list[Marriage]:
+    """About one in forty unmarried residents aged 25-45 (at least one when there is any) married a
+    spouse without a 公民身份号码 at the civil-affairs office of their county."""
+    rng = builder.rng
+    singles = [c for c in builder.citizens.values() if c.marital_status == "未婚" and 25 <= c.age() <= 45]
+    chosen = [c for c in singles if rng.random() < 0.025] or singles[:1]
+    marriages = []
+    for citizen in chosen:
+        nationality, document_type, form = rng.choice(_FOREIGN_DOCUMENTS)
+        sex = FEMALE if citizen.sex == MALE else MALE
+        if nationality in _FOREIGN_NAMES:
+            name = rng.choice(_FOREIGN_NAMES[nationality][sex == FEMALE])
+        else:
+            name = rng.choice(builder.surnames) + rng.choice(builder.male_given if sex == MALE
+                                                              else builder.female_given)  # fmt: skip
+        spouse = ForeignSpouse(
+            name=name, sex=sex, nationality=nationality,
+            birth_date=citizen.birth_date + timedelta(days=rng.randrange(-2500, 2500)),
+            document_type=document_type,
+            document_number="".join(str(rng.randrange(10)) if ch == "9" else ch for ch in form),
+        )  # fmt: skip
+        oldest = max(citizen.birth_date, spouse.birth_date)  # the younger one must be of age
+        earliest = min(max(oldest + timedelta(days=365 * 22), date(1985, 1, 1)), AS_OF - timedelta(days=60))
+        registered = _day_between(rng, earliest, AS_OF - timedelta(days=30))
+        number = f"J{citizen.county}-{registered.year}-{builder.next_serial(f'J{registered.year}'):06d}"
+        husband, wife = (
+            (citizen.id_number, spouse.document_number)
+            if citizen.sex == MALE
+            else (spouse.document_number, citizen.id_number)
+        )
+        marriages.append(Marriage(husband, wife, citizen.county, registered, number, foreign_spouse=spouse))
+        citizen.marital_status = "已婚"
+    return marriages
 
 
 def _divorces_and_widows(builder: _Builder) -> None:
@@ -309,6 +377,9 @@ def check(population: Population) -> None:
         assert citizen.household in population.households
     for marriage in population.marriages:
         assert marriage.husband in population.citizens and marriage.wife in population.citizens
+    for marriage in population.foreign_marriages:
+        assert marriage.foreign_spouse is not None
+        assert (marriage.husband in population.citizens) != (marriage.wife in population.citizens)
     for business in population.businesses:
         assert uscc.is_valid(business.uscc), business.uscc
         assert business.legal_representative in population.citizens

@@ -93,7 +93,7 @@ def record(
     metrics.count_on_commit(session, event)
     log.info(
         "audit.recorded",
-        extra={"event": event.id, "leaf": event.leaf_index, "action": action, "outcome": outcome},
+        extra={"audit_event": event.id, "leaf": event.leaf_index, "action": action, "outcome": outcome},
     )
     return event
 

@@ -118,16 +118,20 @@ def _check_heads(
     session: Session, report: Report, stored: list[TreeHead], roots: dict[int, bytes], resolve: KeyResolver
 ) -> None:
     previous: TreeHead | None = None
+    matched = 0  # the largest size at which a head still matches the events
     for head in stored:
         problem = heads.check_head(head, resolve)
         if problem:
             report.findings.append(
                 Finding("head_signature", f"tree head {head.id}: {problem}", head_id=head.id)
             )
-        if roots.get(head.tree_size) != head.root_hash:
+        if roots.get(head.tree_size) == head.root_hash:
+            matched = max(matched, head.tree_size)
+        else:
             report.findings.append(Finding(
-                "head_mismatch", f"tree head {head.id} (size {head.tree_size}): its root does not match "
-                "the events in storage", head_id=head.id,
+                "head_mismatch", f"tree head {head.id} (size {head.tree_size}): its root does not match the "
+                f"events in storage; the change lies in leaves {matched} to {head.tree_size - 1}",
+                head_id=head.id,
             ))  # fmt: skip
         if previous is not None:
             _check_pair(session, report, previous, head)

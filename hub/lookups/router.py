@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
-from sqlalchemy.orm import Session
 
-from hub.deps import HubDep, SessionDep
+from hub.deps import HubDep, SessionDep, WriteSessionDep
 from hub.errors import PROBLEM_JSON, NotFound, problem_response
 from hub.lookups import attachments, consents, items, service
 from hub.lookups.schemas import (
@@ -22,22 +20,12 @@ from hub.lookups.schemas import (
     ServiceItemWrite,
 )
 from hub.oauth.deps import AdminDep, CitizenDep, ServiceDep
-from storage.database import transaction
 
 router = APIRouter(tags=["lookups"])
 
 ItemCode = Annotated[str, Path(max_length=64)]
 Digest = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the file, lower-case hex.")]
 
-
-def writing_session(hub: HubDep) -> Iterator[Session]:
-    """The unit of work of a GET that writes (its audit event): ``SessionDep`` gives GETs a read-only
-    one, which on SQLite would have to upgrade to the write lock half-way and may fail under load."""
-    with transaction(hub.session_factory) as session:
-        yield session
-
-
-WritingSessionDep = Annotated[Session, Depends(writing_session, scope="function")]
 
 
 @router.post("/v1/lookups", response_model=LookupRead)
@@ -67,7 +55,7 @@ def post_prefill(body: PrefillCreate, caller: ServiceDep, session: SessionDep, h
     },
 )
 def get_attachment(
-    sha256: Digest, request: Request, caller: ServiceDep, session: WritingSessionDep, hub: HubDep
+    sha256: Digest, request: Request, caller: ServiceDep, session: WriteSessionDep, hub: HubDep
 ) -> Response:
     """Download a file whose claim a lookup or prefill released to you (the ID card's photo, say).
 

@@ -1,0 +1,118 @@
+"""``python -m adapters.commerce``: sync the market-regulation registry into the hub, show the local
+state, write a sample registry snapshot, or serve a snapshot as a stand-in of the registry's API.
+
+    python -m adapters.commerce generate --out var/commerce --citizens 1000
+    python -m adapters.commerce serve --snapshot var/commerce --port 8701 &
+    python -m adapters.commerce sync --source http://127.0.0.1:8701/api/v1 --hub http://127.0.0.1:8000 \\
+        --client-id CLIENT --key var/demo/keys/zz-amr.private.jwk.json \\
+        --client-key var/demo/keys/zz-amr-client.private.jwk.json
+    python -m adapters.commerce status
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from adapters.commerce.generate import evolve_registry, registry_records, write_snapshot
+from adapters.commerce.mapping import map_record
+from adapters.commerce.source import MAX_PAGE_SIZE, CommerceSource
+from adapters.commerce.standin import API_PREFIX, RegistryStandIn
+from adapters.commerce.standin import serve as serve_standin
+from adapters.samples.population import generate as generate_population
+from adapters.sdk.cli import SyncOptions, clear_errors, console, default_state_file, run_sync, show_status
+
+DEPARTMENT = "zz-amr"
+app = typer.Typer(help="Commerce (市场监督管理局) adapter: the enterprise registry API → business licences.",
+                  no_args_is_help=True, add_completion=False)  # fmt: skip
+
+
+@app.command()
+def sync(
+    source: str = typer.Option(..., help="The registry API's base URL (…/api/v1; /enterprises is added)."),
+    hub: str = typer.Option(..., help="The hub's base URL."),
+    client_id: str = typer.Option(None, help="The department's OAuth client (private_key_jwt)."),
+    key: Path = typer.Option(..., help="The department's private signing key (JWK file)."),
+    client_key: Path = typer.Option(None, help="The OAuth client's private key, if not --key."),
+    department: str = typer.Option(DEPARTMENT, help="The department's id in the hub."),
+    state: Path = typer.Option(
+        None, help="Local state file [default: var/adapters/<department>.state.sqlite3]."
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Validate and report; push nothing, change nothing."
+    ),
+    batch_size: int = typer.Option(500, min=1, max=1000, help="Operations per batch."),
+    page_size: int = typer.Option(200, min=1, max=MAX_PAGE_SIZE, help="Records per registry API page."),
+    source_token: str = typer.Option(
+        None, envvar="COMMERCE_SOURCE_TOKEN", help="Bearer token the registry API asks for, if any."
+    ),
+    log_level: str = typer.Option("WARNING", help="Console log level (JSON lines on stderr)."),
+    log_file: str = typer.Option(None, help="Also write INFO logs to this file."),
+) -> None:
+    """Push what changed in the registry since the last sync."""
+    if not dry_run and not client_id:
+        raise typer.BadParameter("needed unless --dry-run", param_hint="--client-id")
+    with clear_errors(), CommerceSource(source, token=source_token, page_size=page_size) as registry:
+        options = SyncOptions(
+            hub=hub, client_id=client_id, key=key, client_key=client_key, department=department,
+            state=state or default_state_file(department), dry_run=dry_run, batch_size=batch_size,
+            log_level=log_level, log_file=log_file,
+        )  # fmt: skip
+        run_sync(options, read=registry.read, pending=registry.pending, mapper=map_record)
+
+
+@app.command()
+def status(
+    department: str = typer.Option(DEPARTMENT, help="The department's id in the hub."),
+    state: Path = typer.Option(
+        None, help="Local state file [default: var/adapters/<department>.state.sqlite3]."
+    ),
+    limit: int = typer.Option(20, help="How many dead letters to list."),
+    show_keys: bool = typer.Option(False, "--show-keys", help="Show record keys unmasked."),
+) -> None:
+    """Cursor, licences by type and status, and dead letters of the local state."""
+    show_status(state or default_state_file(department), limit=limit, show_keys=show_keys)
+
+
+@app.command()
+def generate(
+    out: Path = typer.Option(..., help="Directory to write the registry snapshot (enterprises.json) into."),
+    citizens: int = typer.Option(1000, min=1, help="How many residents (about one business per 25)."),
+    seed: int = typer.Option(2016, help="Same seed, same people (also in the other departments' samples)."),
+    changes: float = typer.Option(0.0, help="Also change this fraction of the running enterprises."),
+) -> None:
+    """Write a sample registry snapshot from the shared sample population."""
+    population = generate_population(citizens, seed)
+    records = registry_records(population, seed=seed)
+    events = evolve_registry(records, population, fraction=changes, seed=seed + 1) if changes else []
+    path = write_snapshot(records, out)
+    console.print(f"wrote {len(records)} enterprise records ({len(events)} changed after the snapshot) "
+                  f"to {path}")  # fmt: skip
+
+
+@app.command()
+def serve(
+    snapshot: Path = typer.Option(..., help="A snapshot written by `generate` (file or its directory)."),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(8701, help="Port to listen on."),
+    token: str = typer.Option(None, envvar="COMMERCE_SOURCE_TOKEN", help="Ask for this bearer token."),
+) -> None:
+    """Serve a snapshot as a stand-in of the registry's API (re-read when the file changes)."""
+    try:
+        standin = RegistryStandIn(snapshot, token=token)
+    except (OSError, ValueError) as exc:
+        console.print(f"[bold red]error:[/] cannot serve {snapshot}: {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    server = serve_standin(standin, host, port)
+    console.print(f"registry stand-in at http://{host}:{server.server_address[1]}{API_PREFIX}")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+if __name__ == "__main__":
+    app()
