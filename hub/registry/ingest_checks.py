@@ -4,16 +4,15 @@ check digits. Each failure is a :class:`Rejected` carrying the problem to report
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from hub.context import Hub
 from hub.contract import sdjwt
-from hub.contract.identifiers import check_citizen_id, check_uscc
+from hub.contract.fields import field_problem
 from hub.contract.licence_id import LicenceId, LicenceIdError, parse_licence_id
 from hub.contract.status import (
     CREDENTIAL_TYP,
@@ -40,9 +39,6 @@ _PLAIN_CLAIMS = {
     "classification", "_sd", "_sd_alg",
 }  # fmt: skip
 TERMINAL_STATUSES = {LicenceStatus.ANNULLED, LicenceStatus.CANCELLED, LicenceStatus.REVOKED}
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_MAX_FIELD_CHARS = 4096
 
 
 class StateSecretRefused(Forbidden):
@@ -394,7 +390,7 @@ class OperationChecker:
                 continue
             if spec["tier"] > 0 and name not in disclosed:
                 continue  # reported above as a plain personal claim
-            reason = _field_problem(spec, claims[name])
+            reason = field_problem(spec, claims[name])
             if reason:
                 errors.append(field_error(f"{where}.claims.{name}", reason))
             elif spec["kind"] == "attachment":
@@ -471,35 +467,3 @@ class OperationChecker:
         )
 
 
-def _field_problem(spec: dict[str, Any], value: Any) -> str | None:
-    kind = spec["kind"]
-    if kind in ("string", "enum", "date", "id_number", "uscc", "attachment") and not isinstance(value, str):
-        return "must be a string"
-    if kind == "string" and len(value) > _MAX_FIELD_CHARS:
-        return f"at most {_MAX_FIELD_CHARS} characters"
-    if kind == "integer" and (not isinstance(value, int) or isinstance(value, bool)):
-        return "must be an integer"
-    if kind == "boolean" and not isinstance(value, bool):
-        return "must be true or false"
-    if kind == "enum" and value not in (spec.get("values") or []):
-        return f"must be one of {', '.join(spec.get('values') or [])}"
-    if kind == "date":
-        try:
-            if not _DATE.match(value):
-                raise ValueError
-            date.fromisoformat(value)
-        except ValueError:
-            return "must be a date YYYY-MM-DD"
-    if kind == "id_number":
-        try:
-            check_citizen_id(value)
-        except ValueError as exc:
-            return str(exc)
-    if kind == "uscc":
-        try:
-            check_uscc(value)
-        except ValueError as exc:
-            return str(exc)
-    if kind == "attachment" and not _SHA256.match(value):
-        return "must be the lower-case hex SHA-256 of an uploaded attachment"
-    return None
