@@ -21,6 +21,9 @@ from hub.context import Hub
 
 # py-spy: (file part, function, stage); the deepest frame of a sample that matches names the sample.
 RULES: list[tuple[str, str, str]] = [
+    ("hub/deps.py", "get_hub", "get_hub dependency"),
+    ("hub/lookups/router.py", "post_lookup", "endpoint, other"),
+    ("hub/oauth/deps.py", "verified_token", "access token, other"),
     ("hub/oauth/tokens.py", "verify", "access token: IssuedToken row"),
     ("hub/oauth/tokens.py", "decode", "access token: JWS check (ES256 verify)"),
     ("hub/oauth/deps.py", "client_caller", "caller: client row"),
@@ -50,21 +53,27 @@ RULES: list[tuple[str, str, str]] = [
     ("hub/audit/metrics.py", "count_on_commit", "audit event: metrics"),
 ]
 
-# When no rule matched: the framework around the endpoint, first match wins.
+# When no rule matched: the framework around the endpoint. The first entry found anywhere in the stack
+# names the sample, so that outer layers (the hub's middleware, uvicorn's protocol) come last.
 FALLBACKS: list[tuple[str, str | None, str]] = [
     ("hub/db.py", "get_session", "COMMIT + session close (get_session)"),
     ("fastapi/routing.py", "serialize_response", "FastAPI: response validation + serialisation"),
     ("fastapi/dependencies/utils.py", "request_body_to_args", "FastAPI: request body validation"),
-    ("fastapi/dependencies/utils.py", "solve_dependencies", "FastAPI: dependency resolution, other"),
-    ("hub/kit/http.py", None, "hub middleware (body limit, metrics)"),
-    ("starlette/middleware/sessions.py", None, "session middleware"),
+    ("fastapi/routing.py", "_get_body", "FastAPI: request body read + JSON decode"),
+    ("anyio/", None, "thread pool hand-offs (anyio, a sync dependency or endpoint each)"),
+    ("starlette/concurrency.py", None, "thread pool hand-offs (anyio, a sync dependency or endpoint each)"),
     ("h11/", None, "HTTP parsing and framing (h11)"),
     ("httptools", None, "HTTP parsing and framing (httptools)"),
-    ("anyio/", None, "thread pool hand-off (anyio)"),
-    ("fastapi/", None, "FastAPI / Starlette other"),
-    ("starlette/", None, "FastAPI / Starlette other"),
-    ("uvicorn/", None, "uvicorn / asyncio other"),
-    ("asyncio/", None, "uvicorn / asyncio other"),
+    ("fastapi/dependencies/utils.py", "solve_dependencies", "FastAPI: dependency resolution, other"),
+    ("fastapi/", None, "FastAPI / Starlette routing, other"),
+    ("hub/kit/http.py", None, "hub middleware (body limit, metrics)"),
+    ("starlette/middleware/sessions.py", None, "session middleware"),
+    ("hub/", None, "hub, other"),
+    ("starlette/", None, "FastAPI / Starlette routing, other"),
+    ("prometheus_client/", None, "hub middleware (body limit, metrics)"),
+    ("uvicorn/", None, "uvicorn, other"),
+    ("asyncio/", None, "event loop (asyncio)"),
+    ("selectors.py", None, "event loop (asyncio)"),
     ("threading.py", None, "threads, other"),
 ]
 

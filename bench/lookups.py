@@ -76,7 +76,7 @@ class LookupConfig:
     max_requests: int = 200_000  # per level and server
     backend: str = "postgres"
     batch_size: int = workload.BATCH_SIZE
-    signers: int = field(default_factory=lambda: max(1, min(2, os.cpu_count() or 1)))
+    signers: int = field(default_factory=lambda: max(1, min(2, os.cpu_count() or 1)))  # 0: in-process
     profile: str = "auto"  # "auto": when the target is not met; "always"; "never"
     profile_seconds: float = 6.0
     profile_lookups: int = 400  # in-process, for each of the timed and the cProfile run
@@ -165,6 +165,21 @@ def _jobs(
         }
 
 
+class _InlinePool:
+    """``signers=0``: sign in this process when asked for the result (tiny smoke runs)."""
+
+    def __enter__(self) -> _InlinePool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def submit(self, fn: Callable[[Any], Any], job: Any) -> Any:
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        future.set_result(fn(job))
+        return future
+
+
 def load_dataset(
     hub: Any,
     department: workload.Department,
@@ -190,7 +205,10 @@ def load_dataset(
     window = 2 * signers + 2  # batches signed ahead; bounds memory
     next_report = time.perf_counter() + 15
     context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(max_workers=signers, mp_context=context) as pool:
+    pool_or_none = (
+        concurrent.futures.ProcessPoolExecutor(max_workers=signers, mp_context=context) if signers else None
+    )
+    with pool_or_none or _InlinePool() as pool:
         pending = [pool.submit(_sign_chunk, job) for job in itertools.islice(jobs, window)]
         while pending:
             credentials = pending.pop(0).result()
@@ -222,7 +240,8 @@ def load_dataset(
         "signer_processes": signers,
         "method": (
             f"in-process hub.registry.ingest.ingest_batch, batches of {batch_size} parsed from JSON bodies, "
-            f"one committed transaction each, credentials signed by {signers} worker process(es) meanwhile"
+            "one committed transaction each, credentials signed "
+            + (f"by {signers} worker process(es) meanwhile" if signers else "in the same process")
         ),
     }
 
@@ -489,7 +508,7 @@ def run_lookups(
                 authorization, _ = access.fetch_service_token(cfg.public_url, service)
                 raw = workdir / "py-spy-lookups.txt"
                 try:
-                    with spy.Recorder(py_spy, hub_server.pid, raw, rate=200, nonblocking=True) as recorder:
+                    with spy.Recorder(py_spy, hub_server.pid, raw, nonblocking=True) as recorder:
                         sampled = load.run_level(
                             cfg.public_url,
                             Requests(hub_host, holders, authorization, config.seed + 7, "spy"),
@@ -504,6 +523,13 @@ def run_lookups(
                         classify=lookup_profile.classify, unit="request",
                     )  # fmt: skip
                     summary["per_second_while_sampled"] = sampled["per_second"]
+                    # py-spy's pauses and overhead inflate time per lookup: scale the shares by the CPU the
+                    # server spent per lookup at the same concurrency without a profiler
+                    timed = levels.get(str(TARGET_CONCURRENCY), {}).get("lookups", {}).get("cpu", {})
+                    if timed.get("server_ms_per_request"):
+                        summary["server_cpu_ms_per_lookup"] = timed["server_ms_per_request"]
+                        for row in summary["stages"]:
+                            row["us_est"] = row["share"] * timed["server_ms_per_request"] * 1000
                     if keep_dir is not None:
                         keep_dir.mkdir(parents=True, exist_ok=True)
                         shutil.copyfile(raw, keep_dir / "server-profile-lookups.txt")

@@ -517,114 +517,129 @@ def _lookup_findings(lk: dict[str, Any]) -> list[str]:
 
 
 def _lookup_suggestions(lk: dict[str, Any]) -> list[str]:
-    """Concrete changes to hub/ (owned by others), each with the measured figure that motivates it."""
+    """Concrete changes to ``hub/`` (owned by others), each with the measured figure behind it."""
     out: list[str] = []
     inproc = lk.get("in_process") or {}
     statements = {r["statement"]: r for r in inproc.get("statements", [])}
     spied = lk.get("server_profile")
     prof = lk.get("profile")
+    levels = lk.get("levels", {})
 
-    def calls(prefix: str) -> tuple[float, float]:
-        rows = [r for k, r in statements.items() if k.startswith(prefix)]
+    def calls(*prefixes: str) -> tuple[float, float]:
+        rows = [r for k, r in statements.items() if k.startswith(prefixes)]
         return sum(r["per_lookup"] for r in rows), sum(r["us_per_lookup"] for r in rows)
 
+    pool_timeouts = sum(
+        p["count"] for p in lk.get("server_log_problems", []) if "QueuePool limit" in str(p["what"])
+    )
+    failed = [c for c, lv in levels.items() if lv["lookups"]["errors"]]
+    if failed and pool_timeouts:
+        recovered = [levels[c]["lookups"].get("recovered_after_s") for c in failed]
+        out.append(
+            f"**Pool starvation deadlock** at {', '.join(failed)} clients: the server logged {pool_timeouts} "
+            "`QueuePool limit of size 10 overflow 10 reached` errors. anyio runs up to 40 sync dependencies at "
+            "once but the engine has 20 connections; `get_session` is a sync generator dependency, so a request "
+            "that holds a connection needs a free thread to run its next dependency and to close the session, "
+            "while every thread is blocked waiting for a connection: nothing moves until the 30 s pool timeout "
+            "fails them all with 500 (the server answered again "
+            f"{', '.join(f'{r:.0f} s' for r in recovered if r is not None) or 'never'} after the level). "
+            "Fix in `storage/database.py` / `hub/main.py`: a pool at least as large as the thread limiter "
+            "(or `anyio.to_thread.current_default_thread_limiter().total_tokens` = pool size), a short pool "
+            "timeout answering 503 with `Retry-After`, or a concurrency limit in front of the routes."
+        )
     n_total = inproc.get("statements_per_lookup", 0.0)
     if n_total:
+        audit_n, audit_us = calls("UPDATE audit", "INSERT INTO audit", "SELECT … FROM audit")
+        _, lock_us = calls("UPDATE audit_tree_state")
+        one = levels.get("1", {}).get("lookups", {}).get("ok_per_second")
+        at32 = levels.get("32", {}).get("lookups", {}).get("ok_per_second")
+        scaling = (
+            f" Lookups/s barely move with concurrency ({one:,.0f}/s at 1 client, {at32:,.0f}/s at 32)."
+            if one and at32
+            else ""
+        )
+        if audit_n:
+            out.append(
+                f"**The audit append serialises lookups.** {audit_n:.1f} statements per lookup "
+                f"({audit_us:,.0f} µs) go to the Merkle log, starting with `UPDATE audit_tree_state` "
+                f"({lock_us:,.0f} µs), a row lock on the one leaf counter held until COMMIT: every lookup waits "
+                "for the previous one's remaining statements and its WAL flush, and under load the holder also "
+                f"waits for the GIL behind dozens of threads.{scaling} In `hub/audit/log.py`: insert the event "
+                "row in the request's transaction (still atomic with the lookup) and assign leaf indexes and "
+                "Merkle nodes afterwards in batches by one sequencer (a background task or the next append, "
+                "`WHERE leaf_index IS NULL ORDER BY id`), so no request holds a global lock."
+            )
         region_n, region_us = calls("SELECT … FROM region")
-        grant_n, grant_us = calls("SELECT … FROM grant")
-        token_n, token_us = calls("SELECT … FROM issued_token")
         catalog_n, catalog_us = calls("SELECT … FROM licence_type")
         item_n, item_us = calls("SELECT … FROM service_item")
+        if region_n + catalog_n + item_n >= 1:
+            out.append(
+                f"**Cache the static catalog in the process**: {region_n + catalog_n + item_n:.1f} SELECTs per "
+                f"lookup ({region_us + catalog_us + item_us:,.0f} µs) read regions (`region_ancestors`, one per "
+                "level), the licence type and the service item — rows that change only with the catalog. A "
+                "dict keyed by code in `hub/access/repository.py`, `hub/registry/repository.py` and "
+                "`hub/lookups/repository.py`, reloaded when an admin changes them."
+            )
+        grant_n, grant_us = calls("SELECT … FROM access_grant")
+        token_n, token_us = calls("SELECT … FROM issued_token")
         client_n, client_us = calls("SELECT … FROM client")
-        cached = region_n + catalog_n + item_n
-        if cached >= 1:
+        if grant_n + token_n + client_n >= 2:
             out.append(
-                f"Cache the static catalog in the process (`hub/access/repository.py` `region_ancestors`, "
-                f"`hub/registry/repository.py` `get_licence_type`, `hub/lookups/repository.py` "
-                f"`get_service_item`): {cached:.1f} SELECTs per lookup ({region_us + catalog_us + item_us:,.0f} µs) "
-                "read rows that change only with a catalog or service-item update; an in-process map keyed by "
-                "code, reloaded on change (or every few seconds), removes them."
+                f"**Resolve the caller in one round trip**: the token row (×{token_n:.1f}), the client "
+                f"(×{client_n:.1f}) and the grants in force (×{grant_n:.1f}: `service_caller` and `release_type` "
+                f"each run `active_grants`) cost {token_us + client_us + grant_us:,.0f} µs per lookup. One SELECT "
+                "joining issued_token, client and access_grant (in `hub/oauth/deps.py`), its grants handed to "
+                "`release_type`, keeps revocation immediate; the audit's `session.get(Client)` then hits the "
+                "identity map."
             )
-        if grant_n >= 2 or client_n + token_n >= 2:
-            out.append(
-                f"Resolve the caller once per request in one round trip: `tokens.verify` (IssuedToken, "
-                f"×{token_n:.1f}), `client_caller` (client, ×{client_n:.1f}) and `service_caller` + "
-                f"`release_type` (`active_grants`, ×{grant_n:.1f}) cost {token_us + client_us + grant_us:,.0f} µs; "
-                "one SELECT joining token, client and grants in force (or a short-lived in-memory cache of "
-                "token and grants, invalidated on revocation) keeps revocation immediate at one round trip."
-            )
-        audit_rows = [
-            r for k, r in statements.items() if any(t in k for t in ("audit", "merkle", "leaf", "counter"))
-        ]
-        if audit_rows:
-            n = sum(r["per_lookup"] for r in audit_rows)
-            us = sum(r["us_per_lookup"] for r in audit_rows)
-            out.append(
-                f"The audit append costs {n:.1f} statements per lookup ({us:,.0f} µs, "
-                f"{', '.join(r['statement'] for r in audit_rows[:4])}). Appending under a row-locked leaf "
-                "counter holds that lock from the append to COMMIT, so concurrent lookups queue on it for a "
-                "whole commit (WAL flush) each: write the event row in the request's transaction but sequence "
-                "Merkle leaves afterwards in batches (a sequencer assigning leaf indexes to committed events), "
-                "or at least take the counter as the last statement before COMMIT."
-            )
-    if inproc.get("commit_seconds") and inproc.get("lookups"):
-        commit_us = inproc["commit_seconds"] / inproc["lookups"] * 1e6
+        commit_us = inproc["commit_seconds"] / inproc["lookups"] * 1e6 if inproc.get("lookups") else 0.0
         if commit_us > 300:
             out.append(
-                f"COMMIT takes {commit_us:,.0f} µs per lookup (WAL flush with synchronous_commit=on): "
-                "`SET LOCAL synchronous_commit = off` is not acceptable for an audit trail, but group commit "
-                "(`commit_delay`/`commit_siblings` on the server) amortises the flush under concurrency."
+                f"COMMIT takes {commit_us:,.0f} µs per lookup (WAL flush, synchronous_commit=on): once no global "
+                "lock is held across it, concurrent commits share flushes (group commit; `commit_delay` helps "
+                "under load)."
             )
     if spied:
-        sqla = next(
-            (c["share"] for c in spied.get("cross_cutting", []) if c["what"].startswith("SQLAlchemy")), 0
-        )
-        if sqla >= 0.2:
-            out.append(
-                f"SQLAlchemy is on the stack in {sqla:.0%} of the server's GIL samples: the ORM's identity "
-                "map, unit of work and result construction around ~10 small statements. Lean Core "
-                "`select()`/`insert()` on the lookup path (DESIGN 8: ~0.65k/s through the ORM against ~1.1k/s "
-                "sync Core for one SELECT) and `session.get` replaced by cached rows."
-            )
+        stages = {r["stage"]: r["share"] for r in spied.get("stages", [])}
+        hand_offs = stages.get("thread pool hand-offs (anyio, a sync dependency or endpoint each)", 0.0)
+        loop = sum(v for k, v in stages.items() if k.startswith(("event loop", "uvicorn", "HTTP parsing")))
         framework = sum(
-            r["share"]
-            for r in spied.get("stages", [])
-            if r["stage"].startswith(
-                (
-                    "FastAPI",
-                    "thread pool",
-                    "uvicorn",
-                    "HTTP parsing",
-                    "hub middleware",
-                    "session middleware",
-                    "threads",
-                )
-            )
+            v
+            for k, v in stages.items()
+            if k.startswith(("FastAPI", "thread pool", "hub middleware", "session middleware", "get_hub"))
         )
-        if framework >= 0.2:
+        if hand_offs + framework >= 0.15:
             out.append(
-                f"Framework and server take {framework:.0%} of the GIL samples (dependency resolution, "
-                "thread-pool hand-offs for each sync dependency and the endpoint, response validation): make "
-                "the lookup dependencies one (token + caller + session) and return a pre-validated response "
-                "(`Response` with `model_dump_json`) instead of a model FastAPI validates again."
+                f"**Fewer thread hand-offs**: FastAPI and its thread pool take {framework:.0%} of the server's GIL "
+                f"samples ({hand_offs:.0%} in anyio hand-offs alone), the event loop and HTTP {loop:.0%}. Each "
+                "sync dependency is a round trip through the thread pool: `get_hub`, `get_session` (twice: "
+                "enter and close), `verified_token`, `client_caller`, `service_caller` and the endpoint — seven "
+                "per lookup. Make `get_hub` `async def` (it only reads `app.state`), fold token, client and "
+                "service check into one dependency, and answer with `Response(read.model_dump_json())` so "
+                "FastAPI does not validate the model again."
+            )
+        sqla = next(
+            (c["share"] for c in spied.get("cross_cutting", []) if c["what"].startswith("SQLAlchemy")), 0.0
+        )
+        if sqla >= 0.1:
+            out.append(
+                f"SQLAlchemy is on the stack in {sqla:.0%} of the GIL samples (ORM identity map, unit of work, "
+                "row objects for ~12 small statements): lean Core statements on the lookup path (DESIGN 8: "
+                "~1.1k/s with sync Core against ~0.65k/s through the ORM for one SELECT)."
             )
     if prof:
         present = _stage(prof, "sdjwt.present (select disclosures, KB-JWT sign)")
         if present and present["share"] >= 0.1:
             out.append(
-                f"`sdjwt.present` is {present['share']:.0%} of the profiled path ({present['us_per_lookup']:,.0f} µs "
-                "under cProfile): parse the stored credential once (`_present` parses it, then `present` "
-                "parses it again) and sign the KB-JWT with a pre-imported `cryptography` key."
+                f"`sdjwt.present` is {present['share']:.0%} of the profiled path: `_present` parses the stored "
+                "credential and `present` parses it again; parse once and pass the parsed form."
             )
-    if lk.get("levels"):
-        worst = max(lk["levels"].values(), key=lambda lv: lv["lookups"]["latency_s"]["p99"])
-        if worst["lookups"]["concurrency"] > 32:
-            out.append(
-                f"Beyond the thread pool (40 threads) and the connection pool (10 + 10 overflow), requests "
-                f"queue: at {worst['lookups']['concurrency']} clients p99 is "
-                f"{_ms1(worst['lookups']['latency_s']['p99'])}. A second uvicorn worker (`HUB_BENCH_WORKERS=2`; "
-                "the machine has 2 cores) is the cheapest step once the per-request cost is down."
-            )
+    worst = max(levels.values(), key=lambda lv: lv["lookups"]["latency_s"]["p99"], default=None)
+    if worst and (lk.get("servers") or {}).get("workers", 1) == 1:
+        out.append(
+            "Only then a second uvicorn worker (`HUB_BENCH_WORKERS=2` measures it; the machine has 2 cores): "
+            "with the global audit lock in place a second process only adds waiters on that row."
+        )
     return out
 
 
@@ -692,9 +707,15 @@ def _render_lookups(lk: dict[str, Any], plots: list[str], add: Any) -> None:
     add("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for c, level in lk["levels"].items():
         b, m = level["bare"]["cpu"], level["lookups"]["cpu"]
+        answered = level["lookups"]["ok"] > 0
+
+        def per(row: dict[str, Any], key: str, shown: bool = True) -> str:
+            return f"{row[key]:.2f}" if shown else "—"
+
         add(
-            f"| {c} | {b['server_ms_per_request']:.2f} | {m['server_ms_per_request']:.2f} "
-            f"| {m['db_ms_per_request']:.2f} | {b['client_ms_per_request']:.2f} / {m['client_ms_per_request']:.2f} "
+            f"| {c} | {per(b, 'server_ms_per_request')} | {per(m, 'server_ms_per_request', answered)} "
+            f"| {per(m, 'db_ms_per_request', answered)} "
+            f"| {per(b, 'client_ms_per_request')} / {per(m, 'client_ms_per_request', answered)} "
             f"| {b['machine_busy_share']:.0%} / {m['machine_busy_share']:.0%} "
             f"| {b['other_cores']:.2f} / {m['other_cores']:.2f} |"
         )
@@ -722,17 +743,28 @@ def _render_lookups(lk: dict[str, Any], plots: list[str], add: Any) -> None:
         add("#### The running server, sampled with py-spy")
         add("")
         add(
-            f"`py-spy record --gil` on the hub's uvicorn process during {spied['seconds']:.0f} s of lookups at "
-            f"32 clients (untimed; {_rate(spied['per_second_while_sampled'])} lookups/s while sampled, each "
-            "sample pausing the process): only the thread holding the GIL is sampled, so this is what "
+            f"`py-spy record --gil --nonblocking` on the hub's uvicorn process during {spied['seconds']:.0f} s "
+            f"of lookups at 32 clients (untimed; {_rate(spied['per_second_while_sampled'])} lookups/s while "
+            f"sampled at {spied['rate_hz']} Hz): only the thread holding the GIL is sampled, so this is what "
             f"occupies the server's one Python core. It was busy **{spied['gil_busy_share']:.0%}** of the wall "
-            "time. Stage = deepest known frame of the sample (its SQL included)."
+            "time; the rest it waited (for PostgreSQL, a lock, the client). Stage = deepest hub function "
+            "known on the sample's stack, its SQL included; samples without one are named by the framework "
+            "layer they are in."
         )
         add("")
-        add("| stage | share of GIL samples | µs of the Python core per lookup |")
+        scaled = "server_cpu_ms_per_lookup" in spied
+        if scaled:
+            add(
+                f"µs per lookup = share × the {spied['server_cpu_ms_per_lookup']:.2f} ms of CPU the server spent "
+                "per lookup at 32 clients without a profiler (the sampler's own overhead slows the server)."
+            )
+            add("")
+        add(
+            f"| stage | share of GIL samples | {'≈ µs of server CPU' if scaled else 'µs (sampled)'} per lookup |"
+        )
         add("| --- | ---: | ---: |")
-        for row in spied["stages"][:24]:
-            add(f"| {row['stage']} | {row['share']:.1%} | {row['us_per_unit']:,.0f} |")
+        for row in spied["stages"][:26]:
+            add(f"| {row['stage']} | {row['share']:.1%} | {row.get('us_est', row['us_per_unit']):,.0f} |")
         add("")
         add("Top frames by own samples:")
         add("")
@@ -863,7 +895,8 @@ def _lookup_plots(lk: dict[str, Any], directory: Path) -> list[str]:
         rows = spied["stages"][:16]
         panels.append(
             ("Running server at 32 clients, py-spy --gil", [r["stage"] for r in rows],
-             [r["us_per_unit"] for r in rows], [0] * len(rows), "µs of the server's Python core per lookup")
+             [r.get("us_est", r["us_per_unit"]) for r in rows], [0] * len(rows),
+             "≈ µs of the server's CPU per lookup (share of GIL samples × CPU per lookup)")
         )  # fmt: skip
     prof = lk.get("profile")
     if prof:

@@ -258,7 +258,7 @@ class HubServer:
             self.process.kill()
             self.process.wait(timeout=5)
 
-    def wait_responsive(self, timeout: float = 90.0, path: str = "/healthz") -> float | None:
+    def wait_responsive(self, timeout: float = 90.0, path: str = "/readyz") -> float | None:
         """Seconds until ``path`` answers 200 again (after an overload), or None if it never did."""
         started = time.monotonic()
         with httpx.Client(base_url=self.base_url, timeout=5.0) as client:
@@ -289,8 +289,8 @@ class HubServer:
                     exc = record.get("exc") or record.get("exc_info") or ""
                     if isinstance(exc, str) and exc.strip():
                         key += " — " + exc.strip().splitlines()[-1][:200]
-            elif line[:1].isalpha() and ("Error:" in line or "Exception:" in line) and " " not in line.split(":")[0]:
-                key = line[:200]
+            elif line.startswith(("ERROR:", "WARNING:", "CRITICAL:")):  # uvicorn's own plain lines
+                key = " ".join(line.split())[:200]
             if key:
                 counts[key] = counts.get(key, 0) + 1
         return [{"what": k, "count": n} for k, n in sorted(counts.items(), key=lambda kv: -kv[1])[:top]]

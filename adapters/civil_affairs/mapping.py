@@ -9,9 +9,9 @@
 
 A spouse without a 公民身份号码 (a foreigner, or a Hong Kong, Macao or Taiwan resident registering with a
 permit) is named in the certificate with their document number, in the ``*_id_document_number`` fields
-(kind string), but holds no licence in the hub: a holder must be a 公民身份号码. A record with an invalid
-公民身份号码, a malformed date or a missing required field fails as a whole, with a reason that names
-the field and never its value.
+(kind string), but holds no licence in the hub: a holder must be a 公民身份号码. A party without a
+身份证件类型 is taken to hold a 居民身份证. A record with an invalid 公民身份号码, a malformed date or a
+missing required field fails as a whole, with a reason that names the field and never its value.
 """
 
 from __future__ import annotations
@@ -155,7 +155,7 @@ def _citizen_id(party: Mapping[str, Any], element: str, birth: date, sex: str) -
     if number[6:14] != birth.strftime("%Y%m%d"):
         raise MappingError(f"{element}/出生日期 does not match the 公民身份号码")
     if (int(number[16]) % 2 == 1) != (sex == "男"):
-        raise MappingError(f"{element}/身份证件号 is not a {sex}'s 公民身份号码")
+        raise MappingError(f"{element}/身份证件号: its sex digit is not {sex}")
     return number
 
 

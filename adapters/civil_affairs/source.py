@@ -154,16 +154,16 @@ class CivilAffairsSource:
             else:
                 number = str(record.get("原结婚证字号") or "").strip()
                 key = number or f"登记流水号:{serial}"
-                if kind == "divorce" and number and number in marriages:
+                if kind == "divorce" and number in marriages:
                     record = {**record, JOINED_MARRIAGE: marriages[number]}
             if serial <= cursor.serial:
                 continue
             position = Cursor(serial, cursor.roster, cursor.row).dump()
             yield SourceRecord(key, position, record, kind=kind)
         last = self.serials[-1] if self.serials else cursor.serial
-        for number, row in enumerate(self.roster, start=1):
-            if number <= cursor.row:
+        for row_number, row in enumerate(self.roster, start=1):
+            if row_number <= cursor.row:
                 continue
-            position = Cursor(last, cursor.roster, number).dump()
-            key = str(row.get("证号") or "").strip() or f"roster-row:{number}"
+            position = Cursor(last, cursor.roster, row_number).dump()
+            key = str(row.get("证号") or "").strip() or f"roster-row:{row_number}"
             yield SourceRecord(key, position, row, kind="subsistence")

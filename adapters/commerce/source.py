@@ -125,7 +125,6 @@ class CommerceSource:
             headers["Authorization"] = f"Bearer {token}"
         self._http = httpx.Client(headers=headers, timeout=timeout, transport=transport)
         self._spool: _Spool | None = None
-        self.requests = 0
 
     def close(self) -> None:
         self._replace_spool(None)
@@ -216,7 +215,6 @@ class CommerceSource:
         what = f"registry page {page}" + ("" if updated_since is None else f" after {updated_since}")
 
         def send() -> httpx.Response:
-            self.requests += 1
             return self._http.get(self.url, params=params)
 
         try:

@@ -66,7 +66,7 @@ def sync(hub_server: HubServer, civil: DepartmentSetup, source: Path, state: Pat
     try:
         result = CliRunner().invoke(app, sync_args(hub_server, civil, source, state, *extra))
     finally:
-        cli.print_report = original  # type: ignore[assignment]
+        cli.print_report = original
     assert result.exit_code == 0, result.output
     return reports[0]
 
@@ -89,7 +89,7 @@ def expected_from_population(population: Population) -> dict[Key, tuple[str, dic
             if number not in population.citizens:
                 continue  # the foreign spouse holds no licence; their document number is named below
             other = "female" if side == "male" else "male"
-            claims = {
+            claims: dict[str, object] = {
                 f"{other}_party_id_document_number": marriage.wife if side == "male" else marriage.husband,
                 "registration_date": marriage.registered_on.isoformat(),
             }
@@ -101,7 +101,10 @@ def expected_from_population(population: Population) -> dict[Key, tuple[str, dic
                     "01", {"registration_date": marriage.divorced_on.isoformat()},
                 )  # fmt: skip
     for case in population.subsistence:
-        claims = {"covered_persons": case.covered_persons, "monthly_amount_yuan": case.monthly_amount_yuan}
+        claims = {
+            "covered_persons": case.covered_persons,
+            "monthly_amount_yuan": case.monthly_amount_yuan,
+        }
         expected[(SUBSISTENCE, case.certificate, case.holder)] = ("04" if case.ended_on else "01", claims)
     return expected
 

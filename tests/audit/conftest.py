@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 from joserfc import jws
 from joserfc.jwk import KeySet
 from sqlalchemy import select
 
+from hub.access import service as access_service
 from hub.audit import service as audit
 from hub.audit.models import AuditEvent
 from hub.context import Hub, build_hub
@@ -84,3 +86,12 @@ def pg_hub(pg_database: str, tmp_path: Path) -> Iterator[Hub]:
     finally:
         hub.close()
         _empty_tables(pg_database)
+
+
+@pytest.fixture(autouse=True)
+def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Admins and clients are created in most of these tests; argon2 at its production cost (~0.25 s a
+    hash) is not what they test (as tests/interop does)."""
+    monkeypatch.setattr(
+        access_service, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    )
