@@ -120,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"ratio {level['ratio']:.2f} of bare {bare['per_second']:,.0f}/s  "
                 f"p50 {measured['latency_s']['p50'] * 1000:,.1f} ms  "
                 f"p99 {measured['latency_s']['p99'] * 1000:,.1f} ms  "
-                f"(bare p50 {bare['latency_s']['p50'] * 1000:,.1f} ms, p99 {bare['latency_s']['p99'] * 1000:,.1f} ms)"
+                f"(bare p50 {bare['latency_s']['p50'] * 1000:,.1f} ms, p99 "
+                f"{bare['latency_s']['p99'] * 1000:,.1f} ms)"
             )
         print(lookups.summary_line(looked))
     print("wrote " + ", ".join(str(p) for p in written.values()))

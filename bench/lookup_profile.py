@@ -87,8 +87,8 @@ def classify(frames: list[tuple[str, str]]) -> str:
                 label = stage
     if label is not None:
         return label
-    for part, func, stage in FALLBACKS:
-        if any(part in file and (func is None or name == func) for name, file in frames):
+    for part, wanted, stage in FALLBACKS:
+        if any(part in file and (wanted is None or name == wanted) for name, file in frames):
             return stage
     leaf = frames[-1][1] if frames else ""
     for part, what in (("sqlalchemy/", "SQLAlchemy"), ("psycopg/", "psycopg"), ("pydantic", "pydantic")):
@@ -184,7 +184,7 @@ def time_in_process(hub: Hub, bearer: str, requests: Any, count: int) -> dict[st
         seconds = time.perf_counter() - start
         commit_seconds = _commit_clock
     in_sql = sum(timer.seconds.values())
-    statements = sorted(
+    statements: list[dict[str, Any]] = sorted(
         (
             {
                 "statement": kind,
@@ -196,7 +196,7 @@ def time_in_process(hub: Hub, bearer: str, requests: Any, count: int) -> dict[st
             }
             for kind, took in timer.seconds.items()
         ),
-        key=lambda row: row["seconds"],
+        key=lambda row: float(row["seconds"]),
         reverse=True,
     )
     return {

@@ -90,7 +90,7 @@ def citizens(count: int, seed: int) -> list[str]:
     """``count`` distinct citizen numbers of Zhengzhou counties."""
     rng = random.Random(seed)
     seen: set[str] = set()
-    found = []
+    found: list[str] = []
     while len(found) < count:
         number = citizen_id(rng)
         if number not in seen:
@@ -385,7 +385,8 @@ def run_lookups(
         )
         cfg = server.ServerConfig.fresh(database_url, workdir)
         log(
-            f"[lookups] seeding catalog, service items, a police bureau and an approval service ({config.backend})"
+            "[lookups] seeding catalog, service items, a police bureau and an approval service "
+            f"({config.backend})"
         )
         hub = build_hub(cfg.settings())
         try:
@@ -486,7 +487,8 @@ def run_lookups(
                         f"[lookups] {c:>2} clients: bare {measured_bare['per_second']:,.0f}/s "
                         f"p50 {measured_bare['latency_s']['p50'] * 1000:.1f} ms "
                         f"p99 {measured_bare['latency_s']['p99'] * 1000:.1f} ms | lookups "
-                        f"{measured['ok_per_second']:,.0f}/s p50 {measured['latency_s']['p50'] * 1000:.1f} ms "
+                        f"{measured['ok_per_second']:,.0f}/s p50 {measured['latency_s']['p50'] * 1000:.1f} "
+                        "ms "
                         f"p99 {measured['latency_s']['p99'] * 1000:.1f} ms, {measured['errors']} errors "
                         f"| ratio {ratio:.2f}"
                     )

@@ -58,7 +58,11 @@ def demo(
     port: Annotated[int | None, typer.Option(help="Port (default HUB_PORT or 8000).")] = None,
     seed_only: Annotated[bool, typer.Option(help="Seed and write credentials, then exit.")] = False,
 ) -> None:
-    """Seed a demo hub on SQLite + var/ and serve it on 127.0.0.1."""
+    """Seed a demo hub on SQLite + var/, load each department's sample data through its adapter, and
+    serve on 127.0.0.1 (``--seed-only``: stop once the data is in)."""
+    import threading
+    import time
+
     import uvicorn
 
     from hub import demo as demo_module
@@ -66,17 +70,40 @@ def demo(
 
     base = load_settings(demo=True)
     chosen = port or base.port
-    public_url = base.public_url if "HUB_PUBLIC_URL" in os.environ else f"http://127.0.0.1:{chosen}"
+    url = f"http://127.0.0.1:{chosen}"
+    public_url = base.public_url if "HUB_PUBLIC_URL" in os.environ else url
+    listing = base.var_dir / "demo" / "credentials.json"
+    if listing.exists() and json.loads(listing.read_text()).get("hub") != public_url:
+        console.print(
+            f"[red]{base.var_dir}/ holds a demo served at {json.loads(listing.read_text()).get('hub')}[/red]: "
+            f"the departments' adapters are bound to that address. Use that port, or remove {base.var_dir}/."
+        )
+        raise typer.Exit(2)
     hub = open_hub(demo=True, port=chosen, public_url=public_url)
     path = demo_module.seed(hub)
-    console.print(f"[green]demo data ready[/green]: credentials and sample ids in {path}")
-    if seed_only:
-        hub.close()
-        return
-    console.print(f"[bold]licence hub (demo) listening on http://127.0.0.1:{chosen}[/bold]  (docs: /docs)")
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(hub=hub), host="127.0.0.1", port=chosen, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, name="hub-demo-server", daemon=True)
+    thread.start()
     try:
-        uvicorn.run(create_app(hub=hub), host="127.0.0.1", port=chosen, log_level="warning")
+        while not server.started:
+            if not thread.is_alive():
+                raise typer.Exit(1)  # uvicorn said why (port in use, say)
+            time.sleep(0.05)
+        console.print("loading sample data through the police, commerce and civil-affairs adapters …")
+        demo_module.load_data(hub, url)
+        console.print(f"[green]demo data ready[/green]: credentials, holders and licence ids in {path}")
+        if seed_only:
+            return
+        console.print(f"[bold]licence hub (demo) listening on {url}[/bold]  (docs: {url}/docs)")
+        while thread.is_alive():
+            thread.join(timeout=0.5)
+    except KeyboardInterrupt:
+        pass
     finally:
+        server.should_exit = True
+        thread.join(timeout=10)
         hub.close()
 
 

@@ -1,37 +1,35 @@
 """``hub demo``: a working hub on the embedded default, seeded so a newcomer can call the API at once.
 
-Seeds Zhengzhou's regions, the licence type catalog, the three departments with keys (private keys in
-``var/demo/keys/``), and sample licences pushed through the same signed ingest as any department feed;
-then writes ``var/demo/credentials.json`` listing departments, key files and holder numbers to try.
-Running it again reuses what is there.
+Seeds Zhengzhou's regions, the licence type catalog and service items, the three departments with keys
+(private keys in ``var/demo/keys/``), admins, clients and grants; then, once the hub listens, each
+department's adapter loads its sample source over HTTP (``hub.demo_adapters``). Writes
+``var/demo/credentials.json`` listing departments, key files, clients, admins and holder numbers to try.
+Running it again reuses what is there, and the adapters push nothing new.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import random
 import secrets
-import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from joserfc.jwk import ECKey
 
-from hub.access import repository as access_repository
 from hub.access import service as access_service
 from hub.access.schemas import AdminCreate, ClientCreate, GrantCreate
 from hub.context import Hub
-from hub.contract.issuing import build_credential
-from hub.contract.licence_id import LicenceId
-from hub.demo_data import citizen_id, sample_values, uscc_code
+from hub.demo_adapters import load_through_adapters
+from hub.demo_data import uscc_code
 from hub.kit.time import utcnow
 from hub.lookups.items import seed_service_items
-from hub.registry import ingest, repository, service
+from hub.registry import repository, service
 from hub.registry.catalog_data import load_licence_types
 from hub.registry.regions_data import load_regions
-from hub.registry.schemas import BatchOperation, LicenceBatchCreate
 from storage.database import transaction
 
 DEPARTMENTS = (
@@ -39,12 +37,8 @@ DEPARTMENTS = (
     {"id": "zz-amr", "name": "郑州市市场监督管理局", "kind": "commerce", "uscc_seed": 2},
     {"id": "zz-civil", "name": "郑州市民政局", "kind": "civil_affairs", "uscc_seed": 3},
 )
-CITIZENS = 24
 ID_CARD, HOUSEHOLD = "11100000000013127D001", "11100000000013127D002"
 BUSINESS, MARRIAGE, SUBSISTENCE = "11100000000019887N001", "11100000000014269L001", "11100000000014269L003"
-# Every citizen has an ID card and a household register; every business a business licence.
-EVERYONE_HOLDS = (ID_CARD, HOUSEHOLD, BUSINESS)
-BUSINESSES = 6
 
 
 def seed_catalog(hub: Hub) -> None:
@@ -106,62 +100,6 @@ def seed_departments(hub: Hub, keys_dir: Path) -> list[dict[str, Any]]:
     return seeded
 
 
-def seed_licences(hub: Hub, departments: list[dict[str, Any]]) -> dict[str, Any]:
-    """Push sample licences through the signed ingest, once (a feed already started is left alone)."""
-    rng = random.Random(2016)
-    types: dict[str, list[dict[str, Any]]] = {kind: [] for kind in ("police", "commerce", "civil_affairs")}
-    for spec in load_licence_types():
-        types[spec["issuer_kind"]].append(spec)
-    citizens = [citizen_id(rng) for _ in range(CITIZENS)]
-    businesses = [uscc_code(rng, category="91") for _ in range(BUSINESSES)]
-    holder_jwk = hub.signer.jwks["keys"][0]
-    now = int(time.time())
-    summary: dict[str, Any] = {"citizens": citizens[:5], "businesses": businesses[:3], "licences": {}}
-    for department in departments:
-        with hub.read_session_factory() as session:
-            feed = repository.get_feed(session, department["id"])
-        plan: list[tuple[dict[str, Any], str]] = []
-        for spec in types[department["kind"]]:
-            holders = businesses if spec["holder_kind"] == "organisation" else citizens
-            everyone = spec["code"] in EVERYONE_HOLDS
-            plan.extend((spec, h) for h in holders if everyone or rng.random() < 0.3)
-        if feed is not None and feed.last_sequence > 0:
-            continue
-        operations = []
-        for serial, (spec, holder) in enumerate(plan, start=1):
-            licence_id = LicenceId(spec["code"], department["uscc"], f"{serial:08d}", 1)
-            values = sample_values(spec, holder, rng)
-            credential = build_credential(
-                licence_type=spec,
-                licence_id=licence_id,
-                values=values,
-                issuer=department["issuer"],
-                key=department["_key"],
-                kid=department["kid"],
-                alg="ES256",
-                holder_jwk=holder_jwk,
-                hub_url=hub.settings.public_url,
-                department_id=department["id"],
-                status_list=0,
-                status_index=serial - 1,
-                valid_from=now - 400 * 86400,
-                valid_until=now + 3650 * 86400,
-            )
-            operations.append(BatchOperation(op="issue", credential=credential))
-            summary["licences"].setdefault(holder, []).append(str(licence_id))
-        if not operations:
-            continue
-        batch = LicenceBatchCreate(department=department["id"], sequence=1, operations=operations)
-        with transaction(hub.session_factory) as session:
-            pusher = access_repository.get_client(session, department["client_id"])
-            assert pusher is not None
-            result = ingest.ingest_batch(session, hub, batch, pusher=pusher)
-        if result.rejected:
-            problems = [r.problem for r in result.results if r.problem][:3]
-            raise RuntimeError(f"demo data was refused by the hub: {problems}")
-    return summary
-
-
 def _private_key_file(keys_dir: Path, name: str) -> tuple[ECKey, str]:
     key = _department_key(keys_dir, name)
     return key, str((keys_dir / f"{name}.private.jwk.json").resolve())
@@ -213,6 +151,7 @@ def seed_access(
             department["client_id"] = client.client_id
             clients.append({
                 "client_id": client.client_id, "name": client.name, "auth": "private_key_jwt",
+                "department": department["id"],
                 "private_key_file": key_file, "scope": access_service.PUSH_SCOPE,
             })  # fmt: skip
         window, window_secret = access_service.create_client(
@@ -248,31 +187,25 @@ def seed_access(
 
 
 def seed(hub: Hub) -> Path:
-    """Seed everything and write ``var/demo/credentials.json``; returns its path."""
+    """Seed the catalog, departments and access, and write ``var/demo/credentials.json``."""
     demo_dir = hub.settings.var_dir / "demo"
     path = demo_dir / "credentials.json"
     existing = json.loads(path.read_text()) if path.exists() else {}
     seed_catalog(hub)
     departments = seed_departments(hub, demo_dir / "keys")
     access = seed_access(hub, demo_dir, departments, existing)
-    summary = seed_licences(hub, departments)
     listing = {
         "hub": hub.settings.public_url,
         "warning": "demo mode: generated secrets, sample data only; never use these keys for real licences",
         "departments": [{k: v for k, v in d.items() if not k.startswith("_")} for d in departments],
         **access,
-        "holders": {
-            "citizen_id_numbers": existing.get("holders", {}).get("citizen_id_numbers")
-            or summary["citizens"],
-            "business_usccs": existing.get("holders", {}).get("business_usccs") or summary["businesses"],
-        },
-        "sample_licence_ids": existing.get("sample_licence_ids")
-        or [ids[0] for ids in list(summary["licences"].values())[:5]],
+        "holders": existing.get("holders", {}),
+        "sample_licence_ids": existing.get("sample_licence_ids", []),
         "try": [
             "POST /v1/admin/sign-in  {username, password}",
             "POST /oauth/token  grant_type=client_credentials (client_secret_basic)",
-            "GET /v1/licence-types",
-            "GET /v1/regions/410100",
+            "POST /v1/lookups  {holder_id, types, purpose: ZDSHBZ, case_id, nonce}",
+            "GET /v1/service-items",
             "GET /v1/licences/{licence_id}/status",
             "GET /v1/status-lists/zz-police/0",
             "GET /.well-known/jwks.json",
@@ -281,3 +214,21 @@ def seed(hub: Hub) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(listing, ensure_ascii=False, indent=2))
     return path
+
+
+def load_data(hub: Hub, hub_url: str) -> None:
+    """Run the three adapters against the listening hub, then list holders and licence ids to try."""
+    path = hub.settings.var_dir / "demo" / "credentials.json"
+    listing = json.loads(path.read_text())
+    load_through_adapters(hub_url, hub.settings.var_dir, listing["departments"], listing["clients"])
+    sources = hub.settings.var_dir / "demo" / "sources"
+    with (sources / "police" / "population.csv").open(encoding="utf-8") as handle:
+        citizens = [row["公民身份号码"] for _, row in zip(range(5), csv.DictReader(handle), strict=False)]
+    snapshot = json.loads(next((sources / "commerce").glob("*.json")).read_text(encoding="utf-8"))
+    records = snapshot if isinstance(snapshot, list) else snapshot.get("records", [])
+    businesses = [r["统一社会信用代码"] for r in records[:3] if "统一社会信用代码" in r]
+    with hub.read_session_factory() as session:
+        licence_ids = repository.sample_licence_ids(session, 5)
+    listing["holders"] = {"citizen_id_numbers": citizens, "business_usccs": businesses}
+    listing["sample_licence_ids"] = licence_ids
+    path.write_text(json.dumps(listing, ensure_ascii=False, indent=2))

@@ -15,7 +15,7 @@ from hub.access.models import Admin
 from hub.audit import service as audit
 from hub.audit import supervision_repository as store
 from hub.audit.models import Alert
-from hub.errors import NotFound
+from hub.errors import Forbidden, NotFound
 from hub.kit.time import utcnow
 from hub.registry.models import Region
 
@@ -51,9 +51,11 @@ def list_alerts(
 def acknowledge(session: Session, alert_id: int, *, by: Admin, note: str | None = None) -> Alert:
     """Mark an alert acknowledged (once; acknowledging again returns it unchanged)."""
     alert = store.get_alert(session, alert_id)
+    if alert is None:
+        raise NotFound(f"no alert {alert_id}")
     regions = _regions(session, by)
-    if alert is None or (regions is not None and alert.region_code not in regions):
-        raise NotFound(f"no alert {alert_id} in your region")
+    if regions is not None and alert.region_code not in regions:
+        raise Forbidden(f"alert {alert_id} is outside your region {by.region_code}")
     if alert.status == "acknowledged":
         return alert
     alert.status, alert.acknowledged_at, alert.acknowledged_by = "acknowledged", utcnow(), by.id

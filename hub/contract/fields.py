@@ -48,4 +48,3 @@ def field_problem(spec: Mapping[str, Any], value: Any) -> str | None:
     if kind == "attachment" and not _SHA256.match(value):
         return "must be the lower-case hex SHA-256 of an uploaded attachment"
     return None
-

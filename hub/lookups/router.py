@@ -27,7 +27,6 @@ ItemCode = Annotated[str, Path(max_length=64)]
 Digest = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the file, lower-case hex.")]
 
 
-
 @router.post("/v1/lookups", response_model=LookupRead)
 def post_lookup(body: LookupCreate, caller: ServiceDep, session: SessionDep, hub: HubDep) -> LookupRead:
     """Tier-filtered, verifiable presentations of a holder's licences for one purpose and case.

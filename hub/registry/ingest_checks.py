@@ -465,5 +465,3 @@ class OperationChecker:
             reason=reason,
             jti=jti,
         )
-
-

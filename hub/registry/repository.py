@@ -255,6 +255,15 @@ def save_feed_batch(session: Session, feed: Feed, batch: FeedBatch) -> None:
     session.flush()
 
 
+def sample_licence_ids(session: Session, limit: int) -> list[str]:
+    """A few current licence ids, the first of each type (for the demo's listing)."""
+    first_of_type = select(func.min(L.c.id)).group_by(L.c.type_code)
+    stmt = (
+        select(L.c.current_licence_id).where(L.c.id.in_(first_of_type)).order_by(L.c.type_code).limit(limit)
+    )
+    return list(session.scalars(stmt))
+
+
 def get_version(session: Session, licence_id: str) -> LicenceVersion | None:
     return session.get(LicenceVersion, licence_id)
 

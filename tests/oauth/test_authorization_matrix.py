@@ -81,6 +81,9 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/v1/status-lists/{department}/{list_number}"): "signed status lists are public by design",
     ("GET", "/v1/service-items"): "catalog of service items and their materials",
     ("GET", "/v1/service-items/{code}"): "catalog of service items and their materials",
+    ("GET", "/v1/audit/tree-head"): "signed tree head: sizes and hashes only, for anyone to verify",
+    ("GET", "/v1/audit/proofs/inclusion"): "Merkle audit path: hashes only (RFC 9162 §2.1.3)",
+    ("GET", "/v1/audit/proofs/consistency"): "Merkle consistency proof: hashes only (RFC 9162 §2.1.4)",
 }
 
 
@@ -189,6 +192,8 @@ def _until() -> str:
 # without a session in test_citizen_routes_need_a_session; tests/interop covers the permitted calls.
 CITIZEN_SESSION: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/v1/me/consents"): {},
+    ("GET", "/v1/me/licences"): {},
+    ("GET", "/v1/me/access-log"): {},
     ("POST", "/v1/me/consents/{consent_id}/withdraw"): {"consent_id": "cst_matrix"},
 }
 
@@ -365,7 +370,29 @@ PROTECTED: list[Row] = [
         lambda w: Call({"grant_id": w.revocable_grant}, json={"reason": "matrix"}), 200,
         other=_county_admin,
     ),
+    Row("GET", "/v1/audit/events", "admin", lambda w: Call(), 200, auditor_may=True,
+        note="lists the events of the caller's region"),
+    Row("GET", "/v1/admin/alerts", "admin", lambda w: Call(), 200, auditor_may=True,
+        note="lists the alerts of the caller's region"),
+    Row(
+        "POST", "/v1/admin/alerts/{alert_id}/acknowledge", "admin",
+        lambda w: Call({"alert_id": _city_alert(w)}, json={"note": "matrix"}), 200,
+        other=_county_admin, auditor_may=True,
+        note="auditors acknowledge too: it records that someone looked and changes no access",
+    ),
 ]  # fmt: skip
+
+
+def _city_alert(world: World) -> int:
+    """An open supervision alert in the city's region (what acknowledging acts on)."""
+    from hub.audit.models import Alert
+
+    with transaction(world.hub.session_factory) as session:
+        alert = Alert(rule="refused", key=f"matrix:{len(PROTECTED)}", severity="warning", subject_kind="client",
+                      subject_id=world.service_client, region_code="410100", summary="matrix")  # fmt: skip
+        session.add(alert)
+        session.flush()
+        return alert.id or 0
 
 
 def valid_token(world: World, audience: str) -> str:
