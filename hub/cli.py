@@ -73,10 +73,11 @@ def demo(
     url = f"http://127.0.0.1:{chosen}"
     public_url = base.public_url if "HUB_PUBLIC_URL" in os.environ else url
     listing = base.var_dir / "demo" / "credentials.json"
-    if listing.exists() and json.loads(listing.read_text()).get("hub") != public_url:
+    served_at = json.loads(listing.read_text()).get("hub") if listing.exists() else public_url
+    if served_at != public_url:
         console.print(
-            f"[red]{base.var_dir}/ holds a demo served at {json.loads(listing.read_text()).get('hub')}[/red]: "
-            f"the departments' adapters are bound to that address. Use that port, or remove {base.var_dir}/."
+            f"[red]{base.var_dir}/ holds a demo served at {served_at}[/red]: the departments' adapters are "
+            f"bound to that address. Use that port, or remove {base.var_dir}/."
         )
         raise typer.Exit(2)
     hub = open_hub(demo=True, port=chosen, public_url=public_url)

@@ -8,6 +8,7 @@ fetched in one query: no tree is rebuilt per request.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -17,11 +18,11 @@ from hub.audit.models import AuditEvent
 from hub.errors import InvalidInput, field_error
 
 
-def append(session: Session, event: AuditEvent) -> AuditEvent:
-    """Sequence ``event`` as the next leaf in the caller's transaction (the counter stays locked until
-    that transaction ends)."""
+def append(session: Session, **columns: Any) -> AuditEvent:
+    """Write an event with ``columns`` as the next leaf, in the caller's transaction (the counter stays
+    locked until that transaction ends)."""
     index = repository.claim_leaf_index(session)
-    event.leaf_index = index
+    event = AuditEvent(leaf_index=index, **columns)
     session.add(event)
     session.flush()  # the id is part of the leaf
     leaf = merkle.leaf_hash(leaf_bytes(event))

@@ -73,7 +73,8 @@ def record(
         region_code = region_code or client.region_code
         department_id = department_id or client.department_id
     moment = (occurred_at or utcnow()).astimezone(UTC)
-    event = AuditEvent(
+    event = merkle_log.append(
+        session,
         occurred_at=moment,
         action=action,
         outcome=outcome,
@@ -89,7 +90,6 @@ def record(
         licence_ids=list(licence_ids or []),
         detail=plain,
     )
-    merkle_log.append(session, event)
     metrics.count_on_commit(session, event)
     log.info(
         "audit.recorded",

@@ -155,7 +155,8 @@ def test_a_broken_business_term_is_a_problem_of_the_licence(until: str, problem:
 def test_a_date_the_catalog_refuses_passes_through_for_the_check_to_name() -> None:
     draft = licence(record(成立日期="2019年3月12日"))
     assert draft.values["establishment_date"] == "2019年3月12日"
-    assert problems_with(CATALOG, draft.values) == ["establishment_date (成立日期): must be a date YYYY-MM-DD"]
+    expected = "establishment_date (成立日期): must be a date YYYY-MM-DD"
+    assert problems_with(CATALOG, draft.values) == [expected]
 
 
 def test_a_revocation_is_a_status_change_alone_and_a_change_of_address_a_new_version() -> None:

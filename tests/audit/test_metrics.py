@@ -75,8 +75,10 @@ def test_a_rolled_back_lookup_is_not_counted(client: TestClient, world: World) -
     before = counter._value.get()
     try:
         with transaction(world.hub.session_factory) as session:
-            audit.record(session, action="lookup", outcome="released", actor_kind="client",
-                         actor_id="rollback-client", detail={"released": [{"type": ID_CARD, "tier": 1}]})  # fmt: skip
+            audit.record(
+                session, action="lookup", outcome="released", actor_kind="client", actor_id="rollback-client",
+                detail={"released": [{"type": ID_CARD, "tier": 1}]},
+            )  # fmt: skip
             raise RuntimeError("the request failed after the lookup")
     except RuntimeError:
         pass

@@ -192,9 +192,7 @@ def test_an_alert_is_acknowledged_once(client: TestClient, hub: Hub, raised: dic
     assert [a["subject_id"] for a in listed["alerts"]] == ["svc-b"]
 
 
-def test_an_alert_of_another_region_is_refused(
-    client: TestClient, hub: Hub, raised: dict[str, int]
-) -> None:
+def test_an_alert_of_another_region_is_refused(client: TestClient, hub: Hub, raised: dict[str, int]) -> None:
     response = client.post(f"/v1/admin/alerts/{raised['svc-b']}/acknowledge", headers=headers(hub, "410102"))
     assert response.status_code == 403
     assert (

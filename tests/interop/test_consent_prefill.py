@@ -24,7 +24,8 @@ def live(serve: Callable[..., LiveHub]) -> LiveHub:
     seed_catalog(started.hub)
     police = create_issuer(started.hub, "police")
     ops = [issue(police.credential(t, holder=ID_NUMBER)) for t in (ID_CARD, HOUSEHOLD)]
-    pushed = httpx.post(f"{started.url}/v1/licences/batch", json=batch(police, 1, *ops), headers=police.headers)
+    body = batch(police, 1, *ops)
+    pushed = httpx.post(f"{started.url}/v1/licences/batch", json=body, headers=police.headers)
     assert pushed.json()["accepted"] == 2, pushed.text
     return started
 
@@ -49,8 +50,10 @@ def test_consent_prefill_and_withdrawal(live: LiveHub, service: ApprovalService,
 
     # The receipt is signed by the hub and says exactly what was released, to whom, for what.
     jwks = {k["kid"]: k for k in httpx.get(f"{live.url}/.well-known/jwks.json").json()["keys"]}
-    _, receipt = sdjwt.verify_jws(token["consent_receipt"], lambda h: jwks.get(h.get("kid")), typ="consent-receipt+jwt")
-    assert (receipt["client_id"], receipt["purpose"], receipt["case_id"]) == (service.client_id, PURPOSE, CASE_ID)
+    receipt_jws = token["consent_receipt"]
+    _, receipt = sdjwt.verify_jws(receipt_jws, lambda h: jwks.get(h.get("kid")), typ="consent-receipt+jwt")
+    assert receipt["client_id"] == service.client_id
+    assert (receipt["purpose"], receipt["case_id"]) == (PURPOSE, CASE_ID)
     assert {r["type_code"]: r["tier"] for r in receipt["released"]} == {ID_CARD: 1, HOUSEHOLD: 2}
     assert ID_NUMBER not in token["consent_receipt"]
 
