@@ -81,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             profile="never" if args.no_profile else args.lookup_profile,
             profile_seconds=3.0 if args.quick else 6.0,
             profile_lookups=150 if args.quick else 400,
+            recovery_timeout_s=10.0 if args.quick else 60.0,
         )
     config = harness.Config(
         backends=backends,

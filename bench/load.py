@@ -170,6 +170,19 @@ async def _client(
         writer.close()
 
 
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a process and its children so far."""
+    root = psutil.Process(pid)
+    total = 0.0
+    for proc in [root, *root.children(recursive=True)]:
+        try:
+            times = proc.cpu_times()
+            total += times.user + times.system
+        except psutil.Error:
+            pass
+    return total
+
+
 class _Cpu:
     """CPU seconds of the client (this process), the server process tree, database backends, and the
     machine as a whole."""
@@ -180,16 +193,7 @@ class _Cpu:
         self.db: dict[int, float] = {}
 
     def _server(self) -> float:
-        if self.server is None:
-            return 0.0
-        total = 0.0
-        for proc in [self.server, *self.server.children(recursive=True)]:
-            try:
-                times = proc.cpu_times()
-                total += times.user + times.system
-            except psutil.Error:
-                pass
-        return total
+        return process_cpu(self.server.pid) if self.server is not None else 0.0
 
     def _db(self, pids: list[int]) -> dict[int, float]:
         found = {}

@@ -80,6 +80,7 @@ class LookupConfig:
     profile: str = "auto"  # "auto": when the target is not met; "always"; "never"
     profile_seconds: float = 6.0
     profile_lookups: int = 400  # in-process, for each of the timed and the cProfile run
+    recovery_timeout_s: float = 60.0  # after a level with failures, how long to wait for the hub to answer
     seed: int = 2026
 
 
@@ -397,6 +398,13 @@ def run_lookups(
             [pusher] = access.register_pushers(hub, [department.id])
             service = access.register_service(hub, [(ID_CARD, TIER)], purposes=[PURPOSE])
             holder_jwk = dict(hub.signer.jwks["keys"][0])
+            pool = hub.engine.pool  # the server builds the same engine from the same settings
+            if hasattr(pool, "size") and hasattr(pool, "_max_overflow"):
+                result["pool"] = {
+                    "size": pool.size(),
+                    "max_overflow": pool._max_overflow,
+                    "timeout": pool.timeout(),
+                }
             holders = citizens((config.licences + 1) // 2, config.seed)
             items = dataset_items(config.licences, holders, config.seed)
             log(
@@ -447,6 +455,10 @@ def run_lookups(
                 port=server.free_port(),
                 extra_env={"BENCH_BARE_BODY": str(body_file)},
             )
+            # background work of the idle hub (the audit supervisor's thread, say) is in its CPU figures
+            idle = load.process_cpu(hub_server.pid)
+            time.sleep(2.0)
+            result["server_idle_cpu_cores"] = (load.process_cpu(hub_server.pid) - idle) / 2.0
             with bare:
                 result["servers"] = {
                     "hub": _shown_command(hub_server.command()),
@@ -454,92 +466,26 @@ def run_lookups(
                     "workers": server.worker_count(),
                 }
                 levels: dict[str, dict[str, Any]] = {}
+                spied = False
                 for c in config.concurrencies:
-                    bare_host = f"127.0.0.1:{bare.port}"
-                    measured_bare = load.run_level(
-                        bare.base_url,
-                        Requests(bare_host, holders, authorization, config.seed + c, f"bare{c}"),
-                        c,
-                        seconds=config.seconds,
-                        warmup_s=config.warmup_s,
-                        max_requests=config.max_requests,
-                        check=check_bare(typical),
-                        server_pid=bare.pid,
-                    )
-                    authorization, _ = access.fetch_service_token(cfg.public_url, service)
-                    measured = load.run_level(
-                        cfg.public_url,
-                        Requests(hub_host, holders, authorization, config.seed + 1000 + c, f"c{c}"),
-                        c,
-                        seconds=config.seconds,
-                        warmup_s=config.warmup_s,
-                        max_requests=config.max_requests,
-                        check=check_lookup,
-                        server_pid=hub_server.pid,
-                        db_pids=db_pids,
-                    )
-                    ratio = measured["ok_per_second"] / measured_bare["per_second"]
-                    levels[str(c)] = {"bare": measured_bare, "lookups": measured, "ratio": ratio}
-                    if measured["errors"]:
-                        # an overloaded hub may still be working off abandoned requests: wait for it
-                        measured["recovered_after_s"] = hub_server.wait_responsive()
-                    log(
-                        f"[lookups] {c:>2} clients: bare {measured_bare['per_second']:,.0f}/s "
-                        f"p50 {measured_bare['latency_s']['p50'] * 1000:.1f} ms "
-                        f"p99 {measured_bare['latency_s']['p99'] * 1000:.1f} ms | lookups "
-                        f"{measured['ok_per_second']:,.0f}/s p50 {measured['latency_s']['p50'] * 1000:.1f} "
-                        "ms "
-                        f"p99 {measured['latency_s']['p99'] * 1000:.1f} ms, {measured['errors']} errors "
-                        f"| ratio {ratio:.2f}"
-                    )
-            result["levels"] = levels
-            result["server_log_problems"] = hub_server.log_problems()
-            result["target"] = verdict(levels)
-            profiled = config.profile == "always" or (
-                config.profile == "auto" and not result["target"].get("met", True)
-            )
-            result["profiled_because"] = (
-                None if not profiled else ("asked" if config.profile == "always" else "target not met")
-            )
-            py_spy = spy.find_py_spy() if profiled else None
-            if profiled and py_spy is None:
-                result["server_profile_skipped"] = "py-spy not found next to the venv's Python or on PATH"
-            if py_spy is not None:
-                log(f"[lookups] py-spy on the server during {config.profile_seconds:.0f} s of lookups "
-                    f"at {TARGET_CONCURRENCY} clients (untimed)")  # fmt: skip
-                authorization, _ = access.fetch_service_token(cfg.public_url, service)
-                raw = workdir / "py-spy-lookups.txt"
-                try:
-                    with spy.Recorder(py_spy, hub_server.pid, raw, nonblocking=True) as recorder:
-                        sampled = load.run_level(
-                            cfg.public_url,
-                            Requests(hub_host, holders, authorization, config.seed + 7, "spy"),
-                            TARGET_CONCURRENCY,
-                            seconds=config.profile_seconds,
-                            warmup_s=0.0,
-                            max_requests=config.max_requests,
-                            check=check_lookup,
+                    if not spied and c > TARGET_CONCURRENCY and _wants_profile(config, levels):
+                        # profile while the hub is healthy, before loads beyond the target's
+                        _spy_phase(
+                            result, config, levels, hub_server, service, holders, workdir, keep_dir, log
                         )
-                    summary = spy.summarise(
-                        raw, recorder.seconds, recorder.rate, sampled["requests"],
-                        classify=lookup_profile.classify, unit="request",
-                    )  # fmt: skip
-                    summary["per_second_while_sampled"] = sampled["per_second"]
-                    # py-spy's pauses and overhead inflate time per lookup: scale the shares by the CPU the
-                    # server spent per lookup at the same concurrency without a profiler
-                    timed = levels.get(str(TARGET_CONCURRENCY), {}).get("lookups", {}).get("cpu", {})
-                    if timed.get("server_ms_per_request"):
-                        summary["server_cpu_ms_per_lookup"] = timed["server_ms_per_request"]
-                        for row in summary["stages"]:
-                            row["us_est"] = row["share"] * timed["server_ms_per_request"] * 1000
-                    if keep_dir is not None:
-                        keep_dir.mkdir(parents=True, exist_ok=True)
-                        shutil.copyfile(raw, keep_dir / "server-profile-lookups.txt")
-                        summary["collapsed_stacks"] = "server-profile-lookups.txt"
-                    result["server_profile"] = summary
-                except RuntimeError as exc:  # py-spy could not attach (no ptrace rights)
-                    result["server_profile_skipped"] = str(exc)
-        if profiled:
+                        spied = True
+                    authorization, _ = access.fetch_service_token(cfg.public_url, service)
+                    levels[str(c)] = _level(
+                        config, c, bare, hub_server, holders, authorization, typical, db_pids, log
+                    )
+                result["levels"] = levels
+                if not spied and _wants_profile(config, levels):
+                    _spy_phase(result, config, levels, hub_server, service, holders, workdir, keep_dir, log)
+        # read after the server stopped: requests abandoned by a failed level end (and log) late
+        result["server_log_problems"] = hub_server.log_problems()
+        result["target"] = verdict(levels)
+        if _wants_profile(config, levels):
+            result["profiled_because"] = "asked" if config.profile == "always" else "target not met"
             log(f"[lookups] in-process request path: {config.profile_lookups} lookups timed, then cProfile")
             hub = build_hub(cfg.settings(), migrate=False)
             try:
@@ -551,9 +497,129 @@ def run_lookups(
                 result["profile"] = lookup_profile.profile_in_process(
                     hub, bearer, requests, config.profile_lookups
                 )
+            except Exception as exc:  # the report keeps every figure measured so far
+                result["profile_error"] = f"{type(exc).__name__}: {str(exc)[:500]}"
+                log(f"[lookups] in-process profile failed: {result['profile_error']}")
             finally:
                 hub.close()
     return result
+
+
+def _wants_profile(config: LookupConfig, levels: dict[str, dict[str, Any]]) -> bool:
+    if config.profile == "always":
+        return True
+    if config.profile == "never":
+        return False
+    target = verdict(levels)
+    return bool(target["measured"] and not target["met"])
+
+
+def _level(
+    config: LookupConfig,
+    c: int,
+    bare: server.HubServer,
+    hub_server: server.HubServer,
+    holders: list[str],
+    authorization: str,
+    typical: bytes,
+    db_pids: Callable[[], list[int]] | None,
+    log: Log,
+) -> dict[str, Any]:
+    """One concurrency: the bare endpoint, then lookups, with the same kind of requests."""
+    measured_bare = load.run_level(
+        bare.base_url,
+        Requests(f"127.0.0.1:{bare.port}", holders, authorization, config.seed + c, f"bare{c}"),
+        c,
+        seconds=config.seconds,
+        warmup_s=config.warmup_s,
+        max_requests=config.max_requests,
+        check=check_bare(typical),
+        server_pid=bare.pid,
+    )
+    measured = load.run_level(
+        hub_server.base_url,
+        Requests(f"127.0.0.1:{hub_server.port}", holders, authorization, config.seed + 1000 + c, f"c{c}"),
+        c,
+        seconds=config.seconds,
+        warmup_s=config.warmup_s,
+        max_requests=config.max_requests,
+        check=check_lookup,
+        server_pid=hub_server.pid,
+        db_pids=db_pids,
+    )
+    if measured["errors"]:
+        # an overloaded hub may still be working off abandoned requests: wait until it answers again
+        measured["recovered_after_s"] = hub_server.wait_responsive(timeout=config.recovery_timeout_s)
+        measured["recovery_timeout_s"] = config.recovery_timeout_s
+    ratio = measured["ok_per_second"] / measured_bare["per_second"]
+    log(
+        f"[lookups] {c:>2} clients: bare {measured_bare['per_second']:,.0f}/s "
+        f"p50 {measured_bare['latency_s']['p50'] * 1000:.1f} ms "
+        f"p99 {measured_bare['latency_s']['p99'] * 1000:.1f} ms | lookups {measured['ok_per_second']:,.0f}/s "
+        f"p50 {measured['latency_s']['p50'] * 1000:.1f} ms p99 {measured['latency_s']['p99'] * 1000:.1f} ms, "
+        f"{measured['errors']} failed | ratio {ratio:.2f}"
+        + (
+            f" | answered again after {measured['recovered_after_s']:.0f} s"
+            if measured.get("recovered_after_s")
+            else ""
+        )
+    )
+    return {"bare": measured_bare, "lookups": measured, "ratio": ratio}
+
+
+def _spy_phase(
+    result: dict[str, Any],
+    config: LookupConfig,
+    levels: dict[str, dict[str, Any]],
+    hub_server: server.HubServer,
+    service: access.ServiceClient,
+    holders: list[str],
+    workdir: Path,
+    keep_dir: Path | None,
+    log: Log,
+) -> None:
+    """py-spy on the hub during one more, untimed, level at the target's concurrency."""
+    py_spy = spy.find_py_spy()
+    if py_spy is None:
+        result["server_profile_skipped"] = "py-spy not found next to the venv's Python or on PATH"
+        return
+    log(
+        f"[lookups] py-spy on the server during {config.profile_seconds:.0f} s of lookups "
+        f"at {TARGET_CONCURRENCY} clients (untimed)"
+    )
+    authorization, _ = access.fetch_service_token(hub_server.base_url, service)
+    raw = workdir / "py-spy-lookups.txt"
+    try:
+        with spy.Recorder(py_spy, hub_server.pid, raw, nonblocking=True) as recorder:
+            sampled = load.run_level(
+                hub_server.base_url,
+                Requests(f"127.0.0.1:{hub_server.port}", holders, authorization, config.seed + 7, "spy"),
+                TARGET_CONCURRENCY,
+                seconds=config.profile_seconds,
+                warmup_s=0.0,
+                max_requests=config.max_requests,
+                check=check_lookup,
+            )
+    except RuntimeError as exc:  # py-spy could not attach (no ptrace rights)
+        result["server_profile_skipped"] = str(exc)
+        return
+    summary = spy.summarise(
+        raw, recorder.seconds, recorder.rate, sampled["requests"],
+        classify=lookup_profile.classify, unit="request",
+    )  # fmt: skip
+    summary["per_second_while_sampled"] = sampled["per_second"]
+    # the sampler slows the server: scale the shares by the CPU the server spent per lookup at the same
+    # concurrency without a profiler
+    timed = levels.get(str(TARGET_CONCURRENCY), {}).get("lookups", {}).get("cpu", {})
+    if timed.get("server_ms_per_request") and levels[str(TARGET_CONCURRENCY)]["lookups"]["ok"]:
+        summary["server_cpu_ms_per_lookup"] = timed["server_ms_per_request"]
+        for row in summary["stages"]:
+            row["us_est"] = row["share"] * timed["server_ms_per_request"] * 1000
+    if keep_dir is not None:
+        keep_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(raw, keep_dir / "server-profile-lookups.txt")
+        summary["collapsed_stacks"] = "server-profile-lookups.txt"
+    result["server_profile"] = summary
 
 
 def _shown_command(command: list[str]) -> str:

@@ -497,7 +497,54 @@ def _lookup_findings(lk: dict[str, Any]) -> list[str]:
             f"one core: {lookups['server_ms_per_request']:.2f} ms per lookup caps it near "
             f"{1000 / max(lookups['server_ms_per_request'], 1e-9):,.0f} lookups/s whatever the concurrency."
         )
+    if level and level["bare"]["per_second"]:
+        needed = target["threshold_ratio"] * level["bare"]["per_second"]
+        workers = (lk.get("servers") or {}).get("workers", 1)
+        lines.append(
+            f"The target needs ≥ {needed:,.0f} lookups/s at {target['concurrency']} clients: with "
+            f"{workers} worker(s) that is at most {1000 * workers / needed:.2f} ms of server CPU per lookup "
+            f"(and the database's share on the same 2 cores), against "
+            f"{level['lookups']['cpu']['server_ms_per_request']:.2f} ms measured — the per-request cost must "
+            "fall by an order of magnitude, not a few per cent."
+        )
+    one = lk["levels"].get("1")
     inproc = lk.get("in_process")
+    if one and one["lookups"]["ok"] and inproc and inproc.get("cpu_us_per_lookup"):
+        server_ms = one["lookups"]["cpu"]["server_ms_per_request"]
+        path_ms = inproc["cpu_us_per_lookup"] / 1000
+        lines.append(
+            f"At 1 client the server spends {server_ms:.2f} ms of CPU per lookup; the same path in-process "
+            f"(no HTTP, one thread) {path_ms:.2f} ms: about {max(server_ms - path_ms, 0):.1f} ms per "
+            "lookup go to "
+            f"uvicorn, FastAPI, middleware and thread hand-offs — the bare endpoint's whole request costs "
+            f"{one['bare']['cpu']['server_ms_per_request']:.2f} ms."
+        )
+    if lk.get("server_idle_cpu_cores") is not None:
+        lines.append(
+            f"The idle hub used {lk['server_idle_cpu_cores']:.2f} cores before the levels (background "
+            "threads "
+            "such as the audit supervisor); that is inside its CPU figures."
+        )
+    for c, level in lk["levels"].items():
+        m = level["lookups"]
+        if m["errors"]:
+            recovered = m.get("recovered_after_s")
+            lines.append(
+                f"At {c} clients {m['errors']} of {m['requests'] or m['errors']} lookups failed "
+                f"(statuses {m['statuses']}; status 0 = no answer within {m.get('timeout_s', 10):.0f} s). "
+                + (
+                    f"The hub answered `/readyz` again {recovered:.0f} s after the load stopped."
+                    if recovered is not None
+                    else "The hub still did not answer `/readyz` "
+                    f"{m.get('recovery_timeout_s', 0):.0f} s after the load stopped."
+                )
+            )
+    if lk.get("server_log_problems"):
+        shown = "; ".join(
+            f"{p['count']}× {str(p['what']).split(' (Background on this error', 1)[0]}"
+            for p in lk["server_log_problems"][:3]
+        )
+        lines.append(f"The hub's log: {shown}.")
     if inproc:
         top = ", ".join(f"`{r['statement']}` ×{r['per_lookup']:.1f}" for r in inproc["statements"][:8])
         lines.append(
@@ -536,48 +583,82 @@ def _lookup_suggestions(lk: dict[str, Any]) -> list[str]:
         p["count"] for p in lk.get("server_log_problems", []) if "QueuePool limit" in str(p["what"])
     )
     failed = [c for c, lv in levels.items() if lv["lookups"]["errors"]]
-    if failed and pool_timeouts:
+    if failed:
+        pool = lk.get("pool") or {}
+        connections = (
+            f"{pool['size'] + pool['max_overflow']} connections (pool_size {pool['size']} + overflow "
+            f"{pool['max_overflow']}, {pool['timeout']:.0f} s timeout)"
+            if pool
+            else "its connection pool"
+        )
         recovered = [levels[c]["lookups"].get("recovered_after_s") for c in failed]
+        logged = (
+            f"the server logged {pool_timeouts} `QueuePool limit … reached, connection timed out` errors"
+            if pool_timeouts
+            else "every request timed out"
+        )
         out.append(
-            f"**Pool starvation deadlock** at {', '.join(failed)} clients: the server logged {pool_timeouts} "
-            "`QueuePool limit of size 10 overflow 10 reached` errors. anyio runs up to 40 sync "
-            "dependencies at "
-            "once but the engine has 20 connections; `get_session` is a sync generator dependency, so a "
-            "request "
-            "that holds a connection needs a free thread to run its next dependency and to close the "
-            "session, "
-            "while every thread is blocked waiting for a connection: nothing moves until the 30 s pool "
-            "timeout "
-            "fails them all with 500 (the server answered again "
-            f"{', '.join(f'{r:.0f} s' for r in recovered if r is not None) or 'never'} after the level). "
-            "Fix in `storage/database.py` / `hub/main.py`: a pool at least as large as the thread limiter "
-            "(or `anyio.to_thread.current_default_thread_limiter().total_tokens` = pool size), a short pool "
-            "timeout answering 503 with `Retry-After`, or a concurrency limit in front of the routes."
+            f"**Pool starvation deadlock** at {', '.join(failed)} clients: {logged}. anyio's thread pool "
+            "runs "
+            f"up to 40 sync dependencies and endpoints at once, the engine has {connections}. "
+            "`get_session` is "
+            "a sync generator dependency: a request that holds a connection needs a free thread for each of "
+            "its next dependencies, for the endpoint and to close its session, while every thread is blocked "
+            "waiting for a connection — nothing moves until the pool timeout fails the waiters with 500 "
+            + (
+                f"(`/readyz` answered again {', '.join(f'{r:.0f} s' for r in recovered if r is not None)} "
+                "after the load stopped). "
+                if any(r is not None for r in recovered)
+                else "(the hub did not answer `/readyz` within the harness's wait). "
+            )
+            + "In `storage/database.py` / `hub/main.py`: at least as many connections as threads (or cap "
+            "anyio's limiter, `anyio.to_thread.current_default_thread_limiter().total_tokens`, at the pool "
+            "size), a pool timeout of a second or two answered with 503 + `Retry-After`, or a concurrency "
+            "limit "
+            "in front of the routes; a load test at 64 clients in CI keeps it fixed."
         )
     n_total = inproc.get("statements_per_lookup", 0.0)
     if n_total:
-        audit_n, audit_us = calls("UPDATE audit", "INSERT INTO audit", "SELECT … FROM audit")
-        _, lock_us = calls("UPDATE audit_tree_state")
+        audit_rows = [r for k, r in statements.items() if "audit" in k]
+        audit_n = sum(r["per_lookup"] for r in audit_rows)
+        audit_us = sum(r["us_per_lookup"] for r in audit_rows)
+        claim = next(
+            (
+                r
+                for k, r in statements.items()
+                if k.startswith(("UPDATE audit_tree_state", "SELECT audit_append"))
+            ),
+            None,
+        )
         one = levels.get("1", {}).get("lookups", {}).get("ok_per_second")
+        at8 = levels.get("8", {}).get("lookups", {}).get("ok_per_second")
         at32 = levels.get("32", {}).get("lookups", {}).get("ok_per_second")
         scaling = (
-            f" Lookups/s barely move with concurrency ({one:,.0f}/s at 1 client, {at32:,.0f}/s at 32)."
+            f" Lookups/s hardly grow with concurrency ({one:,.0f}/s at 1 client"
+            + (f", {at8:,.0f}/s at 8" if at8 else "")
+            + f", {at32:,.0f}/s at 32) while latency grows with the queue."
             if one and at32
             else ""
         )
-        if audit_n:
+        if audit_rows:
+            claimed = (
+                f"`{claim['statement']}` ({claim['us_per_lookup']:,.0f} µs) claims the next leaf under a row "
+                "lock on the one tree counter, held until COMMIT"
+                if claim
+                else "the leaf counter is locked until COMMIT"
+            )
             out.append(
-                f"**The audit append serialises lookups.** {audit_n:.1f} statements per lookup "
-                f"({audit_us:,.0f} µs) go to the Merkle log, starting with `UPDATE audit_tree_state` "
-                f"({lock_us:,.0f} µs), a row lock on the one leaf counter held until COMMIT: every lookup "
-                "waits "
-                "for the previous one's remaining statements and its WAL flush, and under load the holder "
-                "also "
-                f"waits for the GIL behind dozens of threads.{scaling} In `hub/audit/log.py`: insert the "
+                f"**The audit append is one global lock per lookup.** {audit_n:.1f} statements per lookup "
+                f"({audit_us:,.0f} µs) write the audit event and its Merkle leaf; {claimed}: lookups queue "
+                "on it "
+                "for the rest of the holder's transaction and its WAL flush, and under load the holder also "
+                f"waits for the GIL behind dozens of threads.{scaling} In `hub/audit/`: keep inserting the "
                 "event "
-                "row in the request's transaction (still atomic with the lookup) and assign leaf indexes and "
-                "Merkle nodes afterwards in batches by one sequencer (a background task or the next append, "
-                "`WHERE leaf_index IS NULL ORDER BY id`), so no request holds a global lock."
+                "row in the request's transaction (atomic with the release), but give leaf indexes and "
+                "Merkle "
+                "nodes to committed events afterwards, in batches, from one sequencer (the supervisor "
+                "thread or "
+                "the next append, `WHERE leaf_index IS NULL ORDER BY id`), so no request holds a global lock."
             )
         region_n, region_us = calls("SELECT … FROM region")
         catalog_n, catalog_us = calls("SELECT … FROM licence_type")
@@ -606,6 +687,14 @@ def _lookup_suggestions(lk: dict[str, Any]) -> list[str]:
                 "to "
                 "`release_type`, keeps revocation immediate; the audit's `session.get(Client)` then hits the "
                 "identity map."
+            )
+        ping_n, ping_us = calls("(pool_pre_ping")
+        if ping_n:
+            out.append(
+                f"`pool_pre_ping` (`storage/database.py`) costs a round trip on every checkout "
+                f"({ping_us:,.0f} µs per lookup): rely on psycopg's broken-connection errors plus "
+                "`pool_recycle`, "
+                "and retry a request whose connection was found dead, instead of pinging each time."
             )
         commit_us = inproc["commit_seconds"] / inproc["lookups"] * 1e6 if inproc.get("lookups") else 0.0
         if commit_us > 300:
@@ -671,7 +760,8 @@ def _render_lookups(lk: dict[str, Any], plots: list[str], add: Any) -> None:
     add(f"## Lookups against the ceiling ({NAMES.get(lk['backend'], lk['backend'])})")
     add("")
     add(
-        f"A {lk['database']} holding **{ds['licences_in_database']:,} licences** for {ds['citizens']:,} "
+        f"A fresh {'PostgreSQL database' if lk['backend'] == 'postgres' else 'SQLite file'} holding "
+        f"**{ds['licences_in_database']:,} licences** for {ds['citizens']:,} "
         "citizens "
         f"(a resident ID card and a household register each), loaded in {ds['seconds']:.0f} s "
         f"({_rate(ds['per_second'])} licences/s) by {ds['method']}; then `ANALYZE`."
@@ -748,6 +838,15 @@ def _render_lookups(lk: dict[str, Any], plots: list[str], add: Any) -> None:
             f"| {b['other_cores']:.2f} / {m['other_cores']:.2f} |"
         )
     add("")
+    others = [lv[k]["cpu"]["other_cores"] for lv in lk["levels"].values() for k in ("bare", "lookups")]
+    if others:
+        add(
+            f"Other work on the machine took {sum(others) / len(others):.2f} of its 2 cores on average "
+            "during "
+            f"these windows ({min(others):.2f}–{max(others):.2f}): absolute rates are lower than on an idle "
+            "machine, and a burst may land on one side of a ratio only."
+        )
+        add("")
     for plot in plots:
         if plot == "lookups.png":
             add(f"![{plot}]({plot})")

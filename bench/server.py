@@ -259,14 +259,14 @@ class HubServer:
             self.process.wait(timeout=5)
 
     def wait_responsive(self, timeout: float = 90.0, path: str = "/readyz") -> float | None:
-        """Seconds until ``path`` answers 200 again (after an overload), or None if it never did."""
+        """Seconds until ``path`` (which needs a database connection) answers 200 again after an overload,
+        or None if it did not within ``timeout``. One probe at a time, so probes do not pile up."""
         started = time.monotonic()
-        with httpx.Client(base_url=self.base_url, timeout=5.0) as client:
-            while time.monotonic() - started < timeout:
-                with contextlib.suppress(httpx.HTTPError):
-                    if client.get(path).status_code == 200:
-                        return time.monotonic() - started
-                time.sleep(0.2)
+        while (left := timeout - (time.monotonic() - started)) > 0:
+            with contextlib.suppress(httpx.HTTPError), httpx.Client(base_url=self.base_url) as client:
+                if client.get(path, timeout=max(0.5, min(20.0, left))).status_code == 200:
+                    return time.monotonic() - started
+            time.sleep(0.2)
         return None
 
     def log_problems(self, top: int = 8) -> list[dict[str, object]]:

@@ -70,7 +70,8 @@ def build_hub(settings: Settings, *, migrate: bool = True) -> Hub:
     """Connect to the database and object store, apply migrations and make sure a hub key exists."""
     settings = resolve_secrets(settings)
     assert settings.data_keys and settings.blind_index_key and settings.session_secret
-    engine = make_engine(settings.resolved_database_url)
+    # A request may hold two connections (a read and a write session); a few more for background work.
+    engine = make_engine(settings.resolved_database_url, pool_size=2 * settings.max_concurrent_requests + 4)
     if migrate:
         db.upgrade(engine)
     factory = make_session_factory(engine)

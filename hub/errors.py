@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -149,6 +150,12 @@ def install_error_handlers(app: FastAPI) -> None:
                 request.url.path
             )
         )
+
+    @app.exception_handler(SQLAlchemyTimeoutError)
+    async def _pool_exhausted(request: Request, exc: SQLAlchemyTimeoutError) -> JSONResponse:
+        log.error("request.database_pool_exhausted", extra={"path": request.url.path})
+        problem = ServiceUnavailable("the hub is overloaded; retry later").to_problem(request.url.path)
+        return problem_response(problem, headers={"Retry-After": "2"})
 
     @app.exception_handler(OperationalError)
     async def _database_down(request: Request, exc: OperationalError) -> JSONResponse:

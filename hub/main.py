@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -17,7 +18,7 @@ from hub.context import Hub, build_hub, resolve_secrets
 from hub.deps import HubDep
 from hub.errors import ServiceUnavailable, install_error_handlers
 from hub.keys.router import router as keys_router
-from hub.kit.http import BodySizeLimit, RequestMetrics
+from hub.kit.http import BodySizeLimit, ConcurrencyLimit, RequestMetrics
 from hub.kit.logging import configure_logging
 from hub.lookups.router import router as lookups_router
 from hub.me.router import router as me_router
@@ -36,6 +37,10 @@ def create_app(settings: Settings | None = None, *, hub: Hub | None = None) -> F
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Sync routes and dependencies run on AnyIO's thread pool. With at least one thread per admitted
+        # request (ConcurrencyLimit below), a request holding a connection or a row lock always finds a
+        # thread for its next step, so load queues instead of deadlocking.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.max_concurrent_requests
         owned = app.state.hub is None
         if owned:
             app.state.hub = await run_in_threadpool(build_hub, settings)
@@ -99,6 +104,7 @@ def create_app(settings: Settings | None = None, *, hub: Hub | None = None) -> F
         https_only=settings.public_url.startswith("https://"),
     )
     app.add_middleware(BodySizeLimit, limit_for=limit_for)
+    app.add_middleware(ConcurrencyLimit, limit=settings.max_concurrent_requests)
     app.add_middleware(RequestMetrics)
     return app
 

@@ -46,6 +46,15 @@ class Settings(BaseSettings):
     oidc_client_secret: str | None = None
     oidc_id_number_claim: str = Field("id_number", description="ID-token claim holding the 公民身份号码.")
 
+    max_concurrent_requests: int = Field(
+        32,
+        ge=1,
+        le=500,
+        description="Requests a worker handles at once; more wait their turn. Threads and database "
+        "connections are sized from it, so no request waits for a thread or a connection that a request "
+        "queued behind it holds.",
+    )
+
     max_batch_operations: int = 1000
     max_batch_bytes: int = 16 * 1024 * 1024
     max_attachment_bytes: int = 10 * 1024 * 1024

@@ -32,7 +32,7 @@ def is_sqlite(engine_or_url: Engine | str) -> bool:
     return url.get_backend_name() == "sqlite"
 
 
-def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
+def make_engine(url: str, *, pool_size: int = 10, echo: bool = False, pool_timeout: float = 10.0) -> Engine:
     """Create an engine with the settings each backend needs to be safe under concurrent writers."""
     url = normalise_url(url)
     if is_sqlite(url):
@@ -44,7 +44,12 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
         )
         _configure_sqlite(engine)
         return engine
-    kwargs: dict[str, Any] = {"pool_size": pool_size, "max_overflow": pool_size, "pool_pre_ping": True}
+    kwargs: dict[str, Any] = {
+        "pool_size": pool_size,
+        "max_overflow": pool_size,
+        "pool_pre_ping": True,
+        "pool_timeout": pool_timeout,
+    }
     return create_engine(url, echo=echo, **kwargs)
 
 

@@ -10,23 +10,14 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from hub.access import repository as access_repository
 from hub.access.models import Admin
 from hub.audit import service as audit
 from hub.audit import supervision_repository as store
 from hub.audit.models import Alert
 from hub.errors import Forbidden, NotFound
 from hub.kit.time import utcnow
-from hub.registry.models import Region
 
 MAX_PAGE = 200
-
-
-def _regions(session: Session, admin: Admin) -> list[str] | None:
-    region = session.get(Region, admin.region_code)
-    if region is not None and region.parent_code is None:
-        return None
-    return access_repository.region_subtree(session, admin.region_code)
 
 
 def list_alerts(
@@ -40,12 +31,12 @@ def list_alerts(
     limit: int = 50,
 ) -> list[Alert]:
     """Alerts in the caller's region, newest first; ``before`` continues below an alert id."""
-    return list(
-        store.list_alerts(
-            session, regions=_regions(session, by), rule=rule, status=status, since=since, before=before,
-            limit=min(limit, MAX_PAGE),
-        )
+    regions = audit.visible_regions(session, by)
+    found = store.list_alerts(
+        session, regions=regions, rule=rule, status=status, since=since, before=before,
+        limit=min(limit, MAX_PAGE),
     )  # fmt: skip
+    return list(found)
 
 
 def acknowledge(session: Session, alert_id: int, *, by: Admin, note: str | None = None) -> Alert:
@@ -53,7 +44,7 @@ def acknowledge(session: Session, alert_id: int, *, by: Admin, note: str | None 
     alert = store.get_alert(session, alert_id)
     if alert is None:
         raise NotFound(f"no alert {alert_id}")
-    regions = _regions(session, by)
+    regions = audit.visible_regions(session, by)
     if regions is not None and alert.region_code not in regions:
         raise Forbidden(f"alert {alert_id} is outside your region {by.region_code}")
     if alert.status == "acknowledged":

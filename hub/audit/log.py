@@ -1,8 +1,13 @@
 """The Merkle log over stored events: appending a leaf, roots and proofs (RFC 9162 §2.1).
 
 Appending leaf ``i`` claims ``i`` from the row-locked counter, then writes the leaf hash and every
-subtree the leaf completes (one on average). A root or a proof folds at most ~2·log2(n) stored nodes,
-fetched in one query: no tree is rebuilt per request.
+subtree the leaf completes (one on average). The counter stays locked until the transaction ends, so
+indexes are dense and in commit order; to keep that window short, PostgreSQL does the whole claim in one
+round trip (``audit_append_leaf``, migration 0005) on an event already inserted and hashed. SQLite holds
+its one write lock from ``BEGIN IMMEDIATE`` anyway, so there the steps run from here.
+
+A root or a proof folds at most ~2·log2(n) stored nodes, fetched in one query: no tree is rebuilt per
+request.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from hub.audit import merkle, repository
 from hub.audit.leaf import leaf_bytes
@@ -21,10 +27,18 @@ from hub.errors import InvalidInput, field_error
 def append(session: Session, **columns: Any) -> AuditEvent:
     """Write an event with ``columns`` as the next leaf, in the caller's transaction (the counter stays
     locked until that transaction ends)."""
+    if repository.appends_in_database(session):
+        event = AuditEvent(**columns)
+        session.add(event)
+        session.flush()  # the id is part of the leaf, the index is not: hash before taking the lock
+        assert event.id is not None
+        index = repository.append_leaf_in_database(session, event.id, merkle.leaf_hash(leaf_bytes(event)))
+        set_committed_value(event, "leaf_index", index)
+        return event
     index = repository.claim_leaf_index(session)
     event = AuditEvent(leaf_index=index, **columns)
     session.add(event)
-    session.flush()  # the id is part of the leaf
+    session.flush()
     leaf = merkle.leaf_hash(leaf_bytes(event))
     siblings = merkle.left_siblings_for(index)
     stored = repository.get_nodes(session, siblings) if siblings else {}

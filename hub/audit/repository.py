@@ -41,20 +41,31 @@ def lock(session: Session, name: str) -> None:
 # Sequencing -----------------------------------------------------------------------------------------
 
 
+_CLAIM = (
+    _state.update().where(_state.c.id == STATE_ROW).values(size=_state.c.size + 1).returning(_state.c.size)
+)
+_APPEND_IN_DATABASE = text("SELECT audit_append_leaf(:event, :leaf)")
+
+
 def claim_leaf_index(session: Session) -> int:
     """The next leaf index. The ``UPDATE`` row-locks the counter until this transaction ends, so
     appends commit in index order and a rolled-back append gives its index back."""
-    claim = (
-        _state.update()
-        .where(_state.c.id == STATE_ROW)
-        .values(size=_state.c.size + 1)
-        .returning(_state.c.size)
-    )
-    size = session.execute(claim).scalar()
+    size = session.execute(_CLAIM).scalar()
     if size is None:  # a new (or emptied) database: create the counter, racing writers agree
         insert_ignoring_conflicts(session, _state, [{"id": STATE_ROW, "size": 0}])
-        size = session.execute(claim).scalar_one()
+        size = session.execute(_CLAIM).scalar_one()
     return int(size) - 1
+
+
+def appends_in_database(session: Session) -> bool:
+    return _dialect(session) == "postgresql"
+
+
+def append_leaf_in_database(session: Session, event_id: int, leaf: bytes) -> int:
+    """PostgreSQL: claim the next index for an inserted event and store its leaf hash and the subtrees it
+    completes, in one round trip (the function of migration 0005)."""
+    found = session.execute(_APPEND_IN_DATABASE, {"event": event_id, "leaf": leaf})
+    return int(found.scalar_one())
 
 
 def committed_size(session: Session) -> int:

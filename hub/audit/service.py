@@ -91,16 +91,19 @@ def record(
         detail=plain,
     )
     metrics.count_on_commit(session, event)
-    log.info(
+    log.debug(  # the event itself is the record; an INFO line per lookup would cost as much as hashing it
         "audit.recorded",
         extra={"audit_event": event.id, "leaf": event.leaf_index, "action": action, "outcome": outcome},
     )
     return event
 
 
-def _is_top_level(session: Session, code: str) -> bool:
-    region = session.get(Region, code)
-    return region is not None and region.parent_code is None
+def visible_regions(session: Session, admin: Admin) -> list[str] | None:
+    """The region codes whose events and alerts ``admin`` sees; None: all (a top-level admin)."""
+    region = session.get(Region, admin.region_code)
+    if region is not None and region.parent_code is None:
+        return None
+    return access_repository.region_subtree(session, admin.region_code)
 
 
 def list_events(
@@ -121,9 +124,7 @@ def list_events(
     leaf index to continue below (the previous page's last)."""
     if since and until and since >= until:
         raise InvalidInput("since must be before until", errors=[field_error("since", "after until")])
-    regions = None if _is_top_level(session, by.region_code) else (
-        access_repository.region_subtree(session, by.region_code)
-    )  # fmt: skip
+    regions = visible_regions(session, by)
     uscc = None
     if department_id:
         department = session.get(Department, department_id)

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from hub.access.models import Client, Grant
 from hub.audit.models import Alert, AuditRollup, SupervisionState, TreeHead
@@ -66,14 +67,14 @@ def window_totals(session: Session, since: datetime, until: datetime) -> list[Ac
     """Per actor, the sums of buckets starting in ``[since, until)``."""
     stmt = (
         select(
-            AuditRollup.actor_id,
-            func.max(AuditRollup.region_code),
-            func.sum(AuditRollup.lookups),
-            func.sum(AuditRollup.refused),
-            func.sum(AuditRollup.purpose_not_covered),
+            col(AuditRollup.actor_id),
+            func.max(col(AuditRollup.region_code)),
+            func.sum(col(AuditRollup.lookups)),
+            func.sum(col(AuditRollup.refused)),
+            func.sum(col(AuditRollup.purpose_not_covered)),
         )
-        .where(AuditRollup.bucket_start >= since, AuditRollup.bucket_start < until)  # type: ignore[arg-type]
-        .group_by(AuditRollup.actor_id)
+        .where(col(AuditRollup.bucket_start) >= since, col(AuditRollup.bucket_start) < until)
+        .group_by(col(AuditRollup.actor_id))
     )
     return [
         ActorWindow(a, r, int(n or 0), int(x or 0), int(p or 0)) for a, r, n, x, p in session.execute(stmt)
@@ -84,20 +85,20 @@ def lookups_between(
     session: Session, actors: Iterable[str], since: datetime, until: datetime
 ) -> dict[str, int]:
     stmt = (
-        select(AuditRollup.actor_id, func.sum(AuditRollup.lookups))
+        select(col(AuditRollup.actor_id), func.sum(col(AuditRollup.lookups)))
         .where(
-            AuditRollup.actor_id.in_(list(actors)),  # type: ignore[attr-defined]
-            AuditRollup.bucket_start >= since,  # type: ignore[arg-type]
-            AuditRollup.bucket_start < until,  # type: ignore[arg-type]
+            col(AuditRollup.actor_id).in_(list(actors)),
+            col(AuditRollup.bucket_start) >= since,
+            col(AuditRollup.bucket_start) < until,
         )
-        .group_by(AuditRollup.actor_id)
+        .group_by(col(AuditRollup.actor_id))
     )
     return {actor: int(total or 0) for actor, total in session.execute(stmt)}
 
 
 def feeds(session: Session) -> list[tuple[Department, datetime | None]]:
     """Every department with the time its feed last accepted a batch (None: never)."""
-    stmt = select(Department, Feed.updated_at).outerjoin(Feed, Feed.department_id == Department.id)
+    stmt = select(Department, col(Feed.updated_at)).outerjoin(Feed, col(Feed.department_id) == Department.id)
     return [(department, updated) for department, updated in session.execute(stmt)]
 
 
@@ -106,9 +107,9 @@ def grants_expiring(
 ) -> Sequence[tuple[Grant, Client | None]]:
     stmt = (
         select(Grant, Client)
-        .outerjoin(Client, Client.client_id == Grant.client_id)
-        .where(Grant.status == "active", Grant.valid_until > now, Grant.valid_until <= until)  # type: ignore[arg-type,operator]
-        .order_by(Grant.valid_until)
+        .outerjoin(Client, col(Client.client_id) == Grant.client_id)
+        .where(col(Grant.status) == "active", col(Grant.valid_until) > now, col(Grant.valid_until) <= until)
+        .order_by(col(Grant.valid_until))
     )
     return [(grant, client) for grant, client in session.execute(stmt)]
 
@@ -117,7 +118,7 @@ def grants_expiring(
 
 
 def alert_by_key(session: Session, key: str) -> Alert | None:
-    return session.scalars(select(Alert).where(Alert.key == key)).first()
+    return session.scalars(select(Alert).where(col(Alert.key) == key)).first()
 
 
 def add_alert(session: Session, alert: Alert) -> Alert:
@@ -142,16 +143,16 @@ def list_alerts(
 ) -> Sequence[Alert]:
     stmt = select(Alert)
     if regions is not None:
-        stmt = stmt.where(Alert.region_code.in_(regions))  # type: ignore[union-attr]
+        stmt = stmt.where(col(Alert.region_code).in_(regions))
     if rule:
-        stmt = stmt.where(Alert.rule == rule)
+        stmt = stmt.where(col(Alert.rule) == rule)
     if status:
-        stmt = stmt.where(Alert.status == status)
+        stmt = stmt.where(col(Alert.status) == status)
     if since:
-        stmt = stmt.where(Alert.raised_at >= since)  # type: ignore[arg-type]
+        stmt = stmt.where(col(Alert.raised_at) >= since)
     if before is not None:
-        stmt = stmt.where(Alert.id < before)  # type: ignore[arg-type,operator]
-    return session.scalars(stmt.order_by(Alert.id.desc()).limit(limit)).all()  # type: ignore[union-attr]
+        stmt = stmt.where(col(Alert.id) < before)
+    return session.scalars(stmt.order_by(col(Alert.id).desc()).limit(limit)).all()
 
 
 # Metrics --------------------------------------------------------------------------------------------
@@ -159,11 +160,16 @@ def list_alerts(
 
 def metrics_snapshot(session: Session) -> dict[str, Any]:
     now = utcnow()
-    head = session.scalars(select(TreeHead).order_by(TreeHead.id.desc()).limit(1)).first()  # type: ignore[union-attr]
+    head = session.scalars(select(TreeHead).order_by(col(TreeHead.id).desc()).limit(1)).first()
     ingest_stmt = select(
-        FeedBatch.department_id, func.count(), func.sum(FeedBatch.accepted), func.sum(FeedBatch.rejected)
-    ).group_by(FeedBatch.department_id)
-    alerts_stmt = select(Alert.rule, Alert.status, func.count()).group_by(Alert.rule, Alert.status)
+        col(FeedBatch.department_id),
+        func.count(),
+        func.sum(col(FeedBatch.accepted)),
+        func.sum(col(FeedBatch.rejected)),
+    ).group_by(col(FeedBatch.department_id))
+    alerts_stmt = select(col(Alert.rule), col(Alert.status), func.count()).group_by(
+        col(Alert.rule), col(Alert.status)
+    )
     return {
         "tree_size": committed_size(session),
         "head_size": head.tree_size if head else 0,

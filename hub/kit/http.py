@@ -5,12 +5,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from prometheus_client import Counter, Histogram
+import anyio
+from prometheus_client import Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hub.errors import PROBLEM_JSON, PayloadTooLarge
 
 REQUESTS = Counter("hub_http_requests_total", "HTTP requests", ["method", "route", "status"])
+IN_FLIGHT = Gauge("hub_http_requests_in_flight", "Requests admitted or waiting for admission")
 LATENCY = Histogram(
     "hub_http_request_seconds",
     "HTTP request latency",
@@ -85,6 +87,32 @@ async def _too_large(send: Send, limit: int) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+class ConcurrencyLimit:
+    """Admit at most ``limit`` requests at once; the rest wait here, holding no thread and no connection.
+
+    Threads and database connections are sized from the same number, so an admitted request never waits
+    for a resource held by a request queued behind it (the deadlock a thread pool smaller than the load
+    and a connection pool smaller than the thread pool otherwise make)."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+        self._semaphore: anyio.Semaphore | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in ("/healthz", "/metrics"):
+            await self.app(scope, receive, send)
+            return
+        if self._semaphore is None:
+            self._semaphore = anyio.Semaphore(self.limit)
+        IN_FLIGHT.inc()
+        try:
+            async with self._semaphore:
+                await self.app(scope, receive, send)
+        finally:
+            IN_FLIGHT.dec()
 
 
 class RequestMetrics:

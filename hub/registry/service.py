@@ -110,9 +110,9 @@ def register_department(
         raise InvalidInput("invalid department", errors=errors)
     if repository.get_department(session, id) is not None:
         raise Conflict(f"department {id!r} already exists", errors=[field_error("id", "taken")])
-    for name, value in (("uscc", uscc), ("issuer", issuer)):
-        if repository.department_with(session, name, value) is not None:
-            raise Conflict(f"another department has this {name}", errors=[field_error(name, "taken")])
+    for column, value in (("uscc", uscc), ("issuer", issuer)):
+        if repository.department_with(session, column, value) is not None:
+            raise Conflict(f"another department has this {column}", errors=[field_error(column, "taken")])
     department = Department(id=id, name=name, kind=kind, region_code=region_code, uscc=uscc, issuer=issuer)
     session.add(department)
     session.flush()

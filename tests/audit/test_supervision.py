@@ -8,14 +8,20 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
+from typer.testing import CliRunner
 
-from hub.audit.models import Alert
-from hub.audit.settings import AuditSettings
+from hub.audit import service as audit
+from hub.audit.models import Alert, AuditEvent, TreeHead
+from hub.audit.settings import AuditSettings, get_audit_settings
 from hub.audit.supervision import evaluate_rules
+from hub.cli import app
 from hub.context import Hub
 from hub.kit.time import utcnow
+from hub.settings import Settings
 from storage.database import transaction
+from tests.audit.conftest import cli_env
 from tests.factories import ID_CARD, create_admin, create_grant, create_issuer, mint_admin_token, seed_catalog
 from tests.lookups.conftest import World
 
@@ -29,8 +35,6 @@ SETTINGS = AuditSettings(
 def lookups(hub: Hub, actor: str, count: int, start: datetime, span: timedelta, **fields: Any) -> None:
     """``count`` lookups by ``actor`` spread evenly over ``[start, start + span)``."""
     with transaction(hub.session_factory) as session:
-        from hub.audit import service as audit
-
         for n in range(count):
             audit.record(
                 session, occurred_at=start + span * n / count,
@@ -208,8 +212,20 @@ def test_acknowledging_is_itself_audited(client: TestClient, hub: Hub, raised: d
 
 
 def _actions(session: Session) -> list[str]:
-    from sqlalchemy import select
-
-    from hub.audit.models import AuditEvent
-
     return list(session.scalars(select(AuditEvent.action)))
+
+
+def test_the_supervise_command_runs_a_round(hub: Hub, settings: Settings) -> None:
+    """``hub audit supervise --once``: the rules at the current time, then a tree head."""
+    lookups(hub, "svc-probing", 6, utcnow() - timedelta(minutes=5), timedelta(minutes=2), outcome="refused")
+    env = {**cli_env(settings), "HUB_AUDIT_REFUSED_PER_HOUR": "5"}
+    get_audit_settings.cache_clear()  # read HUB_AUDIT_* again, as a new process would
+    try:
+        result = CliRunner().invoke(app, ["audit", "supervise", "--once"], env=env)
+    finally:
+        get_audit_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert "1 alerts raised" in result.output
+    with hub.read_session_factory() as session:
+        [head] = session.scalars(select(TreeHead)).all()
+    assert head.tree_size == 7  # six lookups and the alert's own event

@@ -104,6 +104,8 @@ def upgrade() -> None:
     op.add_column("audit_event", sa.Column("type_codes", sa.Text(), nullable=True))
     _sequence_existing_events()
     op.create_index("ux_audit_event_leaf_index", "audit_event", ["leaf_index"], unique=True)
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(APPEND_LEAF)
     op.create_index(op.f("ix_audit_event_client_id"), "audit_event", ["client_id"], unique=False)
     op.create_index(op.f("ix_audit_event_region_code"), "audit_event", ["region_code"], unique=False)
 
@@ -136,6 +138,40 @@ _nodes = sa.table(
     sa.column("hash", sa.LargeBinary()),
 )  # fmt: skip
 _state = sa.table("audit_tree_state", sa.column("id", sa.Integer()), sa.column("size", sa.BigInteger()))
+
+
+# PostgreSQL: the append's locked part in one round trip (hub/audit/log.py computes the same in Python
+# for SQLite). Claims the next index on the counter row (locked until the transaction ends), sets it on the
+# event, stores the leaf hash and each subtree the leaf completes: while the node's position is odd it is
+# a right child, so its parent is complete (RFC 9162 §2.1.1 hashing, node prefix 0x01).
+APPEND_LEAF = """
+CREATE OR REPLACE FUNCTION audit_append_leaf(event_id bigint, leaf bytea) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    claimed bigint;
+    lvl smallint := 0;
+    pos bigint;
+    node bytea := leaf;
+BEGIN
+    UPDATE audit_tree_state SET size = size + 1 WHERE id = 1 RETURNING size - 1 INTO claimed;
+    IF claimed IS NULL THEN
+        INSERT INTO audit_tree_state (id, size) VALUES (1, 0) ON CONFLICT DO NOTHING;
+        UPDATE audit_tree_state SET size = size + 1 WHERE id = 1 RETURNING size - 1 INTO claimed;
+    END IF;
+    UPDATE audit_event SET leaf_index = claimed WHERE id = event_id;
+    INSERT INTO audit_node (level, position, hash) VALUES (0, claimed, leaf);
+    pos := claimed;
+    WHILE mod(pos, 2) = 1 LOOP
+        node := sha256(decode('01', 'hex')
+                       || (SELECT hash FROM audit_node WHERE level = lvl AND position = pos - 1) || node);
+        lvl := lvl + 1;
+        pos := pos / 2;
+        INSERT INTO audit_node (level, position, hash) VALUES (lvl, pos, node);
+    END LOOP;
+    RETURN claimed;
+END
+$$
+"""
 
 
 def _types_in(detail: dict) -> str | None:  # type: ignore[type-arg]
@@ -179,6 +215,8 @@ def _sequence_existing_events() -> None:
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP FUNCTION IF EXISTS audit_append_leaf(bigint, bytea)")
     op.drop_index(op.f("ix_audit_event_region_code"), table_name="audit_event")
     op.drop_index(op.f("ix_audit_event_client_id"), table_name="audit_event")
     op.drop_index("ux_audit_event_leaf_index", table_name="audit_event")
