@@ -32,7 +32,7 @@ from hub.registry.catalog_data import load_licence_types
 from hub.registry.regions_data import load_regions
 from storage.database import transaction
 
-DEPARTMENTS = (
+DEPARTMENTS: tuple[dict[str, Any], ...] = (
     {"id": "zz-police", "name": "郑州市公安局", "kind": "police", "uscc_seed": 1},
     {"id": "zz-amr", "name": "郑州市市场监督管理局", "kind": "commerce", "uscc_seed": 2},
     {"id": "zz-civil", "name": "郑州市民政局", "kind": "civil_affairs", "uscc_seed": 3},

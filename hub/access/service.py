@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import secrets
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -142,7 +142,7 @@ def authenticate_admin(session: Session, username: str, password: str) -> Admin:
 
 def _check_jwks(jwks: dict[str, Any] | None) -> dict[str, Any]:
     try:
-        keyset = KeySet.import_key_set(jwks or {})
+        keyset = KeySet.import_key_set(cast(Any, jwks or {}))
     except Exception:  # joserfc raises several types for malformed key sets
         raise InvalidInput("not a JWK set", errors=[field_error("jwks", "not a valid JWK set")]) from None
     if not keyset.keys or any(k.is_private for k in keyset.keys):

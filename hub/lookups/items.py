@@ -52,8 +52,11 @@ def save_service_item(session: Session, data: ServiceItemWrite) -> ServiceItem:
                 )
     if errors:
         raise InvalidInput("invalid service item", errors=errors)
-    row = repository.get_service_item(session, data.code) or ServiceItem(code=data.code)
-    for name, value in data.model_dump(exclude={"code"}).items():
+    values = data.model_dump(exclude={"code"})
+    row = repository.get_service_item(session, data.code)
+    if row is None:
+        row = ServiceItem(code=data.code, **values)
+    for name, value in values.items():
         setattr(row, name, value)
     row.updated_at = utcnow()
     session.add(row)

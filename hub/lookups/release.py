@@ -56,7 +56,7 @@ class TypeOutcome:
 
 
 def _refuse(type_code: str, reason: str, detail: str) -> TypeOutcome:
-    return TypeOutcome(refused=RefusedType(type_code=type_code, reason=reason, detail=detail))  # type: ignore[arg-type]
+    return TypeOutcome(refused=RefusedType(type_code=type_code, reason=reason, detail=detail))
 
 
 def scope_tier(scopes: frozenset[str], type_code: str) -> int | None:

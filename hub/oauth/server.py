@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from authlib.oauth2 import AuthorizationServer, OAuth2Request
 from authlib.oauth2.rfc6749 import (
@@ -281,7 +281,7 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         # A secret-based client has no keys; joserfc refuses an empty set with an error that was a 500.
         if client.row.auth_method != self.CLIENT_AUTH_METHOD or not client.row.jwks:
             raise InvalidClientError(description="the client does not authenticate with private_key_jwt")
-        return KeySet.import_key_set(client.row.jwks)
+        return KeySet.import_key_set(cast(Any, client.row.jwks))
 
     def process_assertion_claims(self, assertion: str, resolve_key: Any) -> dict[str, Any]:
         try:
@@ -404,7 +404,8 @@ class HubAuthorizationServer(AuthorizationServer):
                 self.session, self.hub, kind="citizen", subject=user, scope=scope,
                 client_id=client.get_client_id(), consent_id=consent_id, extra=extra,
             )  # fmt: skip
-            receipt = self.session.get(Consent, consent_id).receipt if consent_id else None
+            consent = self.session.get(Consent, consent_id) if consent_id else None
+            receipt = consent.receipt if consent else None
             return {
                 "access_token": token, "token_type": "Bearer", "expires_in": ttl, "scope": scope,
                 "consent_receipt": receipt,

@@ -330,7 +330,11 @@ class OperationChecker:
     def _check_holder_binding(self, cnf: Any, where: str) -> None:
         jwk = cnf.get("jwk") if isinstance(cnf, dict) else None
         hub_key = self.hub_jwks.get(jwk.get("kid")) if isinstance(jwk, dict) else None
-        if not hub_key or any(jwk.get(k) != hub_key.get(k) for k in ("kty", "crv", "x", "y")):
+        if (
+            not hub_key
+            or not isinstance(jwk, dict)
+            or any(jwk.get(k) != hub_key.get(k) for k in ("kty", "crv", "x", "y"))
+        ):
             raise Rejected(
                 InvalidClaims(
                     "cnf.jwk must be one of the hub's holder keys (from /.well-known/jwks.json)",
@@ -369,7 +373,7 @@ class OperationChecker:
     ) -> list[str]:
         fields = {f["name"]: f for f in licence_type.fields}
         errors = []
-        disclosed = {d.name for d in disclosures}
+        disclosed = {d.name for d in disclosures if d.name is not None}
         for name in payload:
             if name in _PLAIN_CLAIMS:
                 continue
@@ -420,7 +424,7 @@ class OperationChecker:
                 )
             )
         try:
-            licence_id = parse_licence_id(payload.get("licence_id"))
+            licence_id = parse_licence_id(str(payload.get("licence_id", "")))
         except LicenceIdError as exc:
             raise Rejected(
                 InvalidClaims(str(exc), errors=[field_error(f"{where}.licence_id", str(exc))])
@@ -432,7 +436,7 @@ class OperationChecker:
                 )
             )
         try:
-            status = LicenceStatus(payload.get("status"))
+            status = LicenceStatus(str(payload.get("status")))
         except ValueError:
             raise Rejected(
                 InvalidClaims(

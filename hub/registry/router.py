@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tempfile
-from typing import Annotated, Any
+from typing import Annotated, Any, BinaryIO, cast
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
@@ -130,5 +130,7 @@ async def post_attachment(
         spool.seek(0)
         media_type = request.headers.get("content-type", "")
         department = caller.client.department_id
-        row = await run_in_threadpool(service.store_attachment, session, hub, spool, media_type, department)
+        row = await run_in_threadpool(
+            service.store_attachment, session, hub, cast(BinaryIO, spool), media_type, department
+        )
     return AttachmentRead(sha256=row.sha256, size=row.size, media_type=row.media_type)

@@ -8,7 +8,7 @@ import logging
 import re
 import zlib
 from collections.abc import Iterable
-from typing import IO, Any
+from typing import Any, BinaryIO
 
 from joserfc.jwk import JWKRegistry
 from sqlalchemy.orm import Session
@@ -79,7 +79,7 @@ def get_region(session: Session, code: str) -> RegionRead:
     return RegionRead(
         code=region.code,
         name=region.name,
-        level=region.level,  # type: ignore[arg-type]
+        level=region.level,
         parent_code=region.parent_code,
         path=path,
         children=children,
@@ -202,8 +202,11 @@ def register_licence_type(session: Session, spec: dict[str, Any]) -> LicenceType
         errors.append(field_error("issuer_kind", f"one of {', '.join(DEPARTMENT_KINDS)}"))
     if errors:
         raise InvalidInput("invalid licence type", errors=errors)
-    row = repository.get_licence_type(session, checked.code) or LicenceType(code=checked.code)
-    for name, value in checked.model_dump(exclude={"code"}).items():
+    values = checked.model_dump(exclude={"code"})
+    row = repository.get_licence_type(session, checked.code)
+    if row is None:
+        row = LicenceType(code=checked.code, **values)
+    for name, value in values.items():
         setattr(row, name, value)
     session.add(row)
     session.flush()
@@ -346,7 +349,7 @@ _MAGIC = {
 
 
 def store_attachment(
-    session: Session, hub: Hub, stream: IO[bytes], media_type: str, department_id: str | None
+    session: Session, hub: Hub, stream: BinaryIO, media_type: str, department_id: str | None
 ) -> Attachment:
     """Stream a file into the object store, content-addressed, after checking its type and size."""
     media_type = media_type.split(";")[0].strip().lower()
