@@ -36,6 +36,7 @@ format: $(STAMP)
 bench: $(STAMP)  ## throughput against ceilings measured in the same run; writes bench/results.md
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.adapters_sync
+	$(BIN)/python -m bench.audit_bench
 
 soak: $(STAMP)  ## longer fault runs (kill during ingest, repeated)
 	$(BIN)/python -m pytest -q -m soak --run-soak
