@@ -12,6 +12,7 @@ state, write a sample registry snapshot, or serve a snapshot as a stand-in of th
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -21,7 +22,24 @@ from adapters.commerce.source import MAX_PAGE_SIZE, CommerceSource
 from adapters.commerce.standin import API_PREFIX, RegistryStandIn
 from adapters.commerce.standin import serve as serve_standin
 from adapters.samples.population import generate as generate_population
-from adapters.sdk.cli import SyncOptions, clear_errors, console, default_state_file, run_sync, show_status
+from adapters.sdk.cli import (
+    BatchSizeOption,
+    ClientIdOption,
+    ClientKeyOption,
+    DepartmentOption,
+    DryRunOption,
+    HubOption,
+    KeyOption,
+    LogFileOption,
+    LogLevelOption,
+    StateOption,
+    clear_errors,
+    console,
+    default_state_file,
+    run_sync,
+    show_status,
+    sync_options,
+)
 
 DEPARTMENT = "zz-amr"
 app = typer.Typer(help="Commerce (市场监督管理局) adapter: the enterprise registry API → business licences.",
@@ -30,34 +48,32 @@ app = typer.Typer(help="Commerce (市场监督管理局) adapter: the enterprise
 
 @app.command()
 def sync(
-    source: str = typer.Option(..., help="The registry API's base URL (…/api/v1; /enterprises is added)."),
-    hub: str = typer.Option(..., help="The hub's base URL."),
-    client_id: str = typer.Option(None, help="The department's OAuth client (private_key_jwt)."),
-    key: Path = typer.Option(..., help="The department's private signing key (JWK file)."),
-    client_key: Path = typer.Option(None, help="The OAuth client's private key, if not --key."),
-    department: str = typer.Option(DEPARTMENT, help="The department's id in the hub."),
-    state: Path = typer.Option(
-        None, help="Local state file [default: var/adapters/<department>.state.sqlite3]."
-    ),
-    dry_run: bool = typer.Option(
-        False, "--dry-run", help="Validate and report; push nothing, change nothing."
-    ),
-    batch_size: int = typer.Option(500, min=1, max=1000, help="Operations per batch."),
-    page_size: int = typer.Option(200, min=1, max=MAX_PAGE_SIZE, help="Records per registry API page."),
-    source_token: str = typer.Option(
-        None, envvar="COMMERCE_SOURCE_TOKEN", help="Bearer token the registry API asks for, if any."
-    ),
-    log_level: str = typer.Option("WARNING", help="Console log level (JSON lines on stderr)."),
-    log_file: str = typer.Option(None, help="Also write INFO logs to this file."),
+    source: Annotated[
+        str, typer.Option(help="The registry API's base URL (…/api/v1; /enterprises is added).")
+    ],
+    hub: HubOption,
+    key: KeyOption,
+    client_id: ClientIdOption = None,
+    client_key: ClientKeyOption = None,
+    department: DepartmentOption = DEPARTMENT,
+    state: StateOption = None,
+    dry_run: DryRunOption = False,
+    batch_size: BatchSizeOption = 500,
+    page_size: Annotated[
+        int, typer.Option(min=1, max=MAX_PAGE_SIZE, help="Records per registry API page.")
+    ] = 200,
+    source_token: Annotated[
+        str | None,
+        typer.Option(envvar="COMMERCE_SOURCE_TOKEN", help="Bearer token the registry API asks for, if any."),
+    ] = None,
+    log_level: LogLevelOption = "WARNING",
+    log_file: LogFileOption = None,
 ) -> None:
     """Push what changed in the registry since the last sync."""
-    if not dry_run and not client_id:
-        raise typer.BadParameter("needed unless --dry-run", param_hint="--client-id")
     with clear_errors(), CommerceSource(source, token=source_token, page_size=page_size) as registry:
-        options = SyncOptions(
-            hub=hub, client_id=client_id, key=key, client_key=client_key, department=department,
-            state=state or default_state_file(department), dry_run=dry_run, batch_size=batch_size,
-            log_level=log_level, log_file=log_file,
+        options = sync_options(
+            hub=hub, client_id=client_id, key=key, client_key=client_key, department=department, state=state,
+            dry_run=dry_run, batch_size=batch_size, log_level=log_level, log_file=log_file,
         )  # fmt: skip
         run_sync(options, read=registry.read, pending=registry.pending, mapper=map_record)
 

@@ -11,6 +11,7 @@ sample exports.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -18,7 +19,24 @@ from adapters.police.generate import append_changes, write_export
 from adapters.police.mapping import map_record
 from adapters.police.source import PoliceSource
 from adapters.samples.population import generate as generate_population
-from adapters.sdk.cli import SyncOptions, clear_errors, console, default_state_file, run_sync, show_status
+from adapters.sdk.cli import (
+    BatchSizeOption,
+    ClientIdOption,
+    ClientKeyOption,
+    DepartmentOption,
+    DryRunOption,
+    HubOption,
+    KeyOption,
+    LogFileOption,
+    LogLevelOption,
+    StateOption,
+    clear_errors,
+    console,
+    default_state_file,
+    run_sync,
+    show_status,
+    sync_options,
+)
 
 DEPARTMENT = "zz-police"
 app = typer.Typer(help="Police (公安) adapter: population register and no-criminal-record certificates.",
@@ -27,32 +45,25 @@ app = typer.Typer(help="Police (公安) adapter: population register and no-crim
 
 @app.command()
 def sync(
-    source: Path = typer.Option(..., help="Export directory (population.csv, changes.jsonl, …)."),
-    hub: str = typer.Option(..., help="The hub's base URL."),
-    client_id: str = typer.Option(None, help="The department's OAuth client (private_key_jwt)."),
-    key: Path = typer.Option(..., help="The department's private signing key (JWK file)."),
-    client_key: Path = typer.Option(None, help="The OAuth client's private key, if not --key."),
-    department: str = typer.Option(DEPARTMENT, help="The department's id in the hub."),
-    state: Path = typer.Option(
-        None, help="Local state file [default: var/adapters/<department>.state.sqlite3]."
-    ),
-    dry_run: bool = typer.Option(
-        False, "--dry-run", help="Validate and report; push nothing, change nothing."
-    ),
-    batch_size: int = typer.Option(500, min=1, max=1000, help="Operations per batch."),
-    encoding: str = typer.Option("utf-8", help="Encoding of population.csv (e.g. gb18030)."),
-    log_level: str = typer.Option("WARNING", help="Console log level (JSON lines on stderr)."),
-    log_file: str = typer.Option(None, help="Also write INFO logs to this file."),
+    source: Annotated[Path, typer.Option(help="Export directory (population.csv, changes.jsonl, …).")],
+    hub: HubOption,
+    key: KeyOption,
+    client_id: ClientIdOption = None,
+    client_key: ClientKeyOption = None,
+    department: DepartmentOption = DEPARTMENT,
+    state: StateOption = None,
+    dry_run: DryRunOption = False,
+    batch_size: BatchSizeOption = 500,
+    encoding: Annotated[str, typer.Option(help="Encoding of population.csv (e.g. gb18030).")] = "utf-8",
+    log_level: LogLevelOption = "WARNING",
+    log_file: LogFileOption = None,
 ) -> None:
     """Push what changed in the export since the last sync."""
-    if not dry_run and not client_id:
-        raise typer.BadParameter("needed unless --dry-run", param_hint="--client-id")
     with clear_errors():
         police = PoliceSource(source, encoding=encoding)
-        options = SyncOptions(
-            hub=hub, client_id=client_id, key=key, client_key=client_key, department=department,
-            state=state or default_state_file(department), dry_run=dry_run, batch_size=batch_size,
-            log_level=log_level, log_file=log_file,
+        options = sync_options(
+            hub=hub, client_id=client_id, key=key, client_key=client_key, department=department, state=state,
+            dry_run=dry_run, batch_size=batch_size, log_level=log_level, log_file=log_file,
         )  # fmt: skip
         run_sync(options, read=police.read, pending=police.pending, mapper=map_record)
 

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -38,6 +39,46 @@ EXPECTED_ERRORS = (
     KeyFileError,
     StateError,
 )
+
+
+# The options every department's `sync` takes, declared once.
+HubOption = Annotated[str, typer.Option(help="The hub's base URL.")]
+KeyOption = Annotated[Path, typer.Option(help="The department's private signing key (JWK file).")]
+ClientIdOption = Annotated[str | None, typer.Option(help="The department's OAuth client (private_key_jwt).")]
+ClientKeyOption = Annotated[Path | None, typer.Option(help="The OAuth client's private key, if not --key.")]
+DepartmentOption = Annotated[str, typer.Option(help="The department's id in the hub.")]
+StateOption = Annotated[
+    Path | None, typer.Option(help="Local state file [default: var/adapters/<department>.state.sqlite3].")
+]
+DryRunOption = Annotated[
+    bool, typer.Option("--dry-run", help="Validate and report; push nothing, change nothing.")
+]
+BatchSizeOption = Annotated[int, typer.Option(min=1, max=1000, help="Operations per batch.")]
+LogLevelOption = Annotated[str, typer.Option(help="Console log level (JSON lines on stderr).")]
+LogFileOption = Annotated[str | None, typer.Option(help="Also write INFO logs to this file.")]
+
+
+def sync_options(
+    *,
+    hub: str,
+    client_id: str | None,
+    key: Path,
+    client_key: Path | None,
+    department: str,
+    state: Path | None,
+    dry_run: bool,
+    batch_size: int,
+    log_level: str,
+    log_file: str | None,
+) -> SyncOptions:
+    """The shared options of a `sync` command, checked (a push needs the department's client)."""
+    if not dry_run and not client_id:
+        raise typer.BadParameter("needed unless --dry-run", param_hint="--client-id")
+    return SyncOptions(
+        hub=hub, client_id=client_id, key=key, client_key=client_key, department=department,
+        state=state or default_state_file(department), dry_run=dry_run, batch_size=batch_size,
+        log_level=log_level, log_file=log_file,
+    )  # fmt: skip
 
 
 def default_state_file(department: str) -> Path:
