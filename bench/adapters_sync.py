@@ -50,7 +50,6 @@ from typing import Any
 
 import httpx
 import psycopg
-from psycopg import sql
 from sqlalchemy.engine import make_url
 
 from bench import machine, server
@@ -95,30 +94,9 @@ def _libpq(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-@contextlib.contextmanager
-def fresh_database(admin_url: str) -> Iterator[str]:
+def fresh_database(admin_url: str) -> contextlib.AbstractContextManager[str]:
     """Create ``bench_adapters_<random>``, yield its SQLAlchemy URL, drop it afterwards."""
-    name = f"bench_adapters_{secrets.token_hex(6)}"
-    try:
-        conn = psycopg.connect(_libpq(admin_url), connect_timeout=5, autocommit=True)
-    except psycopg.Error as exc:
-        shown = make_url(admin_url).render_as_string(hide_password=True)
-        raise RuntimeError(
-            f"cannot reach PostgreSQL at {shown} (set HUB_BENCH_DATABASE_URL): {exc}"
-        ) from None
-    with conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = make_url(admin_url).set(drivername="postgresql+psycopg", database=name)
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(_libpq(admin_url), connect_timeout=5, autocommit=True) as conn:
-            conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = %s AND pid <> pg_backend_pid()",
-                (name,),
-            )
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+    return server.postgres_database(admin_url, prefix="bench_adapters")
 
 
 def hub_holds(database_url: str, department_id: str) -> dict[str, int]:

@@ -50,9 +50,9 @@ def postgres_version(admin_url: str) -> str:
 
 
 @contextlib.contextmanager
-def postgres_database(admin_url: str) -> Iterator[str]:
-    """Create ``bench_<random>`` on the admin URL's server, yield its SQLAlchemy URL, drop it after."""
-    name = f"bench_{secrets.token_hex(6)}"
+def postgres_database(admin_url: str, prefix: str = "bench") -> Iterator[str]:
+    """Create ``<prefix>_<random>`` on the admin URL's server, yield its SQLAlchemy URL, drop it after."""
+    name = f"{prefix}_{secrets.token_hex(6)}"
     try:
         conn = psycopg.connect(_libpq(admin_url), connect_timeout=5, autocommit=True)
     except psycopg.Error as exc:

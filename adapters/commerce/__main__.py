@@ -33,11 +33,10 @@ from adapters.sdk.cli import (
     LogFileOption,
     LogLevelOption,
     StateOption,
+    add_status_command,
     clear_errors,
     console,
-    default_state_file,
     run_sync,
-    show_status,
     sync_options,
 )
 
@@ -78,17 +77,7 @@ def sync(
         run_sync(options, read=registry.read, pending=registry.pending, mapper=map_record)
 
 
-@app.command()
-def status(
-    department: str = typer.Option(DEPARTMENT, help="The department's id in the hub."),
-    state: Path = typer.Option(
-        None, help="Local state file [default: var/adapters/<department>.state.sqlite3]."
-    ),
-    limit: int = typer.Option(20, help="How many dead letters to list."),
-    show_keys: bool = typer.Option(False, "--show-keys", help="Show record keys unmasked."),
-) -> None:
-    """Cursor, licences by type and status, and dead letters of the local state."""
-    show_status(state or default_state_file(department), limit=limit, show_keys=show_keys)
+add_status_command(app, DEPARTMENT)
 
 
 @app.command()

@@ -81,6 +81,22 @@ def sync_options(
     )  # fmt: skip
 
 
+def add_status_command(app: typer.Typer, default_department: str) -> None:
+    """Register the `status` command every department's CLI has."""
+
+    @app.command()
+    def status(
+        department: DepartmentOption = default_department,
+        state: StateOption = None,
+        limit: Annotated[int, typer.Option(help="How many dead letters to list.")] = 20,
+        show_keys: Annotated[
+            bool, typer.Option("--show-keys", help="Show record keys (may be ID numbers) unmasked.")
+        ] = False,
+    ) -> None:
+        """Cursor, licences by type and status, and dead letters of the local state."""
+        show_status(state or default_state_file(department), limit=limit, show_keys=show_keys)
+
+
 def default_state_file(department: str) -> Path:
     return Path("var") / "adapters" / f"{department}.state.sqlite3"
 

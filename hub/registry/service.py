@@ -51,14 +51,12 @@ _DEPARTMENT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 
 
 def seed_regions(session: Session, rows: Iterable[dict[str, Any]]) -> int:
-    count = 0
-    for row in rows:
-        repository.upsert_regions(
-            session,
-            [{"code": row["code"], "name": row["name"], "level": row["level"], "parent_code": row["parent"]}],
-        )
-        count += 1
-    return count
+    """Add or rename regions (parents before children, as ``load_regions`` gives them)."""
+    regions = [
+        {"code": r["code"], "name": r["name"], "level": r["level"], "parent_code": r["parent"]} for r in rows
+    ]
+    repository.upsert_regions(session, regions)
+    return len(regions)
 
 
 def get_region(session: Session, code: str) -> RegionRead:
