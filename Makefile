@@ -4,7 +4,20 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo run test lint format bench soak clean
+.PHONY: install system-packages demo run test lint format bench soak clean
+
+# Debian packages the browser tests of the web console need: Chromium driven by Playwright (no browser
+# download) and a CJK font, or Chinese pages render as empty boxes. Installed once, as root or with sudo.
+SYSTEM_PACKAGES := chromium chromium-driver fonts-noto-cjk
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+system-packages:
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages: $$missing"; \
+	  $(SUDO) apt-get install -y --no-install-recommends $$missing >/dev/null 2>&1 || \
+	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y --no-install-recommends $$missing; }; \
+	fi
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +33,7 @@ demo: $(STAMP)  ## seed a demo hub on SQLite + var/ and serve it on 127.0.0.1:80
 run: $(STAMP)  ## serve with the settings in the environment / .env
 	$(BIN)/hub serve
 
-test: $(STAMP)  ## the whole suite on SQLite, PostgreSQL, the local object folder and SeaweedFS S3
+test: $(STAMP) system-packages  ## the whole suite on SQLite, PostgreSQL, the local object folder and SeaweedFS S3
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
