@@ -15,6 +15,7 @@ Requests/s = recorded answers / (last recorded answer - window start).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import statistics
 import time
 from collections import Counter
@@ -183,6 +184,20 @@ def process_cpu(pid: int) -> float:
     return total
 
 
+def process_rss(pid: int) -> int:
+    """Resident memory (bytes) of a process and its children (uvicorn's workers, say)."""
+    total = 0
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            total += proc.memory_info().rss
+    return total
+
+
 class _Cpu:
     """CPU seconds of the client (this process), the server process tree, database backends, and the
     machine as a whole."""
@@ -223,7 +238,10 @@ class _Cpu:
         client = after["client"] - before["client"]
         server = after["server"] - before["server"]
         machine = after["machine_busy"] - before["machine_busy"]
+        rss = after.get("rss") or [0]
         return {
+            "server_rss_max_bytes": float(max(rss)),
+            "server_rss_mean_bytes": float(sum(rss) / len(rss)),
             "wall_s": wall,
             "client_cpu_s": client,
             "server_cpu_s": server,
@@ -243,8 +261,13 @@ async def _run_level(level: _Level, cpu: _Cpu) -> dict[str, float]:
     started.set()
     await asyncio.sleep(max(0.0, level.window_start - time.perf_counter()))
     before = await asyncio.to_thread(cpu.snapshot)
-    await asyncio.sleep(max(0.0, level.window_end - time.perf_counter()))
+    rss: list[int] = []
+    while (left := level.window_end - time.perf_counter()) > 0:
+        await asyncio.sleep(min(0.25, left))
+        if cpu.server is not None:
+            rss.append(process_rss(cpu.server.pid))
     after = await asyncio.to_thread(cpu.snapshot)
+    after["rss"] = rss
     try:
         async with asyncio.timeout(REQUEST_TIMEOUT_S + 30):
             results = await asyncio.gather(*tasks, return_exceptions=True)
@@ -317,4 +340,6 @@ def run_level(
             "machine_busy_share": cpu["machine_busy_s"] / (cpu["wall_s"] * (psutil.cpu_count() or 1)),
             "other_cores": cpu["other_cpu_s"] / cpu["wall_s"],
         },
+        # resident memory of the server's process tree, sampled every 0.25 s in the window
+        "server_rss_bytes": {"max": cpu["server_rss_max_bytes"], "mean": cpu["server_rss_mean_bytes"]},
     }

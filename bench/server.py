@@ -219,7 +219,7 @@ class HubServer:
             "--no-access-log",
         ]
 
-    def start(self, timeout: float = 60.0) -> None:
+    def start(self, timeout: float = 60.0, poll_s: float = 0.1) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
         env.update(self.config.env())
         env.update(self.extra_env)
@@ -239,7 +239,7 @@ class HubServer:
                 with contextlib.suppress(httpx.HTTPError):
                     if client.get("/readyz").status_code == 200:
                         return
-                time.sleep(0.1)
+                time.sleep(poll_s)
         self.stop()
         raise RuntimeError(f"hub server not ready after {timeout:.0f} s; log:\n{self.log_tail()}")
 
