@@ -43,7 +43,7 @@ import psycopg
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
-from bench import access, load, lookup_profile, profiling, server, spy, workload
+from bench import access, load, lookup_profile, profiling, server, spy, verification, workload
 from hub.context import build_hub
 from hub.contract.issuing import build_credential
 from hub.contract.licence_id import LicenceId
@@ -81,6 +81,8 @@ class LookupConfig:
     profile_seconds: float = 6.0
     profile_lookups: int = 400  # in-process, for each of the timed and the cProfile run
     recovery_timeout_s: float = 60.0  # after a level with failures, how long to wait for the hub to answer
+    prefill: bool = True  # measure POST /v1/prefill (and its bare endpoint) at every level too
+    verify_seconds: float = 2.0  # offline verification: seconds of each timed loop
     seed: int = 2026
 
 
@@ -278,6 +280,37 @@ class Requests:
         return load.http_request("POST", "/v1/lookups", self.host, headers, body), holder
 
 
+class PrefillRequests(Requests):
+    """Prefill requests: the service item MZCFBG for a random loaded holder (its ID card and household
+    register at T2 fill the form), a new case id and a fresh nonce each."""
+
+    def body(self, n: int) -> tuple[bytes, str]:
+        holder = self.rng.choice(self.holders)
+        body = {
+            "service_item": PURPOSE,
+            "holder_id": holder,
+            "case_id": f"BENCH-{self.prefix}-{n:07d}",
+            "nonce": os.urandom(12).hex(),
+        }
+        return json.dumps(body, separators=(",", ":")).encode(), holder
+
+    def __call__(self, n: int) -> tuple[bytes, str]:
+        body, holder = self.body(n)
+        headers = {"Authorization": self.authorization, "Content-Type": "application/json"}
+        return load.http_request("POST", "/v1/prefill", self.host, headers, body), holder
+
+
+def check_prefill(holder: str, status: int, body: bytes) -> None:
+    """A prefill answer must be complete: both materials obtained, the form's ID number the holder's."""
+    if status != 200:
+        raise RuntimeError(f"prefill answered HTTP {status}: {body[:500]!r}")
+    answer = json.loads(body)
+    if not answer.get("complete") or len(answer.get("presentations") or []) != 2:
+        raise RuntimeError(f"prefill incomplete: {[m.get('outcome') for m in answer.get('materials', [])]}")
+    if (answer["form"].get("applicant_id_number") or {}).get("value") != holder:
+        raise RuntimeError("the prefilled ID number is not the holder's")
+
+
 def check_lookup(holder: str, status: int, body: bytes) -> None:
     """A lookup answer must release exactly the holder's ID card at T2 and refuse nothing."""
     if status != 200:
@@ -326,19 +359,32 @@ def _analyze(database_url: str) -> None:
             conn.execute("ANALYZE")
 
 
-def _validate(base_url: str, requests: Requests, count: int) -> list[bytes]:
-    """``count`` lookups through httpx, each checked in full; their answers (for the bare body)."""
+def _validate(
+    base_url: str,
+    requests: Requests,
+    count: int,
+    samples: list[verification.Sample] | None = None,
+    aud: str = "",
+) -> list[bytes]:
+    """``count`` lookups (or prefills) through httpx, each checked in full; their answers (for the bare
+    body). ``samples`` collects (presentation, ``aud``, nonce) of every released licence."""
+    prefill = isinstance(requests, PrefillRequests)
     bodies = []
     with httpx.Client(base_url=base_url, timeout=30) as client:
         for n in range(count):
             body, holder = requests.body(n)
             response = client.post(
-                "/v1/lookups",
+                "/v1/prefill" if prefill else "/v1/lookups",
                 content=body,
                 headers={"Authorization": requests.authorization, "Content-Type": "application/json"},
             )
-            check_lookup(holder, response.status_code, response.content)
+            (check_prefill if prefill else check_lookup)(holder, response.status_code, response.content)
             bodies.append(response.content)
+            if samples is not None:
+                answer = response.json()
+                nonce = json.loads(body)["nonce"]
+                for released in answer.get("presentations" if prefill else "released", []):
+                    samples.append((released["presentation"], aud, nonce))
     return bodies
 
 
@@ -396,7 +442,8 @@ def run_lookups(
                 hub, [("bench-lookups-police", "police")], seed=config.seed
             )
             [pusher] = access.register_pushers(hub, [department.id])
-            service = access.register_service(hub, [(ID_CARD, TIER)], purposes=[PURPOSE])
+            # the lookups ask for the ID card; the prefill of MZCFBG takes the household register too
+            service = access.register_service(hub, [(ID_CARD, TIER), (HOUSEHOLD, TIER)], purposes=[PURPOSE])
             holder_jwk = dict(hub.signer.jwks["keys"][0])
             pool = hub.engine.pool  # the server builds the same engine from the same settings
             if hasattr(pool, "size") and hasattr(pool, "_max_overflow"):
@@ -437,9 +484,9 @@ def run_lookups(
         hub_host = f"127.0.0.1:{cfg.port}"
         with hub_server:
             authorization, result["token"] = access.fetch_service_token(cfg.public_url, service)
-            bodies = _validate(
-                cfg.public_url, Requests(hub_host, holders, authorization, config.seed, "check"), 31
-            )
+            checking = Requests(hub_host, holders, authorization, config.seed, "check")
+            samples: list[verification.Sample] = []
+            bodies = _validate(cfg.public_url, checking, 31, samples, aud=service.client_id)
             typical = sorted(bodies, key=len)[len(bodies) // 2]
             body_file = workdir / "bare-body.json"
             body_file.write_bytes(typical)
@@ -448,12 +495,28 @@ def run_lookups(
                 "min": min(len(b) for b in bodies),
                 "max": max(len(b) for b in bodies),
             }
+            prefills = _validate(
+                cfg.public_url, PrefillRequests(hub_host, holders, authorization, config.seed, "pcheck"), 11
+            )
+            typical_prefill = sorted(prefills, key=len)[len(prefills) // 2]
+            prefill_file = workdir / "bare-prefill-body.json"
+            prefill_file.write_bytes(typical_prefill)
+            result["prefill_response_bytes"] = {
+                "median": len(typical_prefill),
+                "min": min(len(b) for b in prefills),
+                "max": max(len(b) for b in prefills),
+            }
+            log(f"[lookups] offline verification of {len(samples)} lookup presentations vs bare ES256")
+            result["offline_verification"] = verification.measure(
+                cfg.public_url, samples, min_seconds=config.verify_seconds
+            )
+            result["server_rss_idle_bytes"] = load.process_rss(hub_server.pid)
             bare = server.HubServer(
                 cfg,
                 workdir / "bare" / "uvicorn.log",
                 app="bench.bare_app:create_app",
                 port=server.free_port(),
-                extra_env={"BENCH_BARE_BODY": str(body_file)},
+                extra_env={"BENCH_BARE_BODY": str(body_file), "BENCH_BARE_PREFILL_BODY": str(prefill_file)},
             )
             # background work of the idle hub (the audit supervisor's thread, say) is in its CPU figures
             idle = load.process_cpu(hub_server.pid)
@@ -476,8 +539,9 @@ def run_lookups(
                         spied = True
                     authorization, _ = access.fetch_service_token(cfg.public_url, service)
                     levels[str(c)] = _level(
-                        config, c, bare, hub_server, holders, authorization, typical, db_pids, log
-                    )
+                        config, c, bare, hub_server, holders, authorization, typical, db_pids, log,
+                        typical_prefill,
+                    )  # fmt: skip
                 result["levels"] = levels
                 if not spied and _wants_profile(config, levels):
                     _spy_phase(result, config, levels, hub_server, service, holders, workdir, keep_dir, log)
@@ -524,8 +588,10 @@ def _level(
     typical: bytes,
     db_pids: Callable[[], list[int]] | None,
     log: Log,
+    typical_prefill: bytes | None = None,
 ) -> dict[str, Any]:
-    """One concurrency: the bare endpoint, then lookups, with the same kind of requests."""
+    """One concurrency: the bare endpoint, then lookups, with the same kind of requests; then the same
+    for prefill (when ``config.prefill``)."""
     measured_bare = load.run_level(
         bare.base_url,
         Requests(f"127.0.0.1:{bare.port}", holders, authorization, config.seed + c, f"bare{c}"),
@@ -564,7 +630,58 @@ def _level(
             else ""
         )
     )
-    return {"bare": measured_bare, "lookups": measured, "ratio": ratio}
+    level: dict[str, Any] = {"bare": measured_bare, "lookups": measured, "ratio": ratio}
+    if config.prefill and typical_prefill is not None:
+        level["prefill"] = _prefill_level(
+            config, c, bare, hub_server, holders, authorization, typical_prefill, db_pids, log
+        )
+    return level
+
+
+def _prefill_level(
+    config: LookupConfig,
+    c: int,
+    bare: server.HubServer,
+    hub_server: server.HubServer,
+    holders: list[str],
+    authorization: str,
+    typical: bytes,
+    db_pids: Callable[[], list[int]] | None,
+    log: Log,
+) -> dict[str, Any]:
+    """Prefill of MZCFBG at one concurrency, beside the bare endpoint answering a prefill-sized body."""
+    measured_bare = load.run_level(
+        bare.base_url,
+        PrefillRequests(f"127.0.0.1:{bare.port}", holders, authorization, config.seed + c, f"pbare{c}"),
+        c,
+        seconds=config.seconds,
+        warmup_s=config.warmup_s,
+        max_requests=config.max_requests,
+        check=check_bare(typical),
+        server_pid=bare.pid,
+    )
+    measured = load.run_level(
+        hub_server.base_url,
+        PrefillRequests(
+            f"127.0.0.1:{hub_server.port}", holders, authorization, config.seed + 2000 + c, f"p{c}"
+        ),
+        c,
+        seconds=config.seconds,
+        warmup_s=config.warmup_s,
+        max_requests=config.max_requests,
+        check=check_prefill,
+        server_pid=hub_server.pid,
+        db_pids=db_pids,
+    )
+    if measured["errors"]:
+        measured["recovered_after_s"] = hub_server.wait_responsive(timeout=config.recovery_timeout_s)
+    ratio = measured["ok_per_second"] / measured_bare["per_second"]
+    log(
+        f"[prefill] {c:>2} clients: bare {measured_bare['per_second']:,.0f}/s | prefill "
+        f"{measured['ok_per_second']:,.0f}/s p50 {measured['latency_s']['p50'] * 1000:.1f} ms "
+        f"p99 {measured['latency_s']['p99'] * 1000:.1f} ms, {measured['errors']} failed | ratio {ratio:.2f}"
+    )
+    return {"bare": measured_bare, "prefill": measured, "ratio": ratio}
 
 
 def _spy_phase(
