@@ -14,6 +14,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from hub.access.router import router as access_router
 from hub.audit.router import router as audit_router
+from hub.console.router import install as install_console
 from hub.context import Hub, build_hub, resolve_secrets
 from hub.deps import HubDep
 from hub.errors import ServiceUnavailable, install_error_handlers
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None, *, hub: Hub | None = None) -> F
     app.include_router(lookups_router)
     app.include_router(audit_router)
     app.include_router(me_router)
+    install_console(app)
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:

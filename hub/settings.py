@@ -38,7 +38,13 @@ class Settings(BaseSettings):
     access_token_ttl_seconds: int = Field(300, ge=30, le=3600)
     admin_token_ttl_seconds: int = Field(1800, ge=60, le=43200)
     authorization_code_ttl_seconds: int = Field(120, ge=30, le=600)
-    citizen_session_seconds: int = Field(1800, ge=60, le=86400)
+    citizen_session_seconds: int = Field(
+        1800, ge=60, le=86400, description="A browser session ends after this long without a request."
+    )
+    console_session_seconds: int = Field(
+        8 * 3600, ge=60, le=86400, description="A sign-in to the web console (admin or citizen) lasts at "
+        "most this long, however active; then the person signs in again.",
+    )  # fmt: skip
 
     # Upstream OpenID Connect provider for citizens and admins (the city's unified identity platform).
     oidc_issuer: str | None = None

@@ -401,6 +401,27 @@ def add_department_key(session: Session, department_id: str, jwk: dict[str, Any]
     return registry_service.add_department_key(session, department_id, jwk)
 
 
+def list_departments(session: Session, *, by: Admin) -> list[tuple[Any, list[Any]]]:
+    """The departments in the caller's region subtree, each with its signing keys (active and retired).
+    Auditors may read them too."""
+    regions = set(repository.region_subtree(session, by.region_code))
+    return [
+        (department, list(registry_repository.department_keys(session, department.id)))
+        for department in registry_repository.list_departments(session)
+        if department.region_code in regions
+    ]
+
+
+def rotate_department_key(session: Session, department_id: str, jwk: dict[str, Any], *, by: Admin) -> Any:
+    """Rotate a department's signing key: register the new public key, then retire every other active
+    key. Retired keys keep verifying what they signed before now."""
+    added = add_department_key(session, department_id, jwk, by=by)
+    for key in registry_repository.department_keys(session, department_id):
+        if key.kid != added.kid and key.status == "active":
+            retire_department_key(session, department_id, key.kid, by=by)
+    return added
+
+
 def retire_department_key(session: Session, department_id: str, kid: str, *, by: Admin) -> Any:
     from hub.registry import service as registry_service
 

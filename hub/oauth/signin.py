@@ -7,6 +7,7 @@ goes into the session cookie."""
 from __future__ import annotations
 
 import json
+import time
 import warnings
 from functools import lru_cache
 from typing import Any
@@ -33,6 +34,9 @@ PROVIDER_UNAVAILABLE: tuple[type[Exception], ...] = (httpx.HTTPError, json.JSOND
 
 
 CITIZEN_REGION_KEY = "citizen_region"
+#: When the citizen signed in (epoch seconds): the console ends the session after
+#: ``console_session_seconds`` whatever the activity.
+SIGNED_IN_AT_KEY = "signed_in_at"
 
 
 def citizen_subject(hub: Hub, id_number: str) -> str:
@@ -48,6 +52,7 @@ def start_citizen_session(session: dict[str, Any], hub: Hub, id_number: str) -> 
     session.clear()
     session[CITIZEN_SESSION_KEY] = subject
     session[CITIZEN_REGION_KEY] = number[:6]
+    session[SIGNED_IN_AT_KEY] = int(time.time())
 
 
 #: How the hub reaches the provider: None is the network. Tests put an ``httpx.MockTransport`` here,
