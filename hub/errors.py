@@ -16,6 +16,8 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from storage.objects import ObjectNotFound, ObjectStoreError, ObjectStoreFull
+
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://licence-hub.dev/problems/"
 
@@ -105,6 +107,14 @@ class ServiceUnavailable(HubError):
     status, code, title = 503, "service-unavailable", "Service unavailable"
 
 
+class TooManyRequests(HubError):
+    status, code, title = 429, "too-many-requests", "Too many requests"
+
+
+class InsufficientStorage(HubError):
+    status, code, title = 507, "insufficient-storage", "Insufficient storage"
+
+
 def problem_response(problem: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse(problem, status_code=problem["status"], media_type=PROBLEM_JSON, headers=headers)
 
@@ -164,6 +174,25 @@ def install_error_handlers(app: FastAPI) -> None:
             request.url.path
         )
         return problem_response(problem, headers={"Retry-After": "5"})
+
+    @app.exception_handler(ObjectStoreError)
+    async def _objects_down(request: Request, exc: ObjectStoreError) -> JSONResponse:
+        if isinstance(exc, ObjectNotFound):
+            # A digest the database knows with no object behind it: data was lost, not a client error.
+            return await _bug(request, exc)
+        if isinstance(exc, ObjectStoreFull):
+            log.error("request.object_store_full", extra={"path": request.url.path})
+            error: HubError = InsufficientStorage(
+                "the object store is out of space; nothing was stored",
+                errors=[field_error("body", "no room in the object store")],
+            )
+        else:
+            log.error("request.object_store_unavailable", extra={"path": request.url.path})
+            error = ServiceUnavailable(
+                "the object store is not reachable; nothing was stored, retry later",
+                headers={"Retry-After": "5"},
+            )
+        return problem_response(error.to_problem(request.url.path), headers=error.headers or None)
 
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception) -> JSONResponse:

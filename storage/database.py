@@ -32,6 +32,11 @@ def is_sqlite(engine_or_url: Engine | str) -> bool:
     return url.get_backend_name() == "sqlite"
 
 
+# Seconds a new PostgreSQL connection may take: an unreachable server fails the request in bounded time
+# (503) instead of waiting for the operating system's TCP timeout.
+CONNECT_TIMEOUT_SECONDS = 5
+
+
 def make_engine(url: str, *, pool_size: int = 10, echo: bool = False, pool_timeout: float = 10.0) -> Engine:
     """Create an engine with the settings each backend needs to be safe under concurrent writers."""
     url = normalise_url(url)
@@ -49,6 +54,7 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False, pool_timeo
         "max_overflow": pool_size,
         "pool_pre_ping": True,
         "pool_timeout": pool_timeout,
+        "connect_args": {"connect_timeout": CONNECT_TIMEOUT_SECONDS},
     }
     return create_engine(url, echo=echo, **kwargs)
 

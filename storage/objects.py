@@ -8,6 +8,7 @@ about what the bytes mean; callers keep the digest in their own records.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -32,6 +33,7 @@ __all__ = [
     "ObjectNotFound",
     "ObjectStore",
     "ObjectStoreError",
+    "ObjectStoreFull",
     "ObjectTooLarge",
     "S3ObjectStore",
     "StoredObject",
@@ -57,6 +59,15 @@ class StoredObject:
 
 class ObjectStoreError(Exception):
     """The object store failed or could not be reached."""
+
+
+class ObjectStoreFull(ObjectStoreError):
+    """The store has no room for the object (disk full, quota or file size limit); nothing was stored."""
+
+
+# ENOSPC: the file system is full; EDQUOT: the user's quota is; EFBIG: over the process's or file
+# system's largest file (RLIMIT_FSIZE).
+_NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 
 class ObjectTooLarge(ObjectStoreError):
@@ -239,6 +250,8 @@ class LocalObjectStore:
             os.replace(tmp, path)
             return StoredObject(sha256=sha256, size=size, media_type=media_type)
         except OSError as exc:
+            if exc.errno in _NO_ROOM:
+                raise ObjectStoreFull(f"no room to store the object in {self.root}: {exc}") from exc
             raise ObjectStoreError(f"could not store object: {exc}") from exc
         finally:
             tmp.unlink(missing_ok=True)

@@ -14,6 +14,7 @@ pytest_plugins = [
     "tests.fixtures.postgres",
     "tests.fixtures.seaweedfs",
     "tests.fixtures.hub",
+    "tests.fixtures.soak",
 ]
 
 _BACKEND_MARKERS = ("postgres", "s3")
