@@ -83,7 +83,9 @@ def console_admin(request: Request, session: SessionDep, hub: HubDep) -> Admin:
 def console_citizen(request: Request, hub: HubDep) -> Citizen:
     """The citizen signed in through the consent flow's sign-in (same session); otherwise off to it."""
     subject = request.session.get(CITIZEN_SESSION_KEY)
-    if not subject or _expired(request.session, hub.settings.console_session_seconds):
+    if not subject:
+        raise SignInRequired("/oauth/sign-in?next=/me")
+    if _expired(request.session, hub.settings.console_session_seconds):
         request.session.clear()
         raise SignInRequired("/oauth/sign-in?next=/me")
     return Citizen(subject, request.session.get(CITIZEN_REGION_KEY))
