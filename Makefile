@@ -46,10 +46,8 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: $(STAMP)  ## throughput against ceilings measured in the same run; writes bench/results.md
+bench: $(STAMP)  ## every figure beside its ceiling measured in the same run; writes bench/results.md, .json, PNGs (~30 min)
 	$(BIN)/python -m bench
-	$(BIN)/python -m bench.adapters_sync
-	$(BIN)/python -m bench.audit_bench
 
 soak: $(STAMP)  ## longer fault runs (kill during ingest, repeated)
 	$(BIN)/python -m pytest -q -m soak --run-soak

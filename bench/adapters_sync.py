@@ -583,11 +583,14 @@ def _summary_row(result: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def merge_scaling(result: dict[str, Any], previous_path: Path) -> None:
-    """Keep the latest run of each population size on this kind of machine, for the scaling table."""
+def merge_scaling(result: dict[str, Any], previous_path: Path, key: str | None = None) -> None:
+    """Keep the latest run of each population size on this kind of machine, for the scaling table
+    (``key``: the part of the previous JSON that holds the adapters' figures)."""
     rows: dict[int, dict[str, Any]] = {}
-    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError, AttributeError):
         previous = json.loads(previous_path.read_text())
+        if key is not None:
+            previous = previous.get(key) or {}
         for row in previous.get("scaling", []):
             rows[int(row["citizens"])] = row
     current = _summary_row(result)

@@ -18,7 +18,7 @@ local ``postgres`` server), migrated by ``build_hub`` (``hub.db.upgrade``) and d
    ``lookups.service.lookup`` wrapped in timers. The share is record's time over the request's; the
    commit the event rides on is counted in the request, not in the append.
 
-    python -m bench.audit_bench [--quick] [--leaves N] [--out DIR]
+    python -m bench.audit_bench [--quick] [--leaves N] [--out DIR]   # alone; `python -m bench` runs it too
 """
 
 from __future__ import annotations
@@ -371,6 +371,34 @@ def report(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def run(admin_url: str, *, leaves: int, quick: bool, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Fill, proofs, appends and share on a fresh database (dropped afterwards); the figures as a dict."""
+    requests, per_thread, lookups = (50, 200, 100) if quick else (200, 1000, 400)
+    result: dict[str, Any] = {
+        "quick": quick,
+        "machine": machine.describe(server.postgres_version(admin_url)),
+    }
+    with fresh_database(admin_url) as url, tempfile.TemporaryDirectory(prefix="audit-bench-") as tmp:
+        from tests.fixtures.hub import make_settings
+
+        hub = build_hub(make_settings(url, Path(tmp) / "objects"))  # migrates (hub.db.upgrade)
+        try:
+            result["fill"] = fill(url, leaves)
+            log(f"[audit] filled {leaves:,} leaves in {result['fill']['seconds']} s")
+            result["proofs"] = proofs(hub, leaves, requests)
+            log(f"[audit] proofs: inclusion median {result['proofs']['inclusion']['median_ms']} ms")
+            result["appends"] = appends(hub, per_thread)
+            log(
+                f"[audit] appends/s: {result['appends']['1']['appends_per_s']:,} (1 thread), "
+                f"{result['appends']['8']['appends_per_s']:,} (8 threads)"
+            )
+            result["share"] = share(hub, lookups)
+            log(f"[audit] share of a lookup: {result['share']['share_of_request']:.1%}")
+        finally:
+            hub.close()
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -382,27 +410,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=HERE, help="where audit-results.{md,json} go")
     args = parser.parse_args(argv)
     leaves = args.leaves or (20_000 if args.quick else 1_000_000)
-    requests, per_thread, lookups = (50, 200, 100) if args.quick else (200, 1000, 400)
-    admin_url = server.pg_admin_url()
-    result: dict[str, Any] = {
-        "quick": args.quick,
-        "machine": machine.describe(server.postgres_version(admin_url)),
-    }
-    with fresh_database(admin_url) as url, tempfile.TemporaryDirectory(prefix="audit-bench-") as tmp:
-        from tests.fixtures.hub import make_settings
-
-        hub = build_hub(make_settings(url, Path(tmp) / "objects"))  # migrates (hub.db.upgrade)
-        try:
-            result["fill"] = fill(url, leaves)
-            print(f"filled {leaves:,} leaves in {result['fill']['seconds']} s", flush=True)
-            result["proofs"] = proofs(hub, leaves, requests)
-            print(f"proofs: {json.dumps(result['proofs'])}", flush=True)
-            result["appends"] = appends(hub, per_thread)
-            print(f"appends: {json.dumps(result['appends'])}", flush=True)
-            result["share"] = share(hub, lookups)
-            print(f"share: {json.dumps(result['share'])}", flush=True)
-        finally:
-            hub.close()
+    result = run(server.pg_admin_url(), leaves=leaves, quick=args.quick)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "audit-results.json").write_text(json.dumps(result, indent=2) + "\n")
     (args.out / "audit-results.md").write_text(report(result))

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench import harness, lookups, report
+from bench import adapters_sync, harness, lookups, report, sizes
 
 HERE = Path(__file__).resolve().parent
 
@@ -15,7 +15,10 @@ HERE = Path(__file__).resolve().parent
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
-        "--quick", action="store_true", help="smoke run: ~2k licences per backend, lookups on ~5k (~2 min)"
+        "--quick",
+        action="store_true",
+        help="smoke run: ~2k licences per backend, lookups on ~5k, sizes 2k/10k, "
+        "small audit and adapter runs (~5 min)",
     )
     parser.add_argument(
         "--licences",
@@ -60,6 +63,32 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="profile the lookup path: when the target is not met (auto), always, never",
     )
     parser.add_argument("--no-lookups", action="store_true", help="skip the lookups phase")
+    parser.add_argument("--no-prefill", action="store_true", help="lookups only, no prefill levels")
+    parser.add_argument(
+        "--sizes",
+        default=None,
+        help="licences of the size sweep, comma-separated, on one growing PostgreSQL database "
+        "(default 10000,100000,1000000; --quick 2000,10000; 'none' to skip)",
+    )
+    parser.add_argument(
+        "--size-seconds", type=float, default=None, help="measured seconds per size (default 8, --quick 2)"
+    )
+    parser.add_argument(
+        "--size-concurrency", type=int, default=8, help="concurrent clients at every size (default 8)"
+    )
+    parser.add_argument(
+        "--audit-leaves",
+        type=int,
+        default=None,
+        help="audit log filled to N leaves (default 1000000, --quick 20000; 0 to skip)",
+    )
+    parser.add_argument(
+        "--adapter-citizens",
+        type=int,
+        default=None,
+        help=f"adapters' full sync of N citizens (default {adapters_sync.DEFAULT_CITIZENS}, --quick "
+        f"{adapters_sync.QUICK_CITIZENS}; 0 to skip)",
+    )
     parser.add_argument("--no-profile", action="store_true", help="skip the in-process profile")
     parser.add_argument("--no-plots", action="store_true", help="write no PNG")
     parser.add_argument("--out", type=Path, default=HERE, help="where results.md/json and plots go")
@@ -82,7 +111,25 @@ def main(argv: list[str] | None = None) -> int:
             profile_seconds=3.0 if args.quick else 6.0,
             profile_lookups=150 if args.quick else 400,
             recovery_timeout_s=10.0 if args.quick else 60.0,
+            prefill=not args.no_prefill,
+            verify_seconds=1.0 if args.quick else 2.0,
         )
+    size_config = None
+    size_text = args.sizes or ("2000,10000" if args.quick else ",".join(str(n) for n in sizes.SIZES))
+    if size_text.strip() != "none":
+        size_config = sizes.SizeConfig(
+            sizes=tuple(int(n) for n in size_text.split(",") if n.strip()),
+            concurrency=args.size_concurrency,
+            seconds=args.size_seconds or (2.0 if args.quick else 8.0),
+            warmup_s=0.5 if args.quick else 1.5,
+        )
+    audit_leaves = (
+        args.audit_leaves if args.audit_leaves is not None else (20_000 if args.quick else 1_000_000)
+    )
+    citizens = args.adapter_citizens
+    if citizens is None:
+        citizens = adapters_sync.QUICK_CITIZENS if args.quick else adapters_sync.DEFAULT_CITIZENS
+    adapters_config = adapters_sync.Config(citizens=citizens, out=args.out) if citizens else None
     config = harness.Config(
         backends=backends,
         sequential_licences=total // 2,
@@ -92,6 +139,10 @@ def main(argv: list[str] | None = None) -> int:
         profile_licences=0 if args.no_profile else (1_000 if args.quick else 2_000),
         keep_dir=args.out,
         lookups=lookup_config,
+        sizes=size_config,
+        audit_leaves=audit_leaves or None,
+        audit_quick=args.quick,
+        adapters=adapters_config,
     )
 
     def log(line: str) -> None:
@@ -125,5 +176,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{bare['latency_s']['p99'] * 1000:,.1f} ms)"
             )
         print(lookups.summary_line(looked))
+    for line in report.summary_lines(result):
+        print(line)
     print("wrote " + ", ".join(str(p) for p in written.values()))
     return 0

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from bench import access, ceiling, lookups, machine, posting, profiling, server, spy, workload
+from bench import access, ceiling, lookups, machine, posting, profiling, server, sizes, spy, workload
 from hub.context import build_hub
 from hub.demo import seed_catalog
 
@@ -35,6 +35,10 @@ class Config:
     pg_admin_url: str = field(default_factory=server.pg_admin_url)
     seed: int = 2026
     lookups: lookups.LookupConfig | None = field(default_factory=lookups.LookupConfig)  # None: skip
+    sizes: sizes.SizeConfig | None = None  # lookups against dataset size; None: skip
+    audit_leaves: int | None = None  # the audit log's figures (bench.audit_bench) at N leaves; None: skip
+    audit_quick: bool = False
+    adapters: Any = None  # bench.adapters_sync.Config: each adapter's full sync; None: skip
 
 
 Log = Callable[[str], None]
@@ -174,7 +178,13 @@ def _mix(feeds: list[workload.Feed]) -> dict[str, int]:
 def run_bench(config: Config, log: Log = _silent) -> dict[str, Any]:
     """Measure every backend of the config and return the report (see bench/README.md for the keys)."""
     pg_version = None
-    if "postgres" in config.backends or (config.lookups and config.lookups.backend == "postgres"):
+    if (
+        "postgres" in config.backends
+        or (config.lookups and config.lookups.backend == "postgres")
+        or config.sizes
+        or config.audit_leaves
+        or config.adapters
+    ):
         try:
             pg_version = server.postgres_version(config.pg_admin_url)
         except Exception as exc:
@@ -189,10 +199,41 @@ def run_bench(config: Config, log: Log = _silent) -> dict[str, Any]:
         "backends": {},
     }
     started = time.perf_counter()
+    phases: dict[str, float] = {}
+    report["phase_seconds"] = phases
+    mark = time.perf_counter()
+
+    def done(name: str) -> None:
+        nonlocal mark
+        phases[name] = time.perf_counter() - mark
+        mark = time.perf_counter()
+
     for backend in config.backends:
         report["backends"][backend] = run_backend(backend, config, log)
+        done(f"ingest_{backend}")
     if config.lookups is not None:
         report["lookups"] = lookups.run_lookups(config.lookups, config.pg_admin_url, log, config.keep_dir)
+        done("lookups")
+    if config.sizes is not None:
+        report["sizes"] = sizes.run_sizes(config.sizes, config.pg_admin_url, log)
+        done("sizes")
+    if config.audit_leaves:
+        from bench import audit_bench
+
+        audit = audit_bench.run(
+            config.pg_admin_url, leaves=config.audit_leaves, quick=config.audit_quick, log=log
+        )
+        audit.pop("machine", None)  # the report's machine
+        report["audit"] = audit
+        done("audit")
+    if config.adapters is not None:
+        from bench import adapters_sync
+
+        adapters = adapters_sync.run(config.adapters, log)
+        if config.keep_dir is not None:  # keep the scaling table's earlier population sizes
+            adapters_sync.merge_scaling(adapters, config.keep_dir / "results.json", key="adapters")
+        report["adapters"] = adapters
+        done("adapters")
     report["total_seconds"] = time.perf_counter() - started
 
     postgres = report["backends"].get("postgres")

@@ -194,7 +194,7 @@ def _finish_growth(libpq: str, count: int) -> dict[str, Any]:
     with psycopg.connect(libpq, autocommit=True) as conn:
         conn.execute("SELECT setval(pg_get_serial_sequence('licence', 'id'), %s)", (count,))
         conn.execute("VACUUM (ANALYZE) licence")
-        conn.execute("VACUUM (ANALYZE) licence_version")
+        conn.execute("ANALYZE licence_version")
         row = conn.execute(
             "SELECT (SELECT count(*) FROM licence), pg_total_relation_size('licence'), "
             "pg_total_relation_size('licence_version'), pg_database_size(current_database())"
