@@ -7,7 +7,9 @@ import sys
 import time
 from pathlib import Path
 
-from bench import adapters_sync, harness, lookups, report, sizes
+from bench import adapters_sync, audit_bench, harness, lookups, report, sizes
+
+assert audit_bench  # loaded before a long run starts, like every other part of the harness
 
 HERE = Path(__file__).resolve().parent
 

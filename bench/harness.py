@@ -193,7 +193,8 @@ def run_bench(config: Config, log: Log = _silent) -> dict[str, Any]:
                 f"(set HUB_BENCH_DATABASE_URL, or run with --backends sqlite): {exc}"
             ) from None
     report: dict[str, Any] = {
-        "issue": "registry core: batch-ingest licences/s; lookups: requests/s and latency",
+        "issue": "#7 item 1: ingest, lookups and prefill, offline verification, audit appends, memory, "
+        "cold start, lookups against registry size, adapters",
         "machine": machine.describe(pg_version),
         "config": {k: v for k, v in asdict(config).items() if k != "pg_admin_url"},
         "backends": {},
@@ -214,26 +215,17 @@ def run_bench(config: Config, log: Log = _silent) -> dict[str, Any]:
     if config.lookups is not None:
         report["lookups"] = lookups.run_lookups(config.lookups, config.pg_admin_url, log, config.keep_dir)
         done("lookups")
-    if config.sizes is not None:
-        report["sizes"] = sizes.run_sizes(config.sizes, config.pg_admin_url, log)
-        done("sizes")
-    if config.audit_leaves:
-        from bench import audit_bench
-
-        audit = audit_bench.run(
-            config.pg_admin_url, leaves=config.audit_leaves, quick=config.audit_quick, log=log
-        )
-        audit.pop("machine", None)  # the report's machine
-        report["audit"] = audit
-        done("audit")
-    if config.adapters is not None:
-        from bench import adapters_sync
-
-        adapters = adapters_sync.run(config.adapters, log)
-        if config.keep_dir is not None:  # keep the scaling table's earlier population sizes
-            adapters_sync.merge_scaling(adapters, config.keep_dir / "results.json", key="adapters")
-        report["adapters"] = adapters
-        done("adapters")
+    for name, phase in (("sizes", _sizes_phase), ("audit", _audit_phase), ("adapters", _adapters_phase)):
+        try:
+            measured = phase(config, log)
+        except Exception as exc:  # a late phase's failure keeps every figure measured before it
+            report.setdefault("phase_errors", {})[name] = f"{type(exc).__name__}: {str(exc)[:1000]}"
+            log(f"[{name}] FAILED: {report['phase_errors'][name]}")
+            done(name)
+            continue
+        if measured is not None:
+            report[name] = measured
+            done(name)
     report["total_seconds"] = time.perf_counter() - started
 
     postgres = report["backends"].get("postgres")
@@ -248,3 +240,30 @@ def run_bench(config: Config, log: Log = _silent) -> dict[str, Any]:
             "met": ratio >= TARGET_RATIO,
         }
     return report
+
+
+def _sizes_phase(config: Config, log: Log) -> dict[str, Any] | None:
+    return sizes.run_sizes(config.sizes, config.pg_admin_url, log) if config.sizes is not None else None
+
+
+def _audit_phase(config: Config, log: Log) -> dict[str, Any] | None:
+    if not config.audit_leaves:
+        return None
+    from bench import audit_bench
+
+    audit = audit_bench.run(
+        config.pg_admin_url, leaves=config.audit_leaves, quick=config.audit_quick, log=log
+    )
+    audit.pop("machine", None)  # the report's machine
+    return audit
+
+
+def _adapters_phase(config: Config, log: Log) -> dict[str, Any] | None:
+    if config.adapters is None:
+        return None
+    from bench import adapters_sync
+
+    adapters = adapters_sync.run(config.adapters, log)
+    if config.keep_dir is not None:  # keep the scaling table's earlier population sizes
+        adapters_sync.merge_scaling(adapters, config.keep_dir / "results.json", key="adapters")
+    return adapters

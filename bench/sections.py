@@ -217,6 +217,9 @@ def performance_table(report: dict[str, Any]) -> str:
 
 
 def render(report: dict[str, Any], plots: list[str], add: Add) -> None:
+    for name, error in (report.get("phase_errors") or {}).items():
+        add(f"**The {name} phase failed** and has no figures in this report: `{error}`")
+        add("")
     lk = report.get("lookups")
     if lk and any(level.get("prefill") for level in lk.get("levels", {}).values()):
         _prefill(lk, plots, add)
