@@ -371,9 +371,17 @@ def report(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def run(admin_url: str, *, leaves: int, quick: bool, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Fill, proofs, appends and share on a fresh database (dropped afterwards); the figures as a dict."""
-    requests, per_thread, lookups = (50, 200, 100) if quick else (200, 1000, 400)
+def run(
+    admin_url: str,
+    *,
+    leaves: int,
+    quick: bool,
+    log: Callable[[str], None] = print,
+    counts: tuple[int, int, int] | None = None,
+) -> dict[str, Any]:
+    """Fill, proofs, appends and share on a fresh database (dropped afterwards); the figures as a dict.
+    ``counts``: (proof requests, appends per writer thread, lookups timed), else by ``quick``."""
+    requests, per_thread, lookups = counts or ((50, 200, 100) if quick else (200, 1000, 400))
     result: dict[str, Any] = {
         "quick": quick,
         "machine": machine.describe(server.postgres_version(admin_url)),

@@ -148,12 +148,24 @@ def _serialise(read: Any) -> bytes:
     return type(read).model_validate(read).model_dump_json().encode()
 
 
+def _client_caller(token: Any, session: Any) -> Any:
+    """``deps.client_caller`` as FastAPI calls it: with a request (for the refusal log) when it takes one."""
+    import inspect
+
+    if "request" in inspect.signature(deps.client_caller).parameters:
+        from starlette.requests import Request
+
+        request = Request({"type": "http", "method": "POST", "path": "/v1/lookups", "headers": []})
+        return deps.client_caller(request, token, session)  # type: ignore[call-arg]
+    return deps.client_caller(token, session)  # type: ignore[call-arg]
+
+
 def one_lookup(hub: Hub, bearer: str, body: bytes) -> bytes:
     """The endpoint's work for one lookup, in-process; the response body."""
     session = hub.session_factory()
     try:
         token = tokens.verify(session, hub, bearer)
-        caller = deps.service_caller(deps.client_caller(token, session), session)
+        caller = deps.service_caller(_client_caller(token, session), session)
         read = service.lookup(session, hub, caller, _parse(body))
         _commit(session)
     except BaseException:

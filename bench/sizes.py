@@ -61,6 +61,7 @@ class SizeConfig:
     max_requests: int = 200_000
     signers: int = field(default_factory=lambda: max(1, min(2, os.cpu_count() or 1)))  # 0: in-process
     chunk: int = CHUNK
+    cold_start_runs: int = 3  # of the bare endpoint app
     seed: int = 2027
 
 
@@ -338,7 +339,7 @@ def run_sizes(
             holders = [spec["holders"](i) for i in range(loaded // 2)]
             levels[str(size)] = _measure(config, cfg, workdir, service, holders, growth, size, log)
         result["levels"] = levels
-        result["bare_cold_start"] = bare_cold_start(cfg, workdir)
+        result["bare_cold_start"] = bare_cold_start(cfg, workdir, runs=config.cold_start_runs)
     result["target"] = verdict(levels)
     return result
 
