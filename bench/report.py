@@ -1090,6 +1090,7 @@ def _lookup_plots(lk: dict[str, Any], directory: Path) -> list[str]:
 # README -----------------------------------------------------------------------------------------------
 
 README_HEADING = "## Performance"
+OLD_HEADINGS = ("## Benchmarks",)  # what the section was called before it was generated
 
 
 def summary_lines(report: dict[str, Any]) -> list[str]:
@@ -1115,12 +1116,15 @@ def readme_section(report: dict[str, Any]) -> str:
 
 
 def update_readme(report: dict[str, Any], readme: Path) -> bool:
-    """Replace README's performance section (up to the next ``## `` heading) with this report's; True when
-    the file changed. Without one, the section goes before ``## Configuration``."""
+    """Replace README's performance section (up to the next ``## `` heading; also found under its former
+    heading ``## Benchmarks``) with this report's; True when the file changed. Without one, the section
+    goes before ``## Configuration``."""
     text = readme.read_text()
     section = readme_section(report)
     lines = text.splitlines(keepends=True)
     start = next((i for i, line in enumerate(lines) if line.rstrip() == README_HEADING), None)
+    if start is None:
+        start = next((i for i, line in enumerate(lines) if line.rstrip() in OLD_HEADINGS), None)
     if start is None:
         at = next((i for i, line in enumerate(lines) if line.rstrip() == "## Configuration"), len(lines))
         new = "".join(lines[:at]) + section + "\n" + "".join(lines[at:])
