@@ -29,7 +29,9 @@ def licence_counts(session: Session, regions: Sequence[str] | None) -> list[tupl
 
 
 def feeds(session: Session, regions: Sequence[str] | None) -> list[tuple[Department, Feed | None]]:
-    stmt = select(Department, Feed).outerjoin(Feed, Feed.department_id == Department.id).order_by(Department.id)
+    stmt = (
+        select(Department, Feed).outerjoin(Feed, Feed.department_id == Department.id).order_by(Department.id)
+    )
     if regions is not None:
         stmt = stmt.where(Department.region_code.in_(regions))  # type: ignore[attr-defined]
     return [(department, feed) for department, feed in session.execute(stmt)]

@@ -68,9 +68,12 @@ def language(request: Request) -> str:
 def render(request: Request, template: str, *, status_code: int = 200, **context: Any) -> HTMLResponse:
     lang = language(request)
     context.update(
-        t=i18n.translator(lang), lang=lang, csrf=csrf_token(request), path=request.url.path,
+        t=i18n.translator(lang),
+        lang=lang,
+        csrf=csrf_token(request),
+        path=request.url.path,
         flash=request.session.pop("flash", None),
-    )  # fmt: skip
+    )
     return templates.TemplateResponse(request, template, context, status_code=status_code)
 
 
@@ -102,7 +105,9 @@ def static_file(name: str) -> Response:
     """The console's hand-written CSS and JavaScript."""
     if name not in STATIC:
         raise NotFound(f"no static file {name!r}")
-    return FileResponse(HERE / "static" / name, media_type=STATIC[name], headers={"Cache-Control": "max-age=300"})
+    return FileResponse(
+        HERE / "static" / name, media_type=STATIC[name], headers={"Cache-Control": "max-age=300"}
+    )
 
 
 @router.get("/console/lang")
@@ -116,9 +121,11 @@ def switch_language(to: str = "zh-CN", next: str = "/console") -> Response:
 @router.get("/console/sign-in", response_class=HTMLResponse)
 def sign_in_page(request: Request, next: str = "/console", expired: bool = False) -> Response:
     return render(
-        request, "sign_in.html", next=_local_path(next, "/console"),
+        request,
+        "sign_in.html",
+        next=_local_path(next, "/console"),
         error=i18n.translator(language(request))("sign_in.expired") if expired else None,
-    )  # fmt: skip
+    )
 
 
 @router.post("/console/sign-in", response_class=HTMLResponse)
@@ -134,8 +141,14 @@ def sign_in(
         admin = access_service.authenticate_admin(session, username, password)
     except Unauthorized:
         message = i18n.translator(language(request))("sign_in.failed")
-        return render(request, "sign_in.html", status_code=401, next=_local_path(next, "/console"), error=message,
-                      username=username)  # fmt: skip
+        return render(
+            request,
+            "sign_in.html",
+            status_code=401,
+            next=_local_path(next, "/console"),
+            error=message,
+            username=username,
+        )
     start_admin_session(request, admin)
     return RedirectResponse(_local_path(next, "/console"), status_code=303)
 
@@ -162,24 +175,31 @@ def departments(request: Request, admin: AdminPage, session: SessionDep) -> Resp
 
 @router.post("/console/departments/{department}/keys/rotate", response_class=HTMLResponse)
 def rotate_key(
-    request: Request, department: str, admin: AdminPage, session: SessionDep,
+    request: Request,
+    department: str,
+    admin: AdminPage,
+    session: SessionDep,
     jwk: Annotated[str, Form()] = "",
-) -> Response:  # fmt: skip
+) -> Response:
     try:
         access_service.rotate_department_key(session, department, views.json_object(jwk, "jwk"), by=admin)
     except HubError as error:
-        return refused(request, session, "departments.html", error, admin=admin,
-                       **views.departments(session, admin))  # fmt: skip
+        return refused(
+            request, session, "departments.html", error, admin=admin, **views.departments(session, admin)
+        )
     return done(request, "/console/departments")
 
 
 @router.post("/console/departments/{department}/keys/{kid}/retire", response_class=HTMLResponse)
-def retire_key(request: Request, department: str, kid: str, admin: AdminPage, session: SessionDep) -> Response:
+def retire_key(
+    request: Request, department: str, kid: str, admin: AdminPage, session: SessionDep
+) -> Response:
     try:
         access_service.retire_department_key(session, department, kid, by=admin)
     except HubError as error:
-        return refused(request, session, "departments.html", error, admin=admin,
-                       **views.departments(session, admin))  # fmt: skip
+        return refused(
+            request, session, "departments.html", error, admin=admin, **views.departments(session, admin)
+        )
     return done(request, "/console/departments")
 
 
@@ -190,19 +210,39 @@ def clients(request: Request, admin: AdminPage, session: SessionDep) -> Response
 
 @router.post("/console/clients", response_class=HTMLResponse)
 def create_client(
-    request: Request, admin: AdminPage, session: SessionDep,
-    name: Text = "", region_code: Text = "", organisation: Text = "", auth_method: Text = "",
-    redirect_uris: LongText = "", jwks: LongText = "",
-) -> Response:  # fmt: skip
-    fields = {"name": name, "region_code": region_code, "organisation": organisation,
-              "auth_method": auth_method, "redirect_uris": redirect_uris, "jwks": jwks}  # fmt: skip
+    request: Request,
+    admin: AdminPage,
+    session: SessionDep,
+    name: Text = "",
+    region_code: Text = "",
+    organisation: Text = "",
+    auth_method: Text = "",
+    redirect_uris: LongText = "",
+    jwks: LongText = "",
+) -> Response:
+    fields = {
+        "name": name,
+        "region_code": region_code,
+        "organisation": organisation,
+        "auth_method": auth_method,
+        "redirect_uris": redirect_uris,
+        "jwks": jwks,
+    }
     try:
         client, secret = access_service.create_client(session, views.client_from_form(fields), by=admin)
     except HubError as error:
-        return refused(request, session, "clients.html", error, admin=admin, form=fields,
-                       **views.clients(session, admin))  # fmt: skip
-    return render(request, "clients.html", status_code=201, admin=admin, secret=secret, secret_for=client.client_id,
-                  **views.clients(session, admin))  # fmt: skip
+        return refused(
+            request, session, "clients.html", error, admin=admin, form=fields, **views.clients(session, admin)
+        )
+    return render(
+        request,
+        "clients.html",
+        status_code=201,
+        admin=admin,
+        secret=secret,
+        secret_for=client.client_id,
+        **views.clients(session, admin),
+    )
 
 
 @router.post("/console/clients/{client_id}/secret", response_class=HTMLResponse)
@@ -211,8 +251,14 @@ def rotate_secret(request: Request, client_id: str, admin: AdminPage, session: S
         _, secret = access_service.rotate_client_secret(session, client_id, by=admin)
     except HubError as error:
         return refused(request, session, "clients.html", error, admin=admin, **views.clients(session, admin))
-    return render(request, "clients.html", admin=admin, secret=secret, secret_for=client_id,
-                  **views.clients(session, admin))  # fmt: skip
+    return render(
+        request,
+        "clients.html",
+        admin=admin,
+        secret=secret,
+        secret_for=client_id,
+        **views.clients(session, admin),
+    )
 
 
 @router.post("/console/clients/{client_id}/disable", response_class=HTMLResponse)
@@ -231,20 +277,37 @@ def grants(request: Request, admin: AdminPage, session: SessionDep) -> Response:
 
 @router.post("/console/grants", response_class=HTMLResponse)
 def request_grant(
-    request: Request, admin: AdminPage, session: SessionDep,
-    client_id: Text = "", type_code: Text = "", max_tier: Text = "", region_code: Text = "",
+    request: Request,
+    admin: AdminPage,
+    session: SessionDep,
+    client_id: Text = "",
+    type_code: Text = "",
+    max_tier: Text = "",
+    region_code: Text = "",
     purposes: Annotated[list[str], Form()] = [],  # noqa: B006 (FastAPI copies defaults)
-    valid_from: Text = "", valid_until: Text = "", consent_required: Text = "", legal_basis: LongText = "",
-) -> Response:  # fmt: skip
+    valid_from: Text = "",
+    valid_until: Text = "",
+    consent_required: Text = "",
+    legal_basis: LongText = "",
+) -> Response:
     """Request a grant with pickers; a T3 grant then waits for another admin's approval."""
-    fields = {"client_id": client_id, "type_code": type_code, "max_tier": max_tier, "purposes": purposes,
-              "region_code": region_code, "valid_from": valid_from, "valid_until": valid_until,
-              "consent_required": consent_required, "legal_basis": legal_basis}  # fmt: skip
+    fields = {
+        "client_id": client_id,
+        "type_code": type_code,
+        "max_tier": max_tier,
+        "purposes": purposes,
+        "region_code": region_code,
+        "valid_from": valid_from,
+        "valid_until": valid_until,
+        "consent_required": consent_required,
+        "legal_basis": legal_basis,
+    }
     try:
         access_service.request_grant(session, views.grant_from_form(fields), by=admin)
     except HubError as error:
-        return refused(request, session, "grants.html", error, admin=admin, form=fields,
-                       **views.grants(session, admin))  # fmt: skip
+        return refused(
+            request, session, "grants.html", error, admin=admin, form=fields, **views.grants(session, admin)
+        )
     return done(request, "/console/grants")
 
 
@@ -259,9 +322,12 @@ def approve_grant(request: Request, grant_id: int, admin: AdminPage, session: Se
 
 @router.post("/console/grants/{grant_id}/revoke", response_class=HTMLResponse)
 def revoke_grant(
-    request: Request, grant_id: int, admin: AdminPage, session: SessionDep,
+    request: Request,
+    grant_id: int,
+    admin: AdminPage,
+    session: SessionDep,
     reason: Annotated[str, Form()] = "",
-) -> Response:  # fmt: skip
+) -> Response:
     try:
         if not reason.strip():
             from hub.errors import InvalidInput, field_error
@@ -280,35 +346,53 @@ def service_items(request: Request, admin: AdminPage, session: SessionDep) -> Re
 
 @router.post("/console/service-items/{code}", response_class=HTMLResponse)
 def save_service_item(
-    request: Request, code: str, admin: AdminPage, session: SessionDep,
+    request: Request,
+    code: str,
+    admin: AdminPage,
+    session: SessionDep,
     item: Annotated[str, Form()] = "",
-) -> Response:  # fmt: skip
+) -> Response:
     try:
         data = views.parse(ServiceItemWrite, views.json_object(item, "item"))
         items.admin_save_service_item(session, code, data, by=admin)
     except HubError as error:
-        return refused(request, session, "service_items.html", error, admin=admin, editing=code, draft=item,
-                       **views.service_items(session))  # fmt: skip
+        return refused(
+            request,
+            session,
+            "service_items.html",
+            error,
+            admin=admin,
+            editing=code,
+            draft=item,
+            **views.service_items(session),
+        )
     return done(request, "/console/service-items")
 
 
 @router.get("/console/alerts", response_class=HTMLResponse)
 def alerts(
-    request: Request, admin: AdminPage, session: SessionDep,
+    request: Request,
+    admin: AdminPage,
+    session: SessionDep,
     status: Annotated[str | None, Query(pattern="^(open|acknowledged)$")] = "open",
-) -> Response:  # fmt: skip
+) -> Response:
     return render(request, "alerts.html", admin=admin, **views.alerts(session, admin, status))
 
 
 @router.post("/console/alerts/{alert_id}/acknowledge", response_class=HTMLResponse)
 def acknowledge_alert(
-    request: Request, alert_id: int, admin: AdminPage, session: SessionDep,
+    request: Request,
+    alert_id: int,
+    admin: AdminPage,
+    session: SessionDep,
     note: Annotated[str, Form()] = "",
-) -> Response:  # fmt: skip
+) -> Response:
     try:
         audit_alerts.acknowledge(session, alert_id, by=admin, note=note.strip() or None)
     except HubError as error:
-        return refused(request, session, "alerts.html", error, admin=admin, **views.alerts(session, admin, "open"))
+        return refused(
+            request, session, "alerts.html", error, admin=admin, **views.alerts(session, admin, "open")
+        )
     return done(request, "/console/alerts")
 
 
@@ -320,8 +404,15 @@ def audit(request: Request, admin: AdminPage, hub: HubDep) -> Response:
     try:
         context = views.audit(hub, admin, views.parse_audit_filters(query))
     except HubError as error:
-        return render(request, "audit.html", status_code=error.status, admin=admin, query=query, rows=[],
-                      **views.error_context(error))  # fmt: skip
+        return render(
+            request,
+            "audit.html",
+            status_code=error.status,
+            admin=admin,
+            query=query,
+            rows=[],
+            **views.error_context(error),
+        )
     return render(request, "audit.html", admin=admin, query=query, **context)
 
 
@@ -330,10 +421,13 @@ def audit(request: Request, admin: AdminPage, hub: HubDep) -> Response:
 
 @router.get("/me", response_class=HTMLResponse)
 def me(
-    request: Request, citizen: CitizenPage, session: SessionDep, hub: HubDep,
+    request: Request,
+    citizen: CitizenPage,
+    session: SessionDep,
+    hub: HubDep,
     type_code: Annotated[str | None, Query(max_length=32)] = None,
     status: Annotated[str | None, Query(max_length=2)] = None,
-) -> Response:  # fmt: skip
+) -> Response:
     """My licences by type and status, who used them (with proofs), my consents (withdraw)."""
     try:
         wanted = LicenceStatus(status) if status else None
@@ -350,8 +444,14 @@ def withdraw_consent(
         consents.withdraw(session, subject=citizen.subject, consent_id=consent_id)
     except HubError as error:
         session.rollback()
-        return render(request, "me.html", status_code=error.status, citizen=citizen,
-                      **views.me(session, hub, citizen, None, None), **views.error_context(error))  # fmt: skip
+        return render(
+            request,
+            "me.html",
+            status_code=error.status,
+            citizen=citizen,
+            **views.me(session, hub, citizen, None, None),
+            **views.error_context(error),
+        )
     request.session["flash"] = "me.withdrawn"
     return RedirectResponse("/me", status_code=303)
 

@@ -39,7 +39,8 @@ M = TypeVar("M", bound=BaseModel)
 def invalid(exc: ValidationError) -> InvalidInput:
     """A request model's validation failure as the hub's own error, naming each field."""
     errors = [
-        field_error(".".join(str(p) for p in e["loc"]) or "body", e["msg"]) for e in exc.errors(include_url=False)
+        field_error(".".join(str(p) for p in e["loc"]) or "body", e["msg"])
+        for e in exc.errors(include_url=False)
     ]
     return InvalidInput("the form has mistakes", errors=errors)
 
@@ -57,23 +58,28 @@ def _day(value: str, field: str, *, end: bool = False) -> datetime | None:
     try:
         day = date.fromisoformat(value.strip())
     except ValueError:
-        raise InvalidInput(f"{field} is not a date", errors=[field_error(field, "not a date (YYYY-MM-DD)")]) from None
+        raise InvalidInput(
+            f"{field} is not a date", errors=[field_error(field, "not a date (YYYY-MM-DD)")]
+        ) from None
     return datetime.combine(day, time.max if end else time.min, tzinfo=UTC)
 
 
 def grant_from_form(form: dict[str, Any]) -> GrantCreate:
     """The grant form (pickers, dates as days in UTC; ``valid_until`` is inclusive) as a ``GrantCreate``."""
-    return parse(GrantCreate, {
-        "client_id": form.get("client_id", ""),
-        "type_code": form.get("type_code", ""),
-        "max_tier": form.get("max_tier", ""),
-        "purposes": [p for p in form.get("purposes", []) if p],
-        "region_code": form.get("region_code", ""),
-        "valid_from": _day(form.get("valid_from", ""), "valid_from"),
-        "valid_until": _day(form.get("valid_until", ""), "valid_until", end=True),
-        "consent_required": bool(form.get("consent_required")),
-        "legal_basis": form.get("legal_basis", "").strip(),
-    })  # fmt: skip
+    return parse(
+        GrantCreate,
+        {
+            "client_id": form.get("client_id", ""),
+            "type_code": form.get("type_code", ""),
+            "max_tier": form.get("max_tier", ""),
+            "purposes": [p for p in form.get("purposes", []) if p],
+            "region_code": form.get("region_code", ""),
+            "valid_from": _day(form.get("valid_from", ""), "valid_from"),
+            "valid_until": _day(form.get("valid_until", ""), "valid_until", end=True),
+            "consent_required": bool(form.get("consent_required")),
+            "legal_basis": form.get("legal_basis", "").strip(),
+        },
+    )
 
 
 def client_from_form(form: dict[str, Any]) -> ClientCreate:
@@ -84,15 +90,20 @@ def client_from_form(form: dict[str, Any]) -> ClientCreate:
         jwks = json.loads(jwks_text) if jwks_text else None
     except json.JSONDecodeError:
         raise InvalidInput("jwks is not JSON", errors=[field_error("jwks", "not JSON")]) from None
-    return parse(ClientCreate, {
-        "name": str(form.get("name", "")).strip(),
-        "kind": "service",
-        "region_code": form.get("region_code", ""),
-        "organisation": str(form.get("organisation", "")).strip(),
-        "auth_method": form.get("auth_method", ""),
-        "jwks": jwks,
-        "redirect_uris": [u.strip() for u in str(form.get("redirect_uris", "")).splitlines() if u.strip()],
-    })  # fmt: skip
+    return parse(
+        ClientCreate,
+        {
+            "name": str(form.get("name", "")).strip(),
+            "kind": "service",
+            "region_code": form.get("region_code", ""),
+            "organisation": str(form.get("organisation", "")).strip(),
+            "auth_method": form.get("auth_method", ""),
+            "jwks": jwks,
+            "redirect_uris": [
+                u.strip() for u in str(form.get("redirect_uris", "")).splitlines() if u.strip()
+            ],
+        },
+    )
 
 
 def json_object(text: str, field: str) -> dict[str, Any]:
@@ -101,7 +112,9 @@ def json_object(text: str, field: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InvalidInput(f"{field} is not JSON: {exc.msg}", errors=[field_error(field, "not JSON")]) from None
+        raise InvalidInput(
+            f"{field} is not JSON: {exc.msg}", errors=[field_error(field, "not JSON")]
+        ) from None
     if not isinstance(value, dict):
         raise InvalidInput(f"{field} is not a JSON object", errors=[field_error(field, "not an object")])
     return value
@@ -206,14 +219,22 @@ def audit(hub: Hub, admin: Admin, filters: dict[str, Any]) -> dict[str, Any]:
     with hub.read_session_factory() as session:  # opened after the head: sees every leaf it covers
         events = audit_service.list_events(session, by=admin, limit=50, **filters)
         covered = [e.leaf_index for e in events if e.leaf_index < head.tree_size]
-        proofs = {
-            p.leaf_index: p for p in audit_log.inclusion_proofs(session, covered, head.tree_size)
-        } if covered else {}  # fmt: skip
+        proofs = (
+            {p.leaf_index: p for p in audit_log.inclusion_proofs(session, covered, head.tree_size)}
+            if covered
+            else {}
+        )
         rows = [
-            {"event": e, "leaf": leaf_bytes(e).decode(), "proof": proofs.get(e.leaf_index),
-             "path": " ".join(heads.b64(h) for h in proofs[e.leaf_index].path) if e.leaf_index in proofs else ""}
+            {
+                "event": e,
+                "leaf": leaf_bytes(e).decode(),
+                "proof": proofs.get(e.leaf_index),
+                "path": " ".join(heads.b64(h) for h in proofs[e.leaf_index].path)
+                if e.leaf_index in proofs
+                else "",
+            }
             for e in events
-        ]  # fmt: skip
+        ]
     return {"head": head, "root_hash": heads.b64(head.root_hash), "rows": rows}
 
 
@@ -232,12 +253,16 @@ def parse_audit_filters(query: dict[str, str]) -> dict[str, Any]:
 def me(session: Session, hub: Hub, citizen: Citizen, type_code: str | None, status: Any) -> dict[str, Any]:
     licences = me_service.my_licences(session, citizen)
     shown = [
-        licence for licence in licences
-        if (not type_code or licence.type_code == type_code) and (status is None or licence.status == status.value)
-    ]  # fmt: skip
+        licence
+        for licence in licences
+        if (not type_code or licence.type_code == type_code)
+        and (status is None or licence.status == status.value)
+    ]
     return {
         "licences": shown,
-        "types": sorted({(licence.type_code, licence.type_name_zh, licence.type_name_en) for licence in licences}),
+        "types": sorted(
+            {(licence.type_code, licence.type_name_zh, licence.type_name_en) for licence in licences}
+        ),
         "access_log": me_service.access_log(hub, citizen, limit=20),
         "consents": consents.list_for(session, citizen.subject),
         "type_code": type_code or "",

@@ -56,8 +56,9 @@ def sign_in(client: TestClient, admin: Admin, password: str = PASSWORD) -> str:
 def citizen_sign_in(client: TestClient, id_number: str) -> str:
     page = client.get("/oauth/sign-in?next=/me")
     response = client.post(
-        "/oauth/sign-in", data={"csrf": csrf_of(page), "id_number": id_number, "next": "/me"},
+        "/oauth/sign-in",
+        data={"csrf": csrf_of(page), "id_number": id_number, "next": "/me"},
         follow_redirects=False,
-    )  # fmt: skip
+    )
     assert response.status_code == 303, response.text
     return csrf_of(client.get("/me"))

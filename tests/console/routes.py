@@ -20,7 +20,10 @@ CONSOLE_SESSION: dict[tuple[str, str], tuple[str, dict[str, str]]] = {
     ("GET", "/console"): ("admin", {}),
     ("GET", "/console/departments"): ("admin", {}),
     ("POST", "/console/departments/{department}/keys/rotate"): ("admin", {"department": "zz-police"}),
-    ("POST", "/console/departments/{department}/keys/{kid}/retire"): ("admin", {"department": "d", "kid": "k"}),
+    ("POST", "/console/departments/{department}/keys/{kid}/retire"): (
+        "admin",
+        {"department": "d", "kid": "k"},
+    ),
     ("GET", "/console/clients"): ("admin", {}),
     ("POST", "/console/clients"): ("admin", {}),
     ("POST", "/console/clients/{client_id}/secret"): ("admin", {"client_id": "svc-x"}),

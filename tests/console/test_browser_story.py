@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
@@ -35,13 +36,27 @@ from hub.context import build_hub
 from hub.demo_data import citizen_id
 from storage.database import transaction
 from tests.console.conftest import PASSWORD
-from tests.factories import ID_CARD, NO_CRIMINAL_RECORD, batch, create_admin, create_issuer, issue, seed_catalog
+from tests.factories import (
+    ID_CARD,
+    NO_CRIMINAL_RECORD,
+    batch,
+    create_admin,
+    create_issuer,
+    issue,
+    seed_catalog,
+)
 from tests.fixtures.hub import make_settings
 from tests.interop.live import ServerThread, loopback_socket
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]  # fmt: skip
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "var" / "test-artifacts" / "console"
 PURPOSE = "GGZLZF"  # 城市公共租赁住房保障
 CASE_ID = "ZZ-2026-004711"
@@ -55,24 +70,33 @@ def chromium() -> Path:
     """Debian's Chromium and a CJK font, or the run fails: the project's setup (``make test``, target
     system-packages) installs chromium, chromium-driver and fonts-noto-cjk."""
     if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: install the Debian packages chromium and chromium-driver "
-                    "(make system-packages)", pytrace=False)  # fmt: skip
+        pytest.fail(
+            f"{CHROMIUM} is missing: install the Debian packages chromium and chromium-driver "
+            "(make system-packages)",
+            pytrace=False,
+        )
     fc_list = shutil.which("fc-list")
     fonts = subprocess.run([fc_list, ":lang=zh"], capture_output=True, text=True).stdout if fc_list else ""
     if not fonts.strip():
-        pytest.fail("no CJK font (fc-list :lang=zh is empty): install fonts-noto-cjk (make system-packages), "
-                    "or Chinese pages render as empty boxes", pytrace=False)  # fmt: skip
+        pytest.fail(
+            "no CJK font (fc-list :lang=zh is empty): install fonts-noto-cjk (make system-packages), "
+            "or Chinese pages render as empty boxes",
+            pytrace=False,
+        )
     return CHROMIUM
 
 
 class ApprovalServiceCallback(BaseHTTPRequestHandler):
     """The approval service's redirect URI: a page on its own loopback port that notes the query."""
 
-    received: list[str] = []
+    received: ClassVar[list[str]] = []
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         self.received.append(self.path)
-        body = '<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><title>审批系统</title>已返回审批系统'
+        body = (
+            '<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,">'
+            "<title>审批系统</title>已返回审批系统"
+        )
         self.send_response(200)
         self.send_header("Content-Type", "text/html; charset=utf-8")
         self.end_headers()
@@ -99,8 +123,14 @@ class Story:
         page.on("pageerror", lambda error: self.problems.append(f"pageerror on {page.url}: {error}"))
         page.on("console", lambda m: m.type == "error" and self.problems.append(f"console error: {m.text}"))
         page.on("requestfailed", lambda r: self.problems.append(f"request failed: {r.url} {r.failure}"))
-        page.on("response", lambda r: r.status >= 400 and allowed.get(urlsplit(r.url).path) != r.status
-                and self.problems.append(f"HTTP {r.status}: {r.request.method} {r.url}"))  # fmt: skip
+        page.on(
+            "response",
+            lambda r: (
+                r.status >= 400
+                and allowed.get(urlsplit(r.url).path) != r.status
+                and self.problems.append(f"HTTP {r.status}: {r.request.method} {r.url}")
+            ),
+        )
         page.on("dialog", lambda dialog: dialog.accept())
         return page
 
@@ -111,10 +141,14 @@ class Story:
 
 
 @pytest.fixture
-def story(chromium: Path, sqlite_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Story]:
+def story(
+    chromium: Path, sqlite_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Story]:
     """A live hub (uvicorn on a free loopback port, SQLite, demo sign-in) holding the citizen's licences,
     two city admins, an auditor and an approval service."""
-    monkeypatch.setattr(access_service, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    monkeypatch.setattr(
+        access_service, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    )
     database = tmp_path / "hub.sqlite3"
     shutil.copyfile(sqlite_template, database)
     sock, url = loopback_socket()
@@ -134,10 +168,18 @@ def story(chromium: Path, sqlite_template: Path, tmp_path: Path, monkeypatch: py
         assert pushed.json()["accepted"] == 2, pushed.text
         admins = (create_admin(hub), create_admin(hub))
         with transaction(hub.session_factory) as session:
-            client, secret = access_service.create_client(session, ClientCreate(
-                name="公共租赁住房审批系统", kind="service", region_code="410100", organisation="郑州市住房保障中心",
-                auth_method="client_secret_post", redirect_uris=[redirect_uri],
-            ), by=admins[0])  # fmt: skip
+            client, secret = access_service.create_client(
+                session,
+                ClientCreate(
+                    name="公共租赁住房审批系统",
+                    kind="service",
+                    region_code="410100",
+                    organisation="郑州市住房保障中心",
+                    auth_method="client_secret_post",
+                    redirect_uris=[redirect_uri],
+                ),
+                by=admins[0],
+            )
         assert secret is not None
         if ARTIFACTS.exists():
             shutil.rmtree(ARTIFACTS)
@@ -173,7 +215,9 @@ def new_context(browser: Browser, viewport: dict[str, int]) -> BrowserContext:
     return browser.new_context(viewport=viewport, locale="zh-CN", device_scale_factor=1)  # type: ignore[arg-type]
 
 
-def test_grant_consent_lookup_and_withdrawal_in_chromium(story: Story, chromium: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_grant_consent_lookup_and_withdrawal_in_chromium(
+    story: Story, chromium: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     first, second = story.admins
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS, headless=True)
@@ -183,8 +227,12 @@ def test_grant_consent_lookup_and_withdrawal_in_chromium(story: Story, chromium:
             sign_in_admin(story, page, first, shot="sign-in")
             expect(page.get_by_role("heading", name="近 24 小时每小时查询次数")).to_be_visible()
             story.shot(page, "dashboard")
-            for path, name in (("/console/departments", "departments"), ("/console/clients", "clients"),
-                               ("/console/service-items", "service-items"), ("/console/alerts", "alerts")):  # fmt: skip
+            for path, name in (
+                ("/console/departments", "departments"),
+                ("/console/clients", "clients"),
+                ("/console/service-items", "service-items"),
+                ("/console/alerts", "alerts"),
+            ):
                 page.goto(story.url + path)
                 story.shot(page, name)
             page.goto(f"{story.url}/console/grants")
@@ -212,11 +260,19 @@ def test_grant_consent_lookup_and_withdrawal_in_chromium(story: Story, chromium:
             # 3. The approval service sends the citizen to the consent page (a phone).
             verifier, challenge = pkce()
             state = secrets.token_urlsafe(12)
-            authorize = f"{story.url}/oauth/authorize?" + urlencode({
-                "response_type": "code", "client_id": story.client_id, "redirect_uri": story.redirect_uri,
-                "scope": f"licence:{NO_CRIMINAL_RECORD}:t3", "state": state, "code_challenge": challenge,
-                "code_challenge_method": "S256", "purpose": PURPOSE, "case_id": CASE_ID,
-            })  # fmt: skip
+            authorize = f"{story.url}/oauth/authorize?" + urlencode(
+                {
+                    "response_type": "code",
+                    "client_id": story.client_id,
+                    "redirect_uri": story.redirect_uri,
+                    "scope": f"licence:{NO_CRIMINAL_RECORD}:t3",
+                    "state": state,
+                    "code_challenge": challenge,
+                    "code_challenge_method": "S256",
+                    "purpose": PURPOSE,
+                    "case_id": CASE_ID,
+                }
+            )
             citizen = story.watch(new_context(browser, PHONE).new_page())
             citizen.goto(authorize)
             expect(citizen).to_have_url(re.compile(r"/oauth/sign-in"))
@@ -233,14 +289,26 @@ def test_grant_consent_lookup_and_withdrawal_in_chromium(story: Story, chromium:
 
             # 4. The approval service exchanges the code (PKCE) and looks the licence up.
             with httpx.Client(base_url=story.url, timeout=10) as http:
-                token = http.post("/oauth/token", data={
-                    "grant_type": "authorization_code", "code": returned["code"], "redirect_uri": story.redirect_uri,
-                    "code_verifier": verifier, "client_id": story.client_id, "client_secret": story.client_secret,
-                })  # fmt: skip
+                token = http.post(
+                    "/oauth/token",
+                    data={
+                        "grant_type": "authorization_code",
+                        "code": returned["code"],
+                        "redirect_uri": story.redirect_uri,
+                        "code_verifier": verifier,
+                        "client_id": story.client_id,
+                        "client_secret": story.client_secret,
+                    },
+                )
                 assert token.status_code == 200, token.text
                 bearer = {"Authorization": f"Bearer {token.json()['access_token']}"}
-                lookup_body = {"holder_id": ID_NUMBER, "types": [NO_CRIMINAL_RECORD], "purpose": PURPOSE,
-                               "case_id": CASE_ID, "nonce": secrets.token_urlsafe(12)}  # fmt: skip
+                lookup_body = {
+                    "holder_id": ID_NUMBER,
+                    "types": [NO_CRIMINAL_RECORD],
+                    "purpose": PURPOSE,
+                    "case_id": CASE_ID,
+                    "nonce": secrets.token_urlsafe(12),
+                }
                 found = http.post("/v1/lookups", json=lookup_body, headers=bearer)
                 assert found.status_code == 200, found.text
                 [released] = found.json()["released"]
@@ -249,7 +317,11 @@ def test_grant_consent_lookup_and_withdrawal_in_chromium(story: Story, chromium:
 
                 # 5. The citizen sees that use in /me, checks its proof in the page, withdraws consent.
                 citizen.goto(f"{story.url}/me")
-                use = citizen.locator("li.use").filter(has_text="公共租赁住房审批系统").filter(has_text="lookup")
+                use = (
+                    citizen.locator("li.use")
+                    .filter(has_text="公共租赁住房审批系统")
+                    .filter(has_text="lookup")
+                )
                 expect(use).to_have_count(1)
                 expect(use).to_contain_text(CASE_ID)
                 expect(citizen.locator("#tree-head .signature")).to_contain_text("✓")
@@ -267,8 +339,9 @@ def test_grant_consent_lookup_and_withdrawal_in_chromium(story: Story, chromium:
                 citizen.set_viewport_size(DESKTOP)
                 story.shot(citizen, "me-desktop")
 
-                after = http.post("/v1/lookups", json=lookup_body | {"nonce": secrets.token_urlsafe(12)},
-                                  headers=bearer)  # fmt: skip
+                after = http.post(
+                    "/v1/lookups", json=lookup_body | {"nonce": secrets.token_urlsafe(12)}, headers=bearer
+                )
                 assert after.status_code == 401, after.text
 
             # 6. An auditor finds the lookup and checks its inclusion proof and the head's signature.
@@ -281,6 +354,12 @@ def test_grant_consent_lookup_and_withdrawal_in_chromium(story: Story, chromium:
             entry.get_by_role("button", name="验证包含证明").click()
             expect(entry.locator(".result")).to_contain_text("✓")
             story.shot(audit, "audit")
+            # The check is real: the same proof does not hold for altered leaf bytes.
+            entry.get_by_role("button", name="验证包含证明").evaluate(
+                "b => { b.dataset.leaf = b.dataset.leaf.replace('released', 'refused'); }"
+            )
+            entry.get_by_role("button", name="验证包含证明").click()
+            expect(entry.locator(".result")).to_contain_text("✗ 验证失败")
 
             # 7. The same console in English.
             page.goto(f"{story.url}/console/lang?to=en&next=/console")

@@ -22,7 +22,14 @@ from hub.main import create_app
 from storage.database import transaction
 from tests.console.conftest import SESSION_SECONDS, citizen_sign_in, csrf_of, sign_in
 from tests.console.routes import CONSOLE_SESSION
-from tests.factories import ID_CARD, NO_CRIMINAL_RECORD, create_admin, create_client, create_grant, seed_catalog
+from tests.factories import (
+    ID_CARD,
+    NO_CRIMINAL_RECORD,
+    create_admin,
+    create_client,
+    create_grant,
+    seed_catalog,
+)
 
 NEXT_YEAR = (datetime.now(UTC) + timedelta(days=365)).date().isoformat()
 
@@ -34,9 +41,15 @@ def grants_of(hub: Hub, client_id: str) -> list[Grant]:
 
 def grant_form(csrf: str | None, client_id: str, **overrides: Any) -> dict[str, Any]:
     form = {
-        "client_id": client_id, "type_code": NO_CRIMINAL_RECORD, "max_tier": "3", "purposes": ["GGZLZF"],
-        "region_code": "410100", "valid_from": "", "valid_until": NEXT_YEAR, "legal_basis": "《条例》第十条",
-    }  # fmt: skip
+        "client_id": client_id,
+        "type_code": NO_CRIMINAL_RECORD,
+        "max_tier": "3",
+        "purposes": ["GGZLZF"],
+        "region_code": "410100",
+        "valid_from": "",
+        "valid_until": NEXT_YEAR,
+        "legal_basis": "《条例》第十条",
+    }
     if csrf is not None:
         form["csrf"] = csrf
     return form | overrides
@@ -75,8 +88,11 @@ def test_a_form_without_its_csrf_token_is_refused(client: TestClient, hub: Hub) 
     assert accepted.status_code == 303, accepted.text
     [grant] = grants_of(hub, service)
     assert (grant.type_code, grant.max_tier, grant.status, grant.purposes) == (
-        NO_CRIMINAL_RECORD, 3, "pending", ["GGZLZF"],
-    )  # fmt: skip
+        NO_CRIMINAL_RECORD,
+        3,
+        "pending",
+        ["GGZLZF"],
+    )
 
 
 def test_a_county_admin_cannot_act_for_another_county(client: TestClient, hub: Hub) -> None:
@@ -87,13 +103,17 @@ def test_a_county_admin_cannot_act_for_another_county(client: TestClient, hub: H
     own_client = create_client(hub, region="410105", by=city).client_id
     csrf = sign_in(client, jinshui)
 
-    other = client.post("/console/grants", data=grant_form(csrf, zhongyuan_client, region_code="410105", max_tier="2"))
+    other = client.post(
+        "/console/grants", data=grant_form(csrf, zhongyuan_client, region_code="410105", max_tier="2")
+    )
     assert other.status_code == 403
     assert "outside your region 410105" in other.text and "region_code" in other.text
     assert grants_of(hub, zhongyuan_client) == []
 
     # Its own client, but holders in another county: refused too.
-    wider = client.post("/console/grants", data=grant_form(csrf, own_client, region_code="410102", max_tier="2"))
+    wider = client.post(
+        "/console/grants", data=grant_form(csrf, own_client, region_code="410102", max_tier="2")
+    )
     assert wider.status_code == 403
     assert grants_of(hub, own_client) == []
 
@@ -104,8 +124,11 @@ def test_a_county_admin_cannot_act_for_another_county(client: TestClient, hub: H
     assert [g.status for g in grants_of(hub, zhongyuan_client)] == ["pending"]
 
     # Inside its county it may.
-    mine = client.post("/console/grants", data=grant_form(csrf, own_client, region_code="410105", max_tier="2"),
-                       follow_redirects=False)  # fmt: skip
+    mine = client.post(
+        "/console/grants",
+        data=grant_form(csrf, own_client, region_code="410105", max_tier="2"),
+        follow_redirects=False,
+    )
     assert mine.status_code == 303
     assert [g.status for g in grants_of(hub, own_client)] == ["active"]
 
@@ -135,7 +158,10 @@ def test_a_second_admin_approves_a_t3_request_and_not_the_first(client: TestClie
     first, second = create_admin(hub), create_admin(hub)
     service = create_client(hub, by=first).client_id
     csrf = sign_in(client, first)
-    assert client.post("/console/grants", data=grant_form(csrf, service), follow_redirects=False).status_code == 303
+    assert (
+        client.post("/console/grants", data=grant_form(csrf, service), follow_redirects=False).status_code
+        == 303
+    )
     [grant] = grants_of(hub, service)
     own = client.post(f"/console/grants/{grant.id}/approve", data={"csrf": csrf})
     assert own.status_code == 403 and "second admin" in own.text
@@ -170,7 +196,9 @@ def test_bad_grant_input_rerenders_the_form_naming_the_field(
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("text/html")
     assert f"<code>{field}</code>" in response.text
-    assert 'id="grant-form"' in response.text and "《条例》第十条" in response.text or field == "legal_basis"
+    assert (
+        'id="grant-form"' in response.text and "《条例》第十条" in response.text
+    ) or field == "legal_basis"
     assert grants_of(hub, service) == []
 
 
@@ -205,8 +233,9 @@ def test_wrong_password_is_refused_with_the_form(client: TestClient, hub: Hub) -
     seed_catalog(hub)
     admin = create_admin(hub)
     page = client.get("/console/sign-in")
-    response = client.post("/console/sign-in", data={"csrf": csrf_of(page), "username": admin.username,
-                                                     "password": "wrong"})  # fmt: skip
+    response = client.post(
+        "/console/sign-in", data={"csrf": csrf_of(page), "username": admin.username, "password": "wrong"}
+    )
     assert response.status_code == 401 and "用户名或密码错误" in response.text
     assert client.get("/console", follow_redirects=False).status_code == 303
 
@@ -219,7 +248,9 @@ def test_session_cookie_flags(client: TestClient, hub: Hub) -> None:
     assert "httponly" in cookie and "samesite=lax" in cookie and "secure" not in cookie
     assert admin.id is not None
 
-    behind_tls = dataclasses.replace(hub, settings=hub.settings.model_copy(update={"public_url": "https://hub.test"}))
+    behind_tls = dataclasses.replace(
+        hub, settings=hub.settings.model_copy(update={"public_url": "https://hub.test"})
+    )
     with TestClient(create_app(hub=behind_tls), base_url="https://hub.test") as tls_client:
         cookie = tls_client.get("/console/sign-in").headers["set-cookie"].lower()
         assert "httponly" in cookie and "samesite=lax" in cookie and "secure" in cookie
@@ -241,10 +272,24 @@ def test_citizen_sees_and_withdraws_own_consent_only(client: TestClient, hub: Hu
     mine, theirs = citizen_id(rng), citizen_id(rng)
     scopes = [f"licence:{ID_CARD}:t1"]
     with transaction(hub.session_factory) as session:
-        given = consents.give(session, hub, subject=f"citizen:{hub.blind_index.of('person', mine)}",
-                              client_id=service, purpose="MZCFBG", case_id="ZZ-1", scopes=scopes)  # fmt: skip
-        other = consents.give(session, hub, subject=f"citizen:{hub.blind_index.of('person', theirs)}",
-                              client_id=service, purpose="MZCFBG", case_id="ZZ-2", scopes=scopes)  # fmt: skip
+        given = consents.give(
+            session,
+            hub,
+            subject=f"citizen:{hub.blind_index.of('person', mine)}",
+            client_id=service,
+            purpose="MZCFBG",
+            case_id="ZZ-1",
+            scopes=scopes,
+        )
+        other = consents.give(
+            session,
+            hub,
+            subject=f"citizen:{hub.blind_index.of('person', theirs)}",
+            client_id=service,
+            purpose="MZCFBG",
+            case_id="ZZ-2",
+            scopes=scopes,
+        )
     csrf = citizen_sign_in(client, mine)
     page = client.get("/me")
     assert f'id="consent-{given.id}" data-status="given"' in page.text and other.id not in page.text
@@ -266,9 +311,16 @@ def test_every_admin_page_renders(client: TestClient, hub: Hub) -> None:
     seed_catalog(hub)
     admin = create_admin(hub)
     sign_in(client, admin)
-    for path in ("/console", "/console/departments", "/console/clients", "/console/grants",
-                 "/console/service-items", "/console/alerts?status=acknowledged", "/console/audit",
-                 "/console/audit?since=2020-01-01&action=lookup"):  # fmt: skip
+    for path in (
+        "/console",
+        "/console/departments",
+        "/console/clients",
+        "/console/grants",
+        "/console/service-items",
+        "/console/alerts?status=acknowledged",
+        "/console/audit",
+        "/console/audit?since=2020-01-01&action=lookup",
+    ):
         page = client.get(path)
         assert page.status_code == 200, (path, page.text[:500])
         assert '<html lang="zh-CN">' in page.text
