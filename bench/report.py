@@ -1145,11 +1145,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.report", description=main.__doc__)
     parser.add_argument("--results", type=Path, default=here / "results.json")
     parser.add_argument("--readme", nargs="?", const=here.parent / "README.md", type=Path, default=None)
-    parser.add_argument("--markdown", action="store_true", help="write results.md again from the JSON")
+    parser.add_argument(
+        "--markdown", action="store_true", help="write results.md and the plots again from the JSON"
+    )
     args = parser.parse_args(argv)
     report = json.loads(args.results.read_text())
     if args.markdown:
-        (args.results.parent / "results.md").write_text(render_markdown(report, report.get("plots") or []))
+        written = write_all(report, args.results.parent)
+        print("wrote " + ", ".join(str(p) for p in written.values()))
     if args.readme:
         changed = update_readme(report, args.readme)
         print(f"{args.readme}: {'updated' if changed else 'already up to date'}")

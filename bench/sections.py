@@ -496,9 +496,12 @@ def write_plots(report: dict[str, Any], directory: Path) -> list[str]:
             color="#1f77b4",
             label="lookups/s",
         )
+        from matplotlib.ticker import NullFormatter
+
         for ax in (lat, rps):
             ax.set_xscale("log")
             ax.set_xticks(xs, [f"{x:,}" for x in xs])
+            ax.xaxis.set_minor_formatter(NullFormatter())
             ax.set_xlabel("licences in the registry")
             ax.grid(True, which="both", alpha=0.3)
             ax.legend()
