@@ -173,32 +173,30 @@ def test_a_second_admin_approves_a_t3_request_and_not_the_first(client: TestClie
     assert [g.status for g in grants_of(hub, service)] == ["active"]
 
 
-@pytest.mark.parametrize(
-    ("overrides", "field", "status"),
-    [
-        ({"valid_until": "next tuesday"}, "valid_until", 422),
-        ({"valid_until": ""}, "valid_until", 422),
-        ({"legal_basis": ""}, "legal_basis", 422),
-        ({"max_tier": "9"}, "max_tier", 422),
-        ({"purposes": []}, "purposes", 422),
-        ({"region_code": "999999"}, "region_code", 422),
-        ({"type_code": "nope"}, "type_code", 422),
-    ],
-)
-def test_bad_grant_input_rerenders_the_form_naming_the_field(
-    client: TestClient, hub: Hub, overrides: dict[str, Any], field: str, status: int
-) -> None:
+BAD_GRANT_INPUT: list[tuple[dict[str, Any], str]] = [
+    ({"valid_until": "next tuesday"}, "valid_until"),
+    ({"valid_until": ""}, "valid_until"),
+    ({"legal_basis": ""}, "legal_basis"),
+    ({"max_tier": "9"}, "max_tier"),
+    ({"purposes": []}, "purposes"),
+    ({"region_code": "999999"}, "region_code"),
+    ({"type_code": "nope"}, "type_code"),
+]
+
+
+def test_bad_grant_input_rerenders_the_form_naming_the_field(client: TestClient, hub: Hub) -> None:
     seed_catalog(hub)
     admin = create_admin(hub)
     service = create_client(hub, by=admin).client_id
     csrf = sign_in(client, admin)
-    response = client.post("/console/grants", data=grant_form(csrf, service, **overrides))
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("text/html")
-    assert f"<code>{field}</code>" in response.text
-    assert (
-        'id="grant-form"' in response.text and "《条例》第十条" in response.text
-    ) or field == "legal_basis"
+    for overrides, field in BAD_GRANT_INPUT:
+        response = client.post("/console/grants", data=grant_form(csrf, service, **overrides))
+        assert response.status_code == 422, (overrides, response.text[:300])
+        assert response.headers["content-type"].startswith("text/html")
+        assert f"<code>{field}</code>" in response.text, overrides
+        assert 'id="grant-form"' in response.text
+        if field != "legal_basis":  # what was typed is kept
+            assert "《条例》第十条" in response.text
     assert grants_of(hub, service) == []
 
 
