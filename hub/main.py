@@ -19,7 +19,7 @@ from hub.context import Hub, build_hub, resolve_secrets
 from hub.deps import HubDep
 from hub.errors import ServiceUnavailable, install_error_handlers
 from hub.keys.router import router as keys_router
-from hub.kit.http import BodySizeLimit, ConcurrencyLimit, RequestMetrics
+from hub.kit.http import BodySizeLimit, ConcurrencyLimit, RateLimit, RequestMetrics, caller_key
 from hub.kit.logging import configure_logging
 from hub.lookups.router import router as lookups_router
 from hub.me.router import router as me_router
@@ -107,6 +107,9 @@ def create_app(settings: Settings | None = None, *, hub: Hub | None = None) -> F
     )
     app.add_middleware(BodySizeLimit, limit_for=limit_for)
     app.add_middleware(ConcurrencyLimit, limit=settings.max_concurrent_requests)
+    app.add_middleware(
+        RateLimit, rate=settings.rate_limit_per_second, burst=settings.rate_limit_burst, key_for=caller_key
+    )
     app.add_middleware(RequestMetrics)
     return app
 

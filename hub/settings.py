@@ -61,6 +61,15 @@ class Settings(BaseSettings):
         "queued behind it holds.",
     )
 
+    rate_limit_per_second: float = Field(
+        300.0,
+        ge=0,
+        description="Requests a second each caller (the OAuth client of its bearer token, else the "
+        "remote address) may make, sustained; over it the answer is 429 with Retry-After. Counted per "
+        "worker process. 0 turns the limit off.",
+    )
+    rate_limit_burst: int = Field(600, ge=1, description="Requests a caller may make at once above the rate.")
+
     max_batch_operations: int = 1000
     max_batch_bytes: int = 16 * 1024 * 1024
     max_attachment_bytes: int = 10 * 1024 * 1024

@@ -93,9 +93,15 @@ def retire_department_key(
 
 
 @router.get("/clients", response_model=list[ClientRead])
-def list_clients(admin: AdminDep, session: SessionDep) -> list[ClientRead]:
-    """Clients registered in the caller's region."""
-    return [ClientRead.model_validate(c) for c in service.list_clients(session, by=admin)]
+def list_clients(
+    admin: AdminDep,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 500,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[ClientRead]:
+    """Clients registered in the caller's region, by client id, ``limit`` at a time from ``offset``."""
+    clients = service.list_clients(session, by=admin)[offset : offset + limit]
+    return [ClientRead.model_validate(c) for c in clients]
 
 
 @router.post("/clients", response_model=ClientCreated, status_code=201)

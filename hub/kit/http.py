@@ -1,7 +1,9 @@
-"""ASGI pieces shared by the whole app: body size limits and request metrics."""
+"""ASGI pieces shared by the whole app: body size limits, per-client rate limits and request metrics."""
 
 from __future__ import annotations
 
+import json
+import math
 import time
 from collections.abc import Callable
 
@@ -9,9 +11,10 @@ import anyio
 from prometheus_client import Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hub.errors import PROBLEM_JSON, PayloadTooLarge
+from hub.errors import PROBLEM_JSON, HubError, PayloadTooLarge, TooManyRequests
 
 REQUESTS = Counter("hub_http_requests_total", "HTTP requests", ["method", "route", "status"])
+RATE_LIMITED = Counter("hub_http_rate_limited_total", "Requests refused with 429 by the rate limit")
 IN_FLIGHT = Gauge("hub_http_requests_in_flight", "Requests admitted or waiting for admission")
 LATENCY = Histogram(
     "hub_http_request_seconds",
@@ -68,25 +71,75 @@ class _BodyTooLarge(Exception):
 
 
 async def _too_large(send: Send, limit: int) -> None:
-    import json
-
-    body = json.dumps(
-        PayloadTooLarge(
-            f"request body is over the limit of {limit} bytes",
-            errors=[{"field": "body", "reason": f"over {limit} bytes"}],
-        ).to_problem()
-    ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [
-                (b"content-type", PROBLEM_JSON.encode()),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
+    error = PayloadTooLarge(
+        f"request body is over the limit of {limit} bytes",
+        errors=[{"field": "body", "reason": f"over {limit} bytes"}],
     )
+    await _send_problem(send, error)
+
+
+async def _send_problem(send: Send, error: HubError, path: str | None = None) -> None:
+    body = json.dumps(error.to_problem(path)).encode()
+    headers = [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(body)).encode())]
+    headers += [(k.lower().encode(), v.encode()) for k, v in error.headers.items()]
+    await send({"type": "http.response.start", "status": error.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+class RateLimit:
+    """Per-caller token buckets: ``rate`` requests a second sustained, bursts of up to ``burst``.
+
+    ``key_for`` names the caller of a request (the authenticated client, else the remote address).
+    Over the limit the answer is 429 problem+json with ``Retry-After``: the whole seconds until the
+    bucket holds a token again. The buckets live in this process: with several workers each counts
+    its own share, so the effective limit is ``rate`` times the number of workers.
+    """
+
+    EXEMPT = ("/healthz", "/readyz", "/metrics")
+    MAX_BUCKETS = 10_000
+
+    def __init__(self, app: ASGIApp, rate: float, burst: int, key_for: Callable[[Scope], str]) -> None:
+        self.app = app
+        self.rate = rate
+        self.burst = max(1, burst)
+        self.key_for = key_for
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self.rate <= 0 or scope["path"] in self.EXEMPT:
+            await self.app(scope, receive, send)
+            return
+        key = self.key_for(scope)
+        wait = self._take(key, time.monotonic())
+        if wait > 0:
+            RATE_LIMITED.inc()
+            seconds = max(1, math.ceil(wait))
+            error = TooManyRequests(
+                f"over the limit of {self.rate:g} requests a second (bursts of {self.burst}) for this "
+                f"caller; retry after {seconds} s",
+                headers={"Retry-After": str(seconds)},
+            )
+            await _send_problem(send, error, scope["path"])
+            return
+        await self.app(scope, receive, send)
+
+    def _take(self, key: str, now: float) -> float:
+        """Take a token from ``key``'s bucket; return 0, or the seconds until one is there."""
+        tokens, last = self._buckets.get(key, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+        if tokens < 1:
+            self._buckets[key] = (tokens, now)
+            return (1 - tokens) / self.rate
+        self._buckets[key] = (tokens - 1, now)
+        if len(self._buckets) > self.MAX_BUCKETS:
+            self._forget_idle(now)
+        return 0.0
+
+    def _forget_idle(self, now: float) -> None:
+        # A bucket that has refilled is the same as no bucket.
+        full = [k for k, (t, last) in self._buckets.items() if t + (now - last) * self.rate >= self.burst]
+        for key in full:
+            del self._buckets[key]
 
 
 class ConcurrencyLimit:
@@ -141,3 +194,42 @@ class RequestMetrics:
             template = getattr(route, "path", "unmatched")
             REQUESTS.labels(scope["method"], template, str(status)).inc()
             LATENCY.labels(scope["method"], template).observe(time.perf_counter() - start)
+
+
+_KEY_CACHE_SIZE = 4096
+
+
+def caller_key(scope: Scope) -> str:
+    """Who a request is from, for the rate limit: the client (or admin, or citizen) of a bearer token the
+    hub signed, else the remote address. Only the signature is checked here (the token's owner cannot
+    be forged); whether the token is still good is the route's business."""
+    headers = dict(scope.get("headers") or ())
+    authorization = headers.get(b"authorization", b"")
+    if authorization[:7].lower() == b"bearer ":
+        hub = scope["app"].state.hub
+        subject = _token_subject(hub, authorization[7:].strip().decode("latin-1"))
+        if subject:
+            return subject
+    client = scope.get("client")
+    return f"addr:{client[0] if client else 'unknown'}"
+
+
+_subjects: dict[str, str | None] = {}
+
+
+def _token_subject(hub: object, token: str) -> str | None:
+    if token in _subjects:
+        return _subjects[token]
+    from hub.oauth.tokens import TokenRejected, decode
+
+    try:
+        payload = decode(hub, token)  # type: ignore[arg-type]
+    except TokenRejected:
+        subject = None
+    else:
+        client_id = payload.get("client_id")
+        subject = f"client:{client_id}" if client_id else f"sub:{payload.get('sub')}"
+    if len(_subjects) >= _KEY_CACHE_SIZE:
+        _subjects.clear()
+    _subjects[token] = subject
+    return subject

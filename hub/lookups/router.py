@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from hub.deps import HubDep, SessionDep, WriteSessionDep
@@ -94,9 +94,16 @@ def put_service_item(
 
 
 @router.get("/v1/me/consents", response_model=list[ConsentRead], tags=["me"])
-def my_consents(citizen: CitizenDep, session: SessionDep) -> list[ConsentRead]:
-    """The signed-in citizen's consents, newest first, each with its signed receipt."""
-    return [ConsentRead.model_validate(c) for c in consents.list_for(session, citizen.subject)]
+def my_consents(
+    citizen: CitizenDep,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 500,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[ConsentRead]:
+    """The signed-in citizen's consents, newest first, each with its signed receipt (``limit`` at a
+    time from ``offset``)."""
+    found = consents.list_for(session, citizen.subject)[offset : offset + limit]
+    return [ConsentRead.model_validate(c) for c in found]
 
 
 @router.post("/v1/me/consents/{consent_id}/withdraw", response_model=ConsentRead, tags=["me"])

@@ -58,13 +58,19 @@ def start_citizen_session(session: dict[str, Any], hub: Hub, id_number: str) -> 
 #: How the hub reaches the provider: None is the network. Tests put an ``httpx.MockTransport`` here,
 #: since the provider is a system the hub does not run.
 upstream_transport: httpx.AsyncBaseTransport | None = None
+UPSTREAM_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 
 
 @lru_cache(maxsize=8)
 def _registry(
     issuer: str, client_id: str, client_secret: str, transport: httpx.AsyncBaseTransport | None
 ) -> OAuth:
-    client_kwargs: dict[str, Any] = {"scope": "openid profile", "code_challenge_method": "S256"}
+    client_kwargs: dict[str, Any] = {
+        "scope": "openid profile",
+        "code_challenge_method": "S256",
+        # Explicit, so a hung provider costs a citizen seconds (then a 503 page), never a stuck worker.
+        "timeout": UPSTREAM_TIMEOUT,
+    }
     if transport is not None:
         client_kwargs["transport"] = transport
     oauth = OAuth()
