@@ -220,6 +220,9 @@ def render(report: dict[str, Any], plots: list[str], add: Add) -> None:
     for name, error in (report.get("phase_errors") or {}).items():
         add(f"**The {name} phase failed** and has no figures in this report: `{error}`")
         add("")
+    for name, note in (report.get("phase_notes") or {}).items():
+        add(f"**Note on the {name} phase:** {note}")
+        add("")
     lk = report.get("lookups")
     if lk and any(level.get("prefill") for level in lk.get("levels", {}).values()):
         _prefill(lk, plots, add)
