@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware.sessions import SessionMiddleware
 
 from hub.access.router import router as access_router
+from hub.audit import refusals
 from hub.audit.router import router as audit_router
 from hub.console.router import install as install_console
 from hub.context import Hub, build_hub, resolve_secrets
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None, *, hub: Hub | None = None) -> F
     )
     app.state.hub = hub
     install_error_handlers(app)
+    refusals.install(app)  # 401 and 403 are audited, then answered like every other problem
     app.include_router(keys_router)
     app.include_router(oauth_router)
     app.include_router(registry_router)

@@ -24,7 +24,9 @@ from sqlalchemy.orm import Session
 from hub.access import repository
 from hub.access.models import Admin, Client, Grant
 from hub.access.schemas import AdminCreate, ClientCreate, GrantCreate
-from hub.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized, field_error
+from hub.audit import service as audit
+from hub.audit.refusals import ANONYMOUS, Caller, CallerRefused
+from hub.errors import Conflict, Forbidden, InvalidInput, NotFound, field_error
 from hub.kit.time import utcnow
 from hub.registry import repository as registry_repository
 
@@ -106,7 +108,9 @@ def create_admin(session: Session, data: AdminCreate, *, by: Admin | None) -> Ad
     )
     session.add(admin)
     session.flush()
-    log.info("admin.created", extra={"admin": admin.id, "role": admin.role, "region": admin.region_code})
+    audit.record_change(
+        session, by, "admin.created", admin=admin.id, role=admin.role, region=admin.region_code
+    )
     return admin
 
 
@@ -124,16 +128,19 @@ def create_first_admin(session: Session, data: AdminCreate) -> Admin:
 
 def authenticate_admin(session: Session, username: str, password: str) -> Admin:
     """Check an admin's password (argon2); the same error whether the name or the password is wrong."""
-    admin = repository.admin_by_username(session, username)
+    admin = named = repository.admin_by_username(session, username)
     try:
         _hasher.verify(admin.password_hash if admin and admin.password_hash else _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):
         admin = None
     if admin is None or admin.status != "active" or not admin.password_hash:
         log.info("admin.sign_in.refused")
-        raise Unauthorized("unknown username or wrong password")
+        # Named when the username exists, so the refusal is audited against that admin.
+        refused = Caller("admin", f"admin:{named.id}", region_code=named.region_code) if named else ANONYMOUS
+        raise CallerRefused("unknown username or wrong password", caller=refused)
     if _hasher.check_needs_rehash(admin.password_hash):
         admin.password_hash = _hasher.hash(password)
+    audit.record_change(session, admin, "admin.sign_in")
     return admin
 
 
@@ -203,7 +210,7 @@ def create_client(session: Session, data: ClientCreate, *, by: Admin) -> tuple[C
         client.secret_hash = _hasher.hash(secret)
     session.add(client)
     session.flush()
-    log.info("client.created", extra={"client": client.client_id, "kind": client.kind, "admin": by.id})
+    audit.record_change(session, by, "client.created", client_id=client.client_id, kind=client.kind)
     return client, secret
 
 
@@ -222,7 +229,7 @@ def rotate_client_secret(session: Session, client_id: str, *, by: Admin) -> tupl
         raise Conflict("this client authenticates with private_key_jwt; replace its JWKS instead")
     secret = secrets.token_urlsafe(32)
     client.secret_hash, client.updated_at = _hasher.hash(secret), utcnow()
-    log.info("client.secret.rotated", extra={"client": client_id, "admin": by.id})
+    audit.record_change(session, by, "client.secret_rotated", client_id=client_id)
     return client, secret
 
 
@@ -231,7 +238,9 @@ def replace_client_jwks(session: Session, client_id: str, jwks: dict[str, Any], 
     if client.auth_method != "private_key_jwt":
         raise Conflict("this client authenticates with a secret; rotate its secret instead")
     client.jwks, client.updated_at = _check_jwks(jwks), utcnow()
-    log.info("client.jwks.replaced", extra={"client": client_id, "admin": by.id})
+    audit.record_change(
+        session, by, "client.jwks_replaced", client_id=client_id, kids=[k["kid"] for k in client.jwks["keys"]]
+    )
     return client
 
 
@@ -239,7 +248,7 @@ def disable_client(session: Session, client_id: str, *, by: Admin) -> Client:
     """Disable a client: its tokens stop working on the next request."""
     client = _managed_client(session, client_id, by)
     client.status, client.updated_at = "disabled", utcnow()
-    log.info("client.disabled", extra={"client": client_id, "admin": by.id})
+    audit.record_change(session, by, "client.disabled", client_id=client_id)
     return client
 
 
@@ -317,7 +326,11 @@ def request_grant(session: Session, data: GrantCreate, *, by: Admin) -> Grant:
     )
     session.add(grant)
     session.flush()
-    log.info("grant.requested", extra={"grant": grant.id, "client": client.client_id, "admin": by.id})
+    audit.record_change(
+        session, by, "grant.requested", client_id=client.client_id, type_code=grant.type_code, grant=grant.id,
+        max_tier=grant.max_tier, purposes=grant.purposes, region=grant.region_code, status=grant.status,
+        valid_until=grant.valid_until.isoformat(),
+    )  # fmt: skip
     return grant
 
 
@@ -346,7 +359,9 @@ def approve_grant(session: Session, grant_id: int, *, by: Admin) -> Grant:
     if client is None or client.status != "active":
         raise Conflict(f"client {grant.client_id} is disabled; its grants cannot be approved")
     grant.status, grant.approved_by, grant.approved_at = "active", by.id, utcnow()
-    log.info("grant.approved", extra={"grant": grant.id, "admin": by.id})
+    audit.record_change(
+        session, by, "grant.approved", client_id=grant.client_id, type_code=grant.type_code, grant=grant.id
+    )
     return grant
 
 
@@ -356,7 +371,10 @@ def revoke_grant(session: Session, grant_id: int, reason: str, *, by: Admin) -> 
     if grant.status == "revoked":
         raise Conflict(f"grant {grant_id} is already revoked")
     grant.status, grant.revoked_by, grant.revoked_at, grant.revoke_reason = "revoked", by.id, utcnow(), reason
-    log.info("grant.revoked", extra={"grant": grant.id, "admin": by.id})
+    audit.record_change(
+        session, by, "grant.revoked", client_id=grant.client_id, type_code=grant.type_code, grant=grant.id,
+        reason=reason[:200],
+    )  # fmt: skip
     return grant
 
 
@@ -387,7 +405,9 @@ def register_department(session: Session, data: dict[str, Any], *, by: Admin) ->
     _require_admin_role(by)
     _require_known_region(session, str(data.get("region_code", "")))
     _require_region(session, by, str(data.get("region_code", "")), "the department's")
-    return registry_service.register_department(session, **data)
+    department = registry_service.register_department(session, **data)
+    audit.record_change(session, by, "department.registered", department_id=department.id)
+    return department
 
 
 def add_department_key(session: Session, department_id: str, jwk: dict[str, Any], *, by: Admin) -> Any:
@@ -398,7 +418,9 @@ def add_department_key(session: Session, department_id: str, jwk: dict[str, Any]
     if department is None:
         raise NotFound(f"no department {department_id!r}")
     _require_region(session, by, department.region_code, "the department's")
-    return registry_service.add_department_key(session, department_id, jwk)
+    key = registry_service.add_department_key(session, department_id, jwk)
+    audit.record_change(session, by, "department.key_added", department_id=department_id, kid=key.kid)
+    return key
 
 
 def list_departments(session: Session, *, by: Admin) -> list[tuple[Any, list[Any]]]:
@@ -430,4 +452,6 @@ def retire_department_key(session: Session, department_id: str, kid: str, *, by:
     if department is None:
         raise NotFound(f"no department {department_id!r}")
     _require_region(session, by, department.region_code, "the department's")
-    return registry_service.retire_department_key(session, department_id, kid)
+    key = registry_service.retire_department_key(session, department_id, kid)
+    audit.record_change(session, by, "department.key_retired", department_id=department_id, kid=kid)
+    return key

@@ -51,9 +51,8 @@ def acknowledge(session: Session, alert_id: int, *, by: Admin, note: str | None 
         return alert
     alert.status, alert.acknowledged_at, alert.acknowledged_by = "acknowledged", utcnow(), by.id
     alert.acknowledgement = note
-    audit.record(
-        session, action="alert.acknowledged", outcome="acknowledged", actor_kind="admin",
-        actor_id=f"admin:{by.id}", region_code=by.region_code, detail={"alert": alert.id, "rule": alert.rule},
-    )  # fmt: skip
+    audit.record_change(
+        session, by, "alert.acknowledged", outcome="acknowledged", alert=alert.id, rule=alert.rule
+    )
     session.flush()
     return alert

@@ -98,6 +98,22 @@ def record(
     return event
 
 
+def record_change(
+    session: Session, by: Admin | None, action: str, *, outcome: str = "ok", client_id: str | None = None,
+    department_id: str | None = None, type_code: str | None = None, **detail: Any,
+) -> AuditEvent:  # fmt: skip
+    """Record (and log) one change made by an admin — or by the operator at the command line, ``by``
+    None — in the caller's transaction: grants, clients, departments' keys, service items, alerts."""
+    event = record(
+        session, action=action, outcome=outcome, actor_kind="admin" if by else "operator",
+        actor_id=f"admin:{by.id}" if by else "operator", region_code=by.region_code if by else None,
+        client_id=client_id, department_id=department_id, type_codes=[type_code] if type_code else [],
+        detail=detail,
+    )  # fmt: skip
+    log.info(action, extra={"admin": by.id if by else None, "client": client_id, "detail": detail})
+    return event
+
+
 def visible_regions(session: Session, admin: Admin) -> list[str] | None:
     """The region codes whose events and alerts ``admin`` sees; None: all (a top-level admin)."""
     region = session.get(Region, admin.region_code)

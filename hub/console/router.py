@@ -18,6 +18,7 @@ from fastapi.templating import Jinja2Templates
 
 from hub.access import service as access_service
 from hub.audit import alerts as audit_alerts
+from hub.audit import refusals
 from hub.console import i18n, views
 from hub.console.deps import (
     AdminPage,
@@ -139,7 +140,8 @@ def sign_in(
     """The same password check as ``POST /v1/admin/sign-in``; the session then holds the admin's id."""
     try:
         admin = access_service.authenticate_admin(session, username, password)
-    except Unauthorized:
+    except Unauthorized as refused:
+        refusals.record_error_in(session, request, refused, credential="password")
         message = i18n.translator(language(request))("sign_in.failed")
         return render(
             request,

@@ -81,11 +81,11 @@ def give(
     )  # fmt: skip
     session.add(consent)
     session.flush()
-    audit.record(
+    consent.given_leaf_index = audit.record(
         session, action="consent.given", outcome="ok", actor_kind="citizen", actor_id=subject,
         client_id=client_id, holder_index=subject.removeprefix("citizen:"), purpose=purpose, case_id=case_id,
         detail={"consent": consent_id, "scope": consent.scope},
-    )  # fmt: skip
+    ).leaf_index  # fmt: skip
     log.info("consent.given", extra={"consent": consent_id, "client": client_id})
     return consent
 
@@ -104,11 +104,11 @@ def withdraw(session: Session, *, subject: str, consent_id: str) -> Consent:
         .where(IssuedToken.consent_id == consent_id, IssuedToken.revoked_at.is_(None))  # type: ignore[union-attr]
         .values(revoked_at=now)
     )
-    audit.record(
+    consent.withdrawn_leaf_index = audit.record(
         session, action="consent.withdrawn", outcome="ok", actor_kind="citizen", actor_id=subject,
         client_id=consent.client_id, holder_index=subject.removeprefix("citizen:"), purpose=consent.purpose,
         case_id=consent.case_id, detail={"consent": consent_id},
-    )  # fmt: skip
+    ).leaf_index  # fmt: skip
     log.info("consent.withdrawn", extra={"consent": consent_id})
     return consent
 

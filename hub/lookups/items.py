@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from hub.access.models import Admin
+from hub.audit import service as audit
 from hub.errors import Forbidden, InvalidInput, NotFound, field_error
 from hub.kit.time import utcnow
 from hub.lookups import repository
@@ -82,7 +83,9 @@ def admin_save_service_item(session: Session, code: str, data: ServiceItemWrite,
         raise InvalidInput(
             "the path and the body name different items", errors=[field_error("code", "mismatch")]
         )
-    return save_service_item(session, data)
+    item = save_service_item(session, data)
+    audit.record_change(session, by, "service_item.saved", item=code)
+    return item
 
 
 def get_service_item(session: Session, code: str) -> ServiceItem:

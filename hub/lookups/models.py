@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text
+from sqlalchemy import JSON, BigInteger, Column, Index, Text
 from sqlmodel import Field, SQLModel
 
 from hub.kit.time import utcnow
@@ -44,6 +44,9 @@ class Consent(SQLModel, table=True):
     status: str = Field(default="given", max_length=16)
     given_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     withdrawn_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The audit log's leaves recording the giving and the withdrawal (responses and receipts name them).
+    given_leaf_index: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    withdrawn_leaf_index: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
 
 
 class ReleasedAttachment(SQLModel, table=True):

@@ -132,3 +132,5 @@ class ConsentRead(BaseModel):
     status: Literal["given", "withdrawn"]
     given_at: datetime
     withdrawn_at: datetime | None
+    given_leaf_index: int | None = Field(description="The audit log leaf recording the consent.")
+    withdrawn_leaf_index: int | None = Field(description="The audit log leaf recording the withdrawal.")

@@ -12,6 +12,7 @@ from fastapi import Depends, Request
 
 from hub.access import repository as access_repository
 from hub.access.models import Admin, Client
+from hub.audit.refusals import Caller, remember_caller
 from hub.deps import HubDep, SessionDep
 from hub.errors import Forbidden, Unauthorized
 from hub.kit.time import utcnow
@@ -66,12 +67,13 @@ class ClientCaller:
         return self.token.subject if self.token.kind == "citizen" else None
 
 
-def client_caller(token: TokenDep, session: SessionDep) -> ClientCaller:
+def client_caller(request: Request, token: TokenDep, session: SessionDep) -> ClientCaller:
     if token.kind not in ("client", "citizen") or not token.client_id:
         raise Forbidden("this route is for OAuth clients", headers=_challenge("insufficient_scope"))
     client = access_repository.get_client(session, token.client_id)
     if client is None or client.status != "active":
         raise Unauthorized("the client is disabled", headers=_challenge("invalid_token", "client disabled"))
+    remember_caller(request, Caller("client", client.client_id, client.client_id, client.region_code))
     return ClientCaller(token, client)
 
 
@@ -91,12 +93,13 @@ def require_scope(scope: str) -> Callable[[ClientCaller], ClientCaller]:
     return dependency
 
 
-def current_admin(token: TokenDep, session: SessionDep) -> Admin:
+def current_admin(request: Request, token: TokenDep, session: SessionDep) -> Admin:
     if token.kind != "admin" or token.admin_id is None:
         raise Forbidden("this route is for administrators", headers=_challenge("insufficient_scope"))
     admin = access_repository.get_admin(session, token.admin_id)
     if admin is None or admin.status != "active":
         raise Unauthorized("the admin account is disabled", headers=_challenge("invalid_token"))
+    remember_caller(request, Caller("admin", f"admin:{admin.id}", region_code=admin.region_code))
     return admin
 
 
@@ -132,6 +135,7 @@ def current_citizen(request: Request) -> Citizen:
         raise Unauthorized(
             "sign in first (/oauth/sign-in)", headers={"WWW-Authenticate": f'Cookie realm="{REALM}"'}
         )
+    remember_caller(request, Caller("citizen", subject))
     return Citizen(subject, request.session.get(CITIZEN_REGION_KEY))
 
 

@@ -39,6 +39,7 @@ from starlette.datastructures import Headers
 from hub.access import repository as access_repository
 from hub.access import service as access_service
 from hub.access.models import Client
+from hub.audit import service as audit
 from hub.context import Hub
 from hub.kit.time import from_epoch, to_epoch, utcnow
 from hub.lookups.models import Consent
@@ -397,25 +398,42 @@ class HubAuthorizationServer(AuthorizationServer):
     ) -> dict[str, Any]:
         scope = client.get_allowed_scope(scope)
         code = self.current_code
+        client_id, jti = client.get_client_id(), tokens.new_jti()
         if user and code is not None:
             extra = {k: v for k, v in code.details.items() if v is not None}
             consent_id = extra.get("consent_id")
             token, ttl = tokens.mint(
-                self.session, self.hub, kind="citizen", subject=user, scope=scope,
-                client_id=client.get_client_id(), consent_id=consent_id, extra=extra,
+                self.session, self.hub, kind="citizen", subject=user, scope=scope, client_id=client_id,
+                consent_id=consent_id, extra=extra, jti=jti,
             )  # fmt: skip
             consent = self.session.get(Consent, consent_id) if consent_id else None
-            receipt = consent.receipt if consent else None
+            event = audit.record(
+                self.session, action="token.issued", outcome="ok", actor_kind="citizen", actor_id=user,
+                client_id=client_id, holder_index=user.removeprefix("citizen:"),
+                purpose=consent.purpose if consent else None, case_id=consent.case_id if consent else None,
+                detail={"jti": jti, "grant_type": grant_type, "scope": scope, "consent": consent_id},
+            )  # fmt: skip
             return {
                 "access_token": token, "token_type": "Bearer", "expires_in": ttl, "scope": scope,
-                "consent_receipt": receipt,
+                "consent_receipt": consent.receipt if consent else None, "audit_leaf_index": event.leaf_index,
             }  # fmt: skip
-        else:
-            token, ttl = tokens.mint(
-                self.session, self.hub, kind="client", subject=client.get_client_id(), scope=scope,
-                client_id=client.get_client_id(),
-            )  # fmt: skip
-        return {"access_token": token, "token_type": "Bearer", "expires_in": ttl, "scope": scope}
+        token, ttl = tokens.mint(
+            self.session,
+            self.hub,
+            kind="client",
+            subject=client_id,
+            scope=scope,
+            client_id=client_id,
+            jti=jti,
+        )
+        event = audit.record(
+            self.session, action="token.issued", outcome="ok", actor_kind="client", actor_id=client_id,
+            client_id=client_id, detail={"jti": jti, "grant_type": grant_type, "scope": scope},
+        )  # fmt: skip
+        return {
+            "access_token": token, "token_type": "Bearer", "expires_in": ttl, "scope": scope,
+            "audit_leaf_index": event.leaf_index,
+        }  # fmt: skip
 
     def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
         """Tokens are recorded when minted (``tokens.mint``)."""
@@ -444,7 +462,7 @@ class HubAuthorizationServer(AuthorizationServer):
         return status, body, headers
 
     def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
-        """Authlib's signals are not used; audit events arrive with the audit issue."""
+        """Authlib's signals are not used: tokens are audited where they are generated."""
 
 
 def _hash(code: str) -> str:

@@ -3,14 +3,19 @@ and the authorization request a citizen approves or refuses."""
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 from authlib.oauth2 import OAuth2Error
 from sqlalchemy.orm import Session
 
+from hub.access import repository as access_repository
 from hub.access import service as access_service
+from hub.audit import refusals
+from hub.audit.refusals import ANONYMOUS, Caller
 from hub.context import Hub
 from hub.errors import InvalidInput, field_error
 from hub.lookups import consents
@@ -72,8 +77,44 @@ def _respond(status: int, body: Any, headers: list[tuple[str, str]]) -> OAuthRes
 
 
 def token_endpoint(session: Session, hub: Hub, request: HubOAuth2Request) -> OAuthResponse:
-    """RFC 6749 §3.2: issue an access token for client_credentials or an authorization code."""
-    return _respond(*HubAuthorizationServer(hub, session).create_token_response(request))
+    """RFC 6749 §3.2: issue an access token for client_credentials or an authorization code. A refused
+    request is audited in the same transaction (a refusal writes nothing else worth rolling back)."""
+    result = _respond(*HubAuthorizationServer(hub, session).create_token_response(request))
+    if result.status >= 400:
+        _audit_refused_token(session, request, result)
+    return result
+
+
+def _claimed_client_id(request: HubOAuth2Request) -> str | None:
+    """The client id the request names (form, HTTP Basic, or the unverified ``sub`` of an assertion)."""
+    form = request.form
+    if form.get("client_id"):
+        return form["client_id"]
+    scheme, _, value = (request.headers.get("Authorization") or "").partition(" ")
+    if scheme.lower() == "basic":
+        try:
+            return unquote(base64.b64decode(value).decode().partition(":")[0]) or None
+        except (ValueError, UnicodeDecodeError):
+            return None
+    if form.get("client_assertion"):
+        try:
+            payload = form["client_assertion"].split(".")[1]
+            sub = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))).get("sub")
+        except (IndexError, ValueError, UnicodeDecodeError, AttributeError):
+            return None
+        return sub if isinstance(sub, str) else None
+    return None
+
+
+def _audit_refused_token(session: Session, request: HubOAuth2Request, result: OAuthResponse) -> None:
+    claimed = _claimed_client_id(request)
+    client = access_repository.get_client(session, claimed[:64]) if claimed else None
+    caller = Caller("client", client.client_id, client.client_id, client.region_code) if client else ANONYMOUS
+    body = result.body if isinstance(result.body, dict) else {}
+    refusals.record_in(
+        session, caller=caller, status=result.status, reason=str(body.get("error", "refused")), method="POST",
+        path=TOKEN_PATH, credential="client", grant_type=request.form.get("grant_type", "")[:64],
+    )  # fmt: skip
 
 
 def introspection_endpoint(session: Session, hub: Hub, request: HubOAuth2Request) -> OAuthResponse:

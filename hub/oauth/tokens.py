@@ -31,6 +31,10 @@ class TokenClaims:
     claims: dict[str, Any] = field(default_factory=dict)
 
 
+def new_jti() -> str:
+    return secrets.token_urlsafe(18)
+
+
 def mint(
     session: Session,
     hub: Hub,
@@ -43,11 +47,13 @@ def mint(
     consent_id: str | None = None,
     ttl_seconds: int | None = None,
     extra: dict[str, Any] | None = None,
+    jti: str | None = None,
 ) -> tuple[str, int]:
-    """Sign and record an access token; returns it and its lifetime in seconds."""
+    """Sign and record an access token; returns it and its lifetime in seconds. ``jti``, when the
+    caller needs to name the token (in its audit event), comes from :func:`new_jti`."""
     ttl = ttl_seconds or hub.settings.access_token_ttl_seconds
     now = utcnow()
-    jti = secrets.token_urlsafe(18)
+    jti = jti or new_jti()
     payload: dict[str, Any] = {
         "iss": hub.settings.public_url,
         "aud": hub.settings.public_url,

@@ -18,6 +18,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from hub.access.models import Client
+from hub.audit import service as audit
+from hub.audit.models import AuditEvent
 from hub.context import Hub
 from hub.contract.status import (
     LicenceStatus,
@@ -111,12 +113,14 @@ def ingest_batch(
     results = _apply(session, hub, department, batch.sequence, op_names, prepared)
 
     accepted = sum(r.outcome == "accepted" for r in results)
+    event = _audit(session, pusher, department, batch.sequence, prepared, results)
     read = LicenceBatchRead(
         department=department.id,
         sequence=batch.sequence,
         accepted=accepted,
         rejected=len(results) - accepted,
         results=results,
+        audit_leaf_index=event.leaf_index,
     )
     record = FeedBatch(
         department_id=department.id,
@@ -138,6 +142,34 @@ def ingest_batch(
         },
     )
     return read
+
+
+AUDITED_REJECTIONS = 50
+
+
+def _audit(
+    session: Session, pusher: Client, department: Department, sequence: int,
+    prepared: list[PreparedOperation | HubError], results: list[OperationResult],
+) -> AuditEvent:  # fmt: skip
+    """One audit event per batch: the licences written, the count of each operation and outcome, and
+    the first rejections' problem codes (the full results are kept with the feed's batch)."""
+    counts: dict[str, int] = {}
+    for result in results:
+        key = f"{result.op}.{result.outcome}"
+        counts[key] = counts.get(key, 0) + 1
+    rejections = [
+        {"index": r.index, "type": str((r.problem or {}).get("type", "")).rsplit("/", 1)[-1]}
+        for r in results
+        if r.outcome == "rejected"
+    ]
+    types = sorted({p.type.code for p in prepared if isinstance(p, PreparedOperation) and p.type is not None})
+    return audit.record(
+        session, action="ingest.batch", outcome="accepted" if not rejections else "partial",
+        actor_kind="client", actor_id=pusher.client_id, client_id=pusher.client_id,
+        department_id=department.id, region_code=department.region_code, type_codes=types,
+        licence_ids=[r.licence_id for r in results if r.outcome == "accepted" and r.licence_id],
+        detail={"sequence": sequence, "operations": counts, "rejected": rejections[:AUDITED_REJECTIONS]},
+    )  # fmt: skip
 
 
 def _apply(

@@ -109,6 +109,9 @@ class LicenceBatchRead(BaseModel):
     rejected: int
     replayed: bool = False
     results: list[OperationResult]
+    audit_leaf_index: int | None = Field(
+        None, description="The audit log leaf recording this batch (none for batches stored before it)."
+    )
 
 
 class FeedCursorRead(BaseModel):
