@@ -135,7 +135,7 @@ def render_markdown(report: dict[str, Any], plots: list[str]) -> str:
     target = report.get("target")
     looked = report.get("lookups")
     lookup_target = (looked or {}).get("target") or {}
-    if target or lookup_target.get("measured"):
+    if target or lookup_target.get("measured") or report.get("sizes") or report.get("audit"):
         add("## Targets")
         add("")
     if target:
@@ -147,7 +147,19 @@ def render_markdown(report: dict[str, Any], plots: list[str]) -> str:
         )
     if looked and lookup_target.get("measured"):
         add(f"- Lookups (issue 5): {_lookup_verdict(lookup_target, looked)}")
-    if target or lookup_target.get("measured"):
+    size_target = (report.get("sizes") or {}).get("target") or {}
+    if size_target.get("measured"):
+        add(
+            f"- Registry size (issue 7): {size_target['description']}: "
+            f"{'**MET**' if size_target['met'] else '**NOT MET**'} — {size_target['ratio']:.2f}×."
+        )
+    share = (report.get("audit") or {}).get("share")
+    if share:
+        add(
+            f"- Audit (issue 6): the audit append's share of a lookup <= {share['target']:.0%}: "
+            f"{'**MET**' if share['meets_target'] else '**NOT MET**'} — {share['share_of_request']:.1%}."
+        )
+    if target or lookup_target.get("measured") or size_target.get("measured") or share:
         add("")
     if report["backends"]:
         _render_ingest(report, [p for p in plots if not p.startswith("lookups")], add)

@@ -159,17 +159,20 @@ def summary_rows(report: dict[str, Any]) -> list[tuple[str, str, str, str, str]]
         )
     ad = report.get("adapters")
     if ad:
-        police = ad.get("syncs", {}).get("police", {})
-        if "records_per_second" in police:
-            rows.append(
-                (
-                    f"Adapter full sync, {ad['config']['citizens']:,} citizens (police)",
-                    f"{_rate(police['records_per_second'])} records/s, "
-                    f"{_rate(police['licences_per_second'])} licences/s",
-                    "—",
-                    "—",
-                    "—",
+        parts = []
+        for kind, sync in ad.get("syncs", {}).items():
+            if "records_per_second" in sync:
+                parts.append(f"{kind} {_rate(sync['licences_per_second'])} licences/s")
+            elif sync.get("timed_out") and sync.get("partial_licences_per_second"):
+                parts.append(
+                    f"{kind} stopped at the {sync['wall_seconds']:.0f} s budget "
+                    f"({_rate(sync['partial_licences_per_second'])} licences/s until then)"
                 )
+            else:
+                parts.append(f"{kind}: {sync.get('error') or sync.get('skipped') or 'not measured'}")
+        if parts:
+            rows.append(
+                (f"Adapter full sync, {ad['config']['citizens']:,} citizens", "; ".join(parts), "—", "—", "—")
             )
     return rows
 
