@@ -1118,13 +1118,28 @@ def readme_section(report: dict[str, Any]) -> str:
         "`make bench` (`python -m bench`, see `bench/README.md`) measures every figure beside its ceiling in "
         "the same run and writes `bench/results.md`, `bench/results.json` and the plots; this table is "
         "generated from that report (`python -m bench.report --readme`). Figures from this machine — "
-        f"{sections.machine_line(report)}, with other jobs sharing the cores:",
+        f"{sections.machine_line(report)}, with other jobs sharing the cores{_other_load(report)}. "
+        f"Whole run: {report['total_seconds'] / 60:.0f} min.",
         "",
         sections.performance_table(report),
         "",
         "Where the time goes, per stage and per SQL statement, is in `bench/results.md`.",
         "",
     ])  # fmt: skip
+
+
+def _other_load(report: dict[str, Any]) -> str:
+    """How busy other work kept the machine during the lookup windows (the CPU table's "other load")."""
+    shares = [
+        m["cpu"]["other_cores"]
+        for level in ((report.get("lookups") or {}).get("levels") or {}).values()
+        for m in (level["bare"], level["lookups"])
+        if "other_cores" in m.get("cpu", {})
+    ]
+    if not shares:
+        return ""
+    mean = sum(shares) / len(shares)
+    return f" (on average {mean:.1f} of the {report['machine']['cores']} cores during lookups)"
 
 
 def update_readme(report: dict[str, Any], readme: Path) -> bool:
