@@ -195,7 +195,7 @@ def _append(hub: Hub, i: int) -> None:
 
 
 def appends(hub: Hub, per_thread: int, thread_counts: tuple[int, ...] = (1, 8)) -> dict[str, Any]:
-    for i in range(50):  # warm the pool and the caches
+    for i in range(min(50, per_thread)):  # warm the pool and the caches
         _append(hub, i)
     out: dict[str, Any] = {}
     for threads in thread_counts:
@@ -273,8 +273,9 @@ def share(hub: Hub, lookups: int) -> dict[str, Any]:
         audit.record = timed_record
         lookups_service.lookup = timed_lookup
         try:
-            for i in range(lookups + 50):
-                if i == 50:  # warm-up done
+            warm = min(50, lookups)
+            for i in range(lookups + warm):
+                if i == warm:  # warm-up done
                     recorded.clear()
                     served.clear()
                     totals.clear()

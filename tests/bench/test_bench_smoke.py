@@ -29,7 +29,7 @@ def test_harness_reports_every_figure_on_sqlite(tmp_path: Path, monkeypatch: pyt
         lookups=lookups.LookupConfig(
             licences=20,
             concurrencies=(1, 2),
-            seconds=0.3,
+            seconds=0.2,
             warmup_s=0.1,
             backend="sqlite",
             batch_size=8,
