@@ -1112,14 +1112,18 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
 
 def readme_section(report: dict[str, Any]) -> str:
     """README's performance section, generated from a run's report."""
+    import textwrap
+
     return "\n".join([
         README_HEADING,
         "",
+        textwrap.fill(
         "`make bench` (`python -m bench`, see `bench/README.md`) measures every figure beside its ceiling in "
         "the same run and writes `bench/results.md`, `bench/results.json` and the plots; this table is "
         "generated from that report (`python -m bench.report --readme`). Figures from this machine — "
         f"{sections.machine_line(report)}, with other jobs sharing the cores{_other_load(report)}. "
-        f"Whole run: {report['total_seconds'] / 60:.0f} min.",
+        f"Whole run: {report['total_seconds'] / 60:.0f} min.", width=110, break_on_hyphens=False,
+        ),
         "",
         sections.performance_table(report),
         "",
