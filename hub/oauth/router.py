@@ -101,7 +101,8 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
 
 
-@router.api_route("/oauth/authorize", methods=["GET", "POST"], response_class=HTMLResponse)
+@router.get("/oauth/authorize", response_class=HTMLResponse)
+@router.post("/oauth/authorize", response_class=HTMLResponse)  # one route a method: one operation id each
 async def authorize(request: Request, hub: HubDep, session: SessionDep) -> Response:
     """Authorization endpoint (RFC 6749 §4.1) with PKCE S256, ``purpose`` and ``case_id``.
 
