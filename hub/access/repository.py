@@ -9,6 +9,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from hub.access.models import Admin, Client, Grant
+from hub.registry import repository as registry_repository
 from hub.registry.models import Region
 
 
@@ -93,11 +94,12 @@ def region_subtree(session: Session, root: str) -> list[str]:
 
 
 def region_ancestors(session: Session, code: str) -> list[str]:
-    """``code`` and its ancestors up to the root, nearest first."""
+    """``code`` and its ancestors up to the root, nearest first (the region tree is cached in process,
+    ``registry.repository.region_parents``)."""
+    parents = registry_repository.region_parents(session)
     chain = []
     current: str | None = code
-    while current:
+    while current and current not in chain:
         chain.append(current)
-        region = session.get(Region, current)
-        current = region.parent_code if region else None
+        current = parents.get(current)
     return chain

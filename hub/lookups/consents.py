@@ -31,7 +31,7 @@ def released_fields(session: Session, scopes: list[str]) -> list[dict[str, Any]]
     items = []
     for scope in scopes:
         parsed = parse_licence_scope(scope)
-        licence_type = registry_repository.get_licence_type(session, parsed[0]) if parsed else None
+        licence_type = registry_repository.catalog_type(session, parsed[0]) if parsed else None
         if parsed is None or licence_type is None:
             continue
         fields = [

@@ -62,6 +62,7 @@ def save_service_item(session: Session, data: ServiceItemWrite) -> ServiceItem:
     row.updated_at = utcnow()
     session.add(row)
     session.flush()
+    repository.ITEM_MATERIALS.invalidate(session)  # lookups read items from an in-process cache
     return row
 
 

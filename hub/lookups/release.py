@@ -1,7 +1,8 @@
 """Deciding what one caller may see of one holder's licences of one type, and building the proofs.
 
 The one mechanism behind lookups and prefill. For a type it finds the grants in force for the client
-(re-read on every call, so a revocation counts at once), narrows them by purpose, holder region and
+(read once at the start of every request, never cached beyond it, so a revocation counts on the next
+request), narrows them by purpose, holder region and
 consent, takes the tier the token and the grant both allow, and presents each licence with exactly the
 disclosures of fields at or below that tier plus a hub-signed key-binding JWT (RFC 9901 §4.3). Each
 attachment claim it releases is noted, so that the client may then download the file
@@ -9,6 +10,7 @@ attachment claim it releases is noted, so that the client may then download the 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +25,7 @@ from hub.kit.time import utcnow
 from hub.lookups import repository
 from hub.lookups.attachments import PendingRelease, note_release
 from hub.lookups.schemas import RefusedType, ReleasedLicence
-from hub.registry.models import LicenceType
+from hub.registry.repository import CatalogType
 from hub.registry.service import effective_status
 
 
@@ -47,6 +49,16 @@ class Requester:
     case_id: str
     nonce: str
     consented_holder: str | None = None  # blind index of the citizen whose consent the token carries
+    # The client's grants in force, read once for the request (``oauth.deps.service_caller``); None: read
+    # them here.
+    grants: Sequence[Grant] | None = None
+
+    def grants_for(self, session: Session, type_code: str) -> list[Grant]:
+        """The grants in force for ``type_code``: read at the start of this request, never cached beyond
+        it, so a revocation counts on the next request."""
+        if self.grants is None:
+            self.grants = access_repository.active_grants(session, self.client_id, utcnow())
+        return [g for g in self.grants if g.type_code == type_code]
 
 
 @dataclass
@@ -69,7 +81,7 @@ def release_type(
     hub: Hub,
     requester: Requester,
     holder: Holder,
-    licence_type: LicenceType | None,
+    licence_type: CatalogType | None,
     type_code: str,
     wanted_tier: int | None,
 ) -> TypeOutcome:
@@ -79,7 +91,7 @@ def release_type(
     token_tier = scope_tier(requester.scopes, type_code)
     if token_tier is None:
         return _refuse(type_code, "no_grant", f"the token carries no licence:{type_code}:t<N> scope")
-    grants = access_repository.active_grants(session, requester.client_id, utcnow(), type_code)
+    grants = requester.grants_for(session, type_code)
     if not grants:
         return _refuse(type_code, "no_grant", "no grant in force covers this licence type")
     grants = [g for g in grants if "*" in g.purposes or requester.purpose in g.purposes]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hub.kit.cache import ReferenceCache
 from hub.lookups.models import Consent, ServiceItem
 from hub.registry.models import Licence, LicenceVersion
 
@@ -26,6 +29,30 @@ def holder_licences(
 
 def get_service_item(session: Session, code: str) -> ServiceItem | None:
     return session.get(ServiceItem, code)
+
+
+@dataclass(frozen=True)
+class ItemMaterials:
+    """A service item's code and materials as lookups and prefill read them, from the in-process cache
+    (``hub.kit.cache``): shared between requests, never mutated."""
+
+    code: str
+    materials: list[dict[str, Any]]
+
+
+def _item_materials(session: Session) -> Mapping[str, ItemMaterials]:
+    T = ServiceItem.__table__  # type: ignore[attr-defined]
+    return {row.code: ItemMaterials(*row) for row in session.execute(select(T.c.code, T.c.materials))}
+
+
+# Service items: a handful of rows, read on every lookup (the purpose) and prefill.
+ITEM_MATERIALS = ReferenceCache("service_item", _item_materials)
+
+
+def item_materials(session: Session, code: str) -> ItemMaterials | None:
+    """Service item ``code`` as cached in process (writes here invalidate it at once; another process's
+    writes show within the cache TTL)."""
+    return ITEM_MATERIALS.get(session).get(code)
 
 
 def list_service_items(session: Session) -> Sequence[ServiceItem]:

@@ -68,6 +68,7 @@ def resolve(
         purpose=purpose,
         case_id=case_id,
         nonce=nonce,
+        grants=caller.grants,
     )
     citizen = caller.citizen
     if citizen is not None:
@@ -101,7 +102,7 @@ def _release_all(
     released: list[ReleasedLicence] = []
     refused: list[RefusedType] = []
     for item in wanted:
-        licence_type = registry_repository.get_licence_type(session, item.type_code)
+        licence_type = registry_repository.catalog_type(session, item.type_code)
         if licence_type is not None and licence_type.holder_kind != holder.kind:
             refused.append(
                 RefusedType(
@@ -147,7 +148,7 @@ def _audit(
 
 def lookup(session: Session, hub: Hub, caller: ClientCaller, request: LookupCreate) -> LookupRead:
     """``POST /v1/lookups``: tier-filtered presentations of the holder's licences, refusals named."""
-    if repository.get_service_item(session, request.purpose) is None:
+    if repository.item_materials(session, request.purpose) is None:
         raise InvalidInput(
             f"unknown service item {request.purpose!r}",
             errors=[field_error("purpose", "not a service item code")],
@@ -172,7 +173,7 @@ def lookup(session: Session, hub: Hub, caller: ClientCaller, request: LookupCrea
 def prefill(session: Session, hub: Hub, caller: ClientCaller, request: PrefillCreate) -> PrefillRead:
     """``POST /v1/prefill``: each form field of a service item with its value and source, the materials
     obtained, and those missing or refused with the reason."""
-    item = repository.get_service_item(session, request.service_item)
+    item = repository.item_materials(session, request.service_item)
     if item is None:
         raise NotFound(
             f"no service item {request.service_item!r}", errors=[field_error("service_item", "unknown code")]
@@ -186,7 +187,7 @@ def prefill(session: Session, hub: Hub, caller: ClientCaller, request: PrefillCr
     all_refused: list[RefusedType] = []
     for material in item.materials:
         type_code = material.get("type_code")
-        licence_type = registry_repository.get_licence_type(session, type_code) if type_code else None
+        licence_type = registry_repository.catalog_type(session, type_code) if type_code else None
         names = (
             (licence_type.name_zh, licence_type.name_en)
             if licence_type

@@ -4,19 +4,26 @@ through a client, or an admin. Failures answer 401 with an RFC 6750 ``WWW-Authen
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import base64
+import binascii
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from hub.access import repository as access_repository
-from hub.access.models import Admin, Client
+from hub.access.models import Admin, Client, Grant
 from hub.audit.refusals import Caller, remember_caller
 from hub.deps import HubDep, SessionDep
 from hub.errors import Forbidden, Unauthorized
 from hub.kit.time import utcnow
 from hub.oauth import tokens
+from hub.oauth.models import IssuedToken
 
 REALM = "licence-hub"
 
@@ -61,6 +68,9 @@ class ClientCaller:
 
     token: tokens.TokenClaims
     client: Client
+    # The approval service's grants in force, read once by ``service_caller`` for the whole request (never
+    # kept beyond it, so a revoked grant counts on the next request); None where nothing read them.
+    grants: Sequence[Grant] | None = None
 
     @property
     def citizen(self) -> str | None:
@@ -105,14 +115,56 @@ def current_admin(request: Request, token: TokenDep, session: SessionDep) -> Adm
 
 def service_caller(caller: ClientDep, session: SessionDep) -> ClientCaller:
     """An approval service that holds at least one grant in force now (re-read on every request, so a
-    revoked grant counts at once, whatever tokens are outstanding)."""
+    revoked grant counts at once, whatever tokens are outstanding). The grants travel on the caller, so
+    the route reads them once a request."""
     if caller.client.kind != "service":
         raise Forbidden("this route is for approval services", headers=_challenge("insufficient_scope"))
-    if not access_repository.active_grants(session, caller.client.client_id, utcnow()):
+    grants = access_repository.active_grants(session, caller.client.client_id, utcnow())
+    if not grants:
         raise Forbidden(
             "the client holds no grant in force", headers=_challenge("insufficient_scope", "grant withdrawn")
         )
-    return caller
+    return replace(caller, grants=tuple(grants))
+
+
+def _unverified_jti(bearer: str) -> str | None:
+    """The ``jti`` of a compact JWS, read without checking anything (only to prefetch rows)."""
+    parts = bearer.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (ValueError, binascii.Error):
+        return None
+    jti = payload.get("jti") if isinstance(payload, dict) else None
+    return jti if isinstance(jti, str) else None
+
+
+def _prefetch_token_and_client(session: Session, bearer: str) -> list[object]:
+    """Load the token's ``issued_token`` row and its client's row in one round trip, into the session's
+    identity map: ``tokens.verify`` and ``client_caller`` then find them there and send no query. Nothing
+    is decided here; an unparsable token or unknown ``jti`` just loads nothing. The identity map holds
+    objects weakly: keep the returned list until both have run."""
+    jti = _unverified_jti(bearer)
+    if jti is None:
+        return []
+    stmt = (
+        select(IssuedToken, Client)
+        .outerjoin(Client, col(Client.client_id) == col(IssuedToken.client_id))
+        .where(col(IssuedToken.jti) == jti)
+    )
+    return [row for pair in session.execute(stmt).all() for row in pair]
+
+
+def current_service(request: Request, session: SessionDep, hub: HubDep) -> ClientCaller:
+    """``service_caller`` with the token and client checks before it, as one dependency: one thread-pool
+    hand-off instead of three, and the token and client rows in one query. The checks, their order and
+    their answers are those of ``verified_token``, ``client_caller`` and ``service_caller``."""
+    prefetched = _prefetch_token_and_client(session, _bearer(request))
+    token = verified_token(request, session, hub)
+    caller = client_caller(request, token, session)
+    del prefetched
+    return service_caller(caller, session)
 
 
 @dataclass(frozen=True)
@@ -141,5 +193,5 @@ def current_citizen(request: Request) -> Citizen:
 
 AdminDep = Annotated[Admin, Depends(current_admin)]
 CitizenDep = Annotated[Citizen, Depends(current_citizen)]
-ServiceDep = Annotated[ClientCaller, Depends(service_caller)]
+ServiceDep = Annotated[ClientCaller, Depends(current_service)]
 PusherDep = Annotated[ClientCaller, Depends(require_scope("licences.push"))]

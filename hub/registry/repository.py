@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from hub.kit.cache import ReferenceCache
 from hub.registry.models import (
     Attachment,
     Department,
@@ -40,6 +42,19 @@ def get_region(session: Session, code: str) -> Region | None:
     return session.get(Region, code)
 
 
+def _region_parents(session: Session) -> Mapping[str, str | None]:
+    return {code: parent for code, parent in session.execute(select(Region.code, Region.parent_code))}
+
+
+# code -> parent code of every region: a few dozen rows, read on every lookup (the holder's region chain).
+REGION_PARENTS = ReferenceCache("region", _region_parents)
+
+
+def region_parents(session: Session) -> Mapping[str, str | None]:
+    """Every region's parent code, from the in-process cache (``hub.kit.cache``); never mutate it."""
+    return REGION_PARENTS.get(session)
+
+
 def region_children(session: Session, code: str) -> Sequence[Region]:
     return session.scalars(select(Region).where(Region.parent_code == code).order_by(Region.code)).all()
 
@@ -51,6 +66,7 @@ def upsert_regions(session: Session, rows: Iterable[dict[str, Any]]) -> None:
             index_elements=["code"], set_={"name": row["name"], "level": row["level"]}
         )
         session.execute(stmt)
+    REGION_PARENTS.invalidate(session)
 
 
 # Departments and their keys ---------------------------------------------------------------------------
@@ -94,6 +110,34 @@ def list_licence_types(session: Session, issuer_kind: str | None = None) -> Sequ
 
 def get_licence_type(session: Session, code: str) -> LicenceType | None:
     return session.get(LicenceType, code)
+
+
+@dataclass(frozen=True)
+class CatalogType:
+    """What lookups, prefill and consent pages read of a licence type, from the in-process cache
+    (``hub.kit.cache``): shared between requests, never mutated."""
+
+    code: str
+    name_zh: str
+    name_en: str
+    holder_kind: str
+    fields: list[dict[str, Any]]
+
+
+def _catalog_types(session: Session) -> Mapping[str, CatalogType]:
+    T = LicenceType.__table__  # type: ignore[attr-defined]
+    stmt = select(T.c.code, T.c.name_zh, T.c.name_en, T.c.holder_kind, T.c.fields)
+    return {row.code: CatalogType(*row) for row in session.execute(stmt)}
+
+
+# The licence type catalog: a handful of rows, read on every lookup and prefill.
+CATALOG_TYPES = ReferenceCache("licence_type", _catalog_types)
+
+
+def catalog_type(session: Session, code: str) -> CatalogType | None:
+    """The licence type ``code`` as cached in process (writes here invalidate it at once; another
+    process's writes show within the cache TTL)."""
+    return CATALOG_TYPES.get(session).get(code)
 
 
 # Feeds ------------------------------------------------------------------------------------------------

@@ -208,6 +208,7 @@ def register_licence_type(session: Session, spec: dict[str, Any]) -> LicenceType
         setattr(row, name, value)
     session.add(row)
     session.flush()
+    repository.CATALOG_TYPES.invalidate(session)  # lookups read the catalog from an in-process cache
     return row
 
 
