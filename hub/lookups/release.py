@@ -117,9 +117,9 @@ def release_type(
     fields = {f["name"]: f for f in licence_type.fields}
     release = {name for name, spec in fields.items() if spec["tier"] <= tier}
     outcome = TypeOutcome()
-    for licence, version in found:
-        compact = hub.keyring.open(version.credential_sealed, aad=version.licence_id.encode()).decode()
-        presented = _present(hub, requester, licence, version.licence_id, compact, release, fields, tier)
+    for licence in found:
+        compact = hub.keyring.open(licence.credential_sealed, aad=licence.licence_id.encode()).decode()
+        presented = _present(hub, requester, licence, licence.licence_id, compact, release, fields, tier)
         outcome.released.append(presented)
         _note_attachments(session, requester, holder, presented, fields, allowed)
     return outcome

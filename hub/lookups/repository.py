@@ -6,25 +6,28 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from hub.kit.cache import ReferenceCache
 from hub.lookups.models import Consent, ServiceItem
 from hub.registry.models import Licence, LicenceVersion
 
+L = Licence.__table__  # type: ignore[attr-defined]
+V = LicenceVersion.__table__  # type: ignore[attr-defined]
 
-def holder_licences(
-    session: Session, holder_index: str, type_code: str
-) -> Sequence[tuple[Licence, LicenceVersion]]:
-    """The holder's licences of a type with their current version (one round trip)."""
+
+def holder_licences(session: Session, holder_index: str, type_code: str) -> Sequence[Row[Any]]:
+    """The holder's licences of a type with their current version (one round trip): a lean Core select
+    of what a release reads — ``type_code``, ``status``, ``valid_until`` of the licence and
+    ``licence_id``, ``credential_sealed`` of the version."""
     stmt = (
-        select(Licence, LicenceVersion)
-        .join(LicenceVersion, LicenceVersion.licence_id == Licence.current_licence_id)
-        .where(Licence.holder_index == holder_index, Licence.type_code == type_code)
-        .order_by(Licence.id)
+        select(L.c.type_code, L.c.status, L.c.valid_until, V.c.licence_id, V.c.credential_sealed)
+        .join(V, V.c.licence_id == L.c.current_licence_id)
+        .where(L.c.holder_index == holder_index, L.c.type_code == type_code)
+        .order_by(L.c.id)
     )
-    return [(licence, version) for licence, version in session.execute(stmt)]
+    return list(session.execute(stmt))
 
 
 def get_service_item(session: Session, code: str) -> ServiceItem | None:
