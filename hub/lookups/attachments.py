@@ -130,7 +130,11 @@ def usable_release(session: Session, caller: ClientCaller, sha256: str) -> Relea
     releases = repository.recent_releases(session, client_id, sha256, since=now - RELEASE_WINDOW)
     if not releases:
         return None
-    in_force = {g.id for g in access_repository.active_grants(session, client_id, now)}
+    # The grants the caller's dependency read at the start of this request, when it did.
+    grants = caller.grants
+    if grants is None:
+        grants = access_repository.active_grants(session, client_id, now)
+    in_force = {g.id for g in grants}
     for release in releases:
         if in_force.isdisjoint(release.grant_ids):
             continue
