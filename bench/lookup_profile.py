@@ -2,7 +2,7 @@
 the same request path run in-process — timed with every SQL statement clocked, and under cProfile.
 
 In-process, one lookup is what the endpoint does minus the socket and ASGI: the bearer token verified
-(``tokens.verify``), the caller resolved (``client_caller``, ``service_caller``), the JSON body parsed into
+(the route's ``current_service`` dependency: token, client and grants in force), the JSON body parsed into
 ``LookupCreate``, ``service.lookup`` in a session that is then committed, and the ``LookupRead`` serialised.
 """
 
@@ -16,11 +16,13 @@ import time
 from collections import defaultdict
 from typing import Any
 
+from starlette.requests import Request
+
 from bench.profiling import StatementTimer, _short
 from hub.context import Hub
 from hub.lookups import service
 from hub.lookups.schemas import LookupCreate
-from hub.oauth import deps, tokens
+from hub.oauth import deps
 
 # Everything the request path runs is imported when the harness starts, as the server imports it when it
 # starts: a tree edited during a run cannot mix old and new code in one measurement.
@@ -148,24 +150,14 @@ def _serialise(read: Any) -> bytes:
     return type(read).model_validate(read).model_dump_json().encode()
 
 
-def _client_caller(token: Any, session: Any) -> Any:
-    """``deps.client_caller`` as FastAPI calls it: with a request (for the refusal log) when it takes one."""
-    import inspect
-
-    if "request" in inspect.signature(deps.client_caller).parameters:
-        from starlette.requests import Request
-
-        request = Request({"type": "http", "method": "POST", "path": "/v1/lookups", "headers": []})
-        return deps.client_caller(request, token, session)  # type: ignore[call-arg]
-    return deps.client_caller(token, session)  # type: ignore[call-arg]
-
-
 def one_lookup(hub: Hub, bearer: str, body: bytes) -> bytes:
     """The endpoint's work for one lookup, in-process; the response body."""
     session = hub.session_factory()
     try:
-        token = tokens.verify(session, hub, bearer)
-        caller = deps.service_caller(_client_caller(token, session), session)
+        # The route's own dependency: token and client in one query, then the service's grants in force.
+        request = Request({"type": "http", "method": "POST", "path": "/v1/lookups",
+                           "headers": [(b"authorization", f"Bearer {bearer}".encode())]})  # fmt: skip
+        caller = deps.current_service(request, session, hub)
         read = service.lookup(session, hub, caller, _parse(body))
         _commit(session)
     except BaseException:

@@ -13,7 +13,8 @@ from hub.db import get_session
 from storage.database import transaction
 
 
-def get_hub(request: Request) -> Hub:
+async def get_hub(request: Request) -> Hub:
+    """The running hub (async: no thread-pool hand-off for reading an attribute)."""
     hub: Hub = request.app.state.hub
     return hub
 
