@@ -6,9 +6,14 @@ the PostgreSQL and SeaweedFS suites ran (their fixtures fail the run when the se
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 
 import pytest
+
+# Hundreds of admins and client secrets are made by the suite: cheap Argon2 parameters for them (the
+# hashing and verifying code is the same; production keeps the RFC 9106 profile). Set before hub imports.
+os.environ.setdefault("HUB_PASSWORD_HASH_PROFILE", "cheapest")
 
 pytest_plugins = [
     "tests.fixtures.postgres",

@@ -12,11 +12,12 @@
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 from datetime import datetime
 from typing import Any, cast
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 from joserfc.jwk import KeySet
 from sqlalchemy.orm import Session
@@ -34,7 +35,11 @@ log = logging.getLogger("hub.access")
 
 PUSH_SCOPE = "licences.push"
 SENSITIVE_TIER = 3
-_hasher = PasswordHasher()
+# Argon2id with argon2-cffi's defaults (RFC 9106 low-memory profile). HUB_PASSWORD_HASH_PROFILE=cheapest
+# exists for test suites only, which create hundreds of admins and secrets; stored hashes name their own
+# parameters, so a hash made either way verifies either way, and sign-in rehashes to the running profile.
+_PROFILES = {"default": profiles.RFC_9106_LOW_MEMORY, "cheapest": profiles.CHEAPEST}
+_hasher = PasswordHasher.from_parameters(_PROFILES[os.environ.get("HUB_PASSWORD_HASH_PROFILE", "default")])
 # Verified against when a username is unknown, so timing does not tell which usernames exist.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
