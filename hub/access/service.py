@@ -26,7 +26,7 @@ from hub.access import repository
 from hub.access.models import Admin, Client, Grant
 from hub.access.schemas import AdminCreate, ClientCreate, GrantCreate
 from hub.audit import service as audit
-from hub.audit.refusals import ANONYMOUS, Caller, CallerRefused
+from hub.audit.refusals import ANONYMOUS, CallerRefused, admin_caller
 from hub.errors import Conflict, Forbidden, InvalidInput, NotFound, field_error
 from hub.kit.time import utcnow
 from hub.registry import repository as registry_repository
@@ -141,7 +141,7 @@ def authenticate_admin(session: Session, username: str, password: str) -> Admin:
     if admin is None or admin.status != "active" or not admin.password_hash:
         log.info("admin.sign_in.refused")
         # Named when the username exists, so the refusal is audited against that admin.
-        refused = Caller("admin", f"admin:{named.id}", region_code=named.region_code) if named else ANONYMOUS
+        refused = admin_caller(named) if named else ANONYMOUS
         raise CallerRefused("unknown username or wrong password", caller=refused)
     if _hasher.check_needs_rehash(admin.password_hash):
         admin.password_hash = _hasher.hash(password)

@@ -20,6 +20,7 @@ from prometheus_client import Counter
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from hub.access.models import Admin, Client
 from hub.audit import service as audit
 from hub.errors import Forbidden, HubError, Unauthorized, problem_response
 from storage.database import transaction
@@ -46,6 +47,14 @@ class Caller:
     id: str
     client_id: str | None = None
     region_code: str | None = None
+
+
+def client_caller(client: Client) -> Caller:
+    return Caller("client", client.client_id, client.client_id, client.region_code)
+
+
+def admin_caller(admin: Admin) -> Caller:
+    return Caller("admin", f"admin:{admin.id}", region_code=admin.region_code)
 
 
 ANONYMOUS = Caller("anonymous", "anonymous")

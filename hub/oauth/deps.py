@@ -18,6 +18,7 @@ from sqlmodel import col
 
 from hub.access import repository as access_repository
 from hub.access.models import Admin, Client, Grant
+from hub.audit import refusals
 from hub.audit.refusals import Caller, remember_caller
 from hub.deps import HubDep, SessionDep
 from hub.errors import Forbidden, Unauthorized
@@ -83,7 +84,7 @@ def client_caller(request: Request, token: TokenDep, session: SessionDep) -> Cli
     client = access_repository.get_client(session, token.client_id)
     if client is None or client.status != "active":
         raise Unauthorized("the client is disabled", headers=_challenge("invalid_token", "client disabled"))
-    remember_caller(request, Caller("client", client.client_id, client.client_id, client.region_code))
+    remember_caller(request, refusals.client_caller(client))
     return ClientCaller(token, client)
 
 
@@ -109,7 +110,7 @@ def current_admin(request: Request, token: TokenDep, session: SessionDep) -> Adm
     admin = access_repository.get_admin(session, token.admin_id)
     if admin is None or admin.status != "active":
         raise Unauthorized("the admin account is disabled", headers=_challenge("invalid_token"))
-    remember_caller(request, Caller("admin", f"admin:{admin.id}", region_code=admin.region_code))
+    remember_caller(request, refusals.admin_caller(admin))
     return admin
 
 

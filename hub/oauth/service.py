@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from hub.access import repository as access_repository
 from hub.access import service as access_service
 from hub.audit import refusals
-from hub.audit.refusals import ANONYMOUS, Caller
+from hub.audit.refusals import ANONYMOUS, client_caller
 from hub.context import Hub
 from hub.errors import InvalidInput, field_error
 from hub.lookups import consents
@@ -109,7 +109,7 @@ def _claimed_client_id(request: HubOAuth2Request) -> str | None:
 def _audit_refused_token(session: Session, request: HubOAuth2Request, result: OAuthResponse) -> None:
     claimed = _claimed_client_id(request)
     client = access_repository.get_client(session, claimed[:64]) if claimed else None
-    caller = Caller("client", client.client_id, client.client_id, client.region_code) if client else ANONYMOUS
+    caller = client_caller(client) if client else ANONYMOUS
     body = result.body if isinstance(result.body, dict) else {}
     refusals.record_in(
         session, caller=caller, status=result.status, reason=str(body.get("error", "refused")), method="POST",
