@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from hub import db
 from hub.keys.service import HubSigner, ensure_active_key
 from hub.kit.blind_index import BlindIndex
+from hub.registry.check_pool import CheckPool
 from hub.settings import Settings
 from storage.database import make_engine, make_session_factory, transaction
 from storage.objects import ObjectStore, object_store_from_url
@@ -34,8 +35,10 @@ class Hub:
     blind_index: BlindIndex
     objects: ObjectStore
     signer: HubSigner
+    checks: CheckPool
 
     def close(self) -> None:
+        self.checks.close()
         self.engine.dispose()
 
 
@@ -78,13 +81,15 @@ def build_hub(settings: Settings, *, migrate: bool = True) -> Hub:
     keyring = Keyring.from_spec(settings.data_keys)
     with transaction(factory) as session:
         ensure_active_key(session, keyring)
+    blind_index = BlindIndex(base64.b64decode(settings.blind_index_key))
     return Hub(
         settings=settings,
         engine=engine,
         session_factory=factory,
         read_session_factory=make_session_factory(engine, read_only=True),
         keyring=keyring,
-        blind_index=BlindIndex(base64.b64decode(settings.blind_index_key)),
+        blind_index=blind_index,
         objects=object_store_from_url(settings.resolved_object_store_url),
         signer=HubSigner(make_session_factory(engine, read_only=True), keyring),
+        checks=CheckPool(settings.ingest_workers, blind_index),
     )

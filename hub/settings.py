@@ -6,6 +6,7 @@ must provide its own keys, never the ones that ship in this repository.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -71,6 +72,14 @@ class Settings(BaseSettings):
     rate_limit_burst: int = Field(600, ge=1, description="Requests a caller may make at once above the rate.")
 
     max_batch_operations: int = 1000
+    ingest_workers: int = Field(
+        default_factory=lambda: max(0, min(7, (os.cpu_count() or 1) - 1)),
+        ge=0,
+        le=64,
+        description="Processes that check a large ingest batch's operations beside the request's own "
+        "(signatures, disclosures, claims). 0 checks everything in the request's process. Default: one "
+        "fewer than the cores, at most 7.",
+    )
     max_batch_bytes: int = 16 * 1024 * 1024
     max_attachment_bytes: int = 10 * 1024 * 1024
     attachment_media_types: tuple[str, ...] = ("image/jpeg", "image/png", "application/pdf")

@@ -9,12 +9,12 @@ costs one retry.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Column, Engine, Table, create_engine, event, insert, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -101,3 +101,50 @@ def ping(engine: Engine) -> None:
     """Raise if the database cannot answer a trivial query."""
     with engine.connect() as connection:
         connection.execute(text("SELECT 1"))
+
+
+def reserve_ids(session: Session, column: Column[int], count: int) -> list[int]:
+    """``count`` unused values of the integer primary key ``column``, so that rows can be written with
+    their ids known beforehand (and bulk-copied, without ``RETURNING``).
+
+    PostgreSQL draws them from the column's sequence. On SQLite a writing transaction holds the database
+    lock from ``BEGIN IMMEDIATE`` on, so the ids after the largest one stay free until it ends."""
+    if count <= 0:
+        return []
+    table = column.table
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = text("SELECT nextval(pg_get_serial_sequence(:table, :column)) FROM generate_series(1, :count)")
+        params = {"table": table.name, "column": column.name, "count": count}
+        return [int(v) for v in session.scalars(stmt, params)]
+    largest = session.scalar(select(column).order_by(column.desc()).limit(1)) or 0
+    return list(range(largest + 1, largest + 1 + count))
+
+
+def bulk_insert(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert many rows, all with the same keys, in the session's transaction.
+
+    PostgreSQL gets them through ``COPY … FROM STDIN``: one stream instead of statements carrying
+    thousands of bound parameters, several times cheaper for both the driver and the server. Each value
+    first goes through its column type's bind processing, as in any statement. Other databases get an
+    ``executemany``."""
+    if not rows:
+        return
+    connection = session.connection()
+    dialect = connection.dialect
+    if dialect.name != "postgresql":
+        connection.execute(insert(table), list(rows))
+        return
+    names = list(rows[0])
+    processors = [table.c[name].type.bind_processor(dialect) for name in names]
+    columns = ", ".join(dialect.identifier_preparer.quote(name) for name in names)
+    target = dialect.identifier_preparer.format_table(table)
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    with driver.cursor() as cursor, cursor.copy(f"COPY {target} ({columns}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(
+                [
+                    value if value is None or process is None else process(value)
+                    for value, process in zip((row[name] for name in names), processors, strict=True)
+                ]
+            )

@@ -38,10 +38,10 @@ from hub.registry import repository
 from hub.registry.ingest_checks import (
     TERMINAL_STATUSES,
     InvalidClaims,
-    OperationChecker,
     PreparedOperation,
     Rejected,
     VersionConflict,
+    load_context,
 )
 from hub.registry.models import Department, FeedBatch
 from hub.registry.schemas import LicenceBatchCreate, LicenceBatchRead, OperationResult
@@ -102,13 +102,10 @@ def ingest_batch(
             expected_sequence=feed.last_sequence + 1,
         )
 
-    checker = OperationChecker(session, hub, department)
-    prepared: list[PreparedOperation | HubError] = []
-    for index, operation in enumerate(batch.operations):
-        try:
-            prepared.append(checker.prepare(index, operation.op, operation.credential, operation.statement))
-        except Rejected as rejected:
-            prepared.append(rejected.error)
+    prepared = hub.checks.check(
+        load_context(session, hub, department),
+        [(operation.op, operation.credential, operation.statement) for operation in batch.operations],
+    )
     op_names = [operation.op for operation in batch.operations]
     results = _apply(session, hub, department, batch.sequence, op_names, prepared)
 
@@ -162,7 +159,7 @@ def _audit(
         for r in results
         if r.outcome == "rejected"
     ]
-    types = sorted({p.type.code for p in prepared if isinstance(p, PreparedOperation) and p.type is not None})
+    types = sorted({p.type_code for p in prepared if isinstance(p, PreparedOperation) and p.type_code})
     return audit.record(
         session, action="ingest.batch", outcome="accepted" if not rejections else "partial",
         actor_kind="client", actor_id=pusher.client_id, client_id=pusher.client_id,
@@ -320,7 +317,7 @@ def _apply_one(
             version=item.licence_id.version, status=item.status.value,
         )  # fmt: skip
 
-    assert item.type is not None
+    assert item.type_code
     missing = [d for d in item.attachments if d not in known_attachments]
     if missing:
         raise Rejected(
@@ -346,7 +343,7 @@ def _apply_one(
             )
         used_slots.add(item.status_slot)
         current = state[key] = {
-            "type_code": item.type.code,
+            "type_code": item.type_code,
             "serial": item.licence_id.serial,
             "status": LicenceStatus.VALID.value,
             "status_reason": None,

@@ -1,16 +1,18 @@
 """Checks of single ingest operations that need no database state: signatures against the department's
 keys, the licence type it may issue, the licence id, the claims against the type's fields and identifier
-check digits. Each failure is a :class:`Rejected` carrying the problem to report for that operation."""
+check digits. Each failure is a :class:`Rejected` carrying the problem to report for that operation.
+
+What the checks need is read once per batch into a :class:`CheckContext` of plain values, so that the
+checks can run in other processes (``hub.registry.check_pool``) as well as in the request's own."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
-from hub.context import Hub
 from hub.contract import sdjwt
 from hub.contract.fields import field_problem
 from hub.contract.licence_id import LicenceId, LicenceIdError, parse_licence_id
@@ -29,9 +31,13 @@ from hub.errors import (
     InvalidSignature,
     field_error,
 )
+from hub.kit.blind_index import BlindIndex
 from hub.kit.time import from_epoch
 from hub.registry import repository
 from hub.registry.models import Department, DepartmentKey, LicenceType
+
+if TYPE_CHECKING:
+    from hub.context import Hub
 
 # Claims the credential may carry in the clear besides tier-0 fields.
 _PLAIN_CLAIMS = {
@@ -65,7 +71,73 @@ class VersionConflict(Conflict):
     code, title = "version-conflict", "Licence version conflict"
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
+class TypeRules:
+    """What ingest checks of a licence type (a plain copy of its catalog row)."""
+
+    code: str
+    name_en: str
+    classification: str
+    issuer_kind: str
+    holder_kind: str
+    holder_field: str
+    number_field: str
+    fields: dict[str, dict[str, Any]]  # by name, in catalog order
+
+    @classmethod
+    def of(cls, row: LicenceType) -> TypeRules:
+        return cls(
+            code=row.code, name_en=row.name_en, classification=row.classification,
+            issuer_kind=row.issuer_kind, holder_kind=row.holder_kind, holder_field=row.holder_field,
+            number_field=row.number_field, fields={f["name"]: dict(f) for f in row.fields},
+        )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRules:
+    """A department key as ingest checks it: what it signs with, and whether it still may."""
+
+    kid: str
+    alg: str
+    public_jwk: dict[str, Any]
+    status: str
+    retired_at: datetime | None
+
+    @classmethod
+    def of(cls, row: DepartmentKey) -> KeyRules:
+        return cls(row.kid, row.alg, dict(row.public_jwk), row.status, row.retired_at)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckContext:
+    """Everything the checks of one batch read, loaded once: the department, its keys, the catalog, the
+    hub's holder keys and the prefix of the department's status list URIs."""
+
+    department_id: str
+    issuer: str
+    uscc: str
+    kind: str
+    keys: dict[str, KeyRules]
+    types: dict[str, TypeRules]
+    hub_jwks: dict[str, dict[str, Any]]
+    list_prefix: str
+
+
+def load_context(session: Session, hub: Hub, department: Department) -> CheckContext:
+    return CheckContext(
+        department_id=department.id,
+        issuer=department.issuer,
+        uscc=department.uscc,
+        kind=department.kind,
+        keys={k.kid: KeyRules.of(k) for k in repository.department_keys(session, department.id)},
+        types={t.code: TypeRules.of(t) for t in repository.list_licence_types(session)},
+        hub_jwks={k["kid"]: k for k in hub.signer.jwks["keys"]},
+        # Verifiers follow this URI: it must be the hub's own status list of this department.
+        list_prefix=hub.settings.public_url + status_list_path(department.id, 0).rsplit("/", 1)[0] + "/",
+    )
+
+
+@dataclass(slots=True)
 class PreparedOperation:
     """An operation that passed every check that needs no database state."""
 
@@ -76,7 +148,7 @@ class PreparedOperation:
     issued_at: datetime
     # credential operations
     compact: str = ""
-    type: LicenceType | None = None
+    type_code: str = ""
     holder_index: str = ""
     number_index: str = ""
     status_slot: tuple[int, int] = (0, 0)
@@ -96,29 +168,35 @@ class Rejected(Exception):
 
 
 class OperationChecker:
-    """Stateless checks of single operations, with what they need loaded once per batch."""
+    """Checks of single operations against one batch's :class:`CheckContext`; no database access."""
 
-    def __init__(self, session: Session, hub: Hub, department: Department) -> None:
-        self.hub = hub
-        self.department = department
-        self.keys: dict[str, DepartmentKey] = {
-            k.kid: k for k in repository.department_keys(session, department.id)
-        }
+    def __init__(self, context: CheckContext, blind_index: BlindIndex) -> None:
+        self.context = context
+        self.blind_index = blind_index
         self._key_objects: dict[str, Any] = {}
-        self.types = {t.code: t for t in repository.list_licence_types(session)}
-        self.hub_jwks = {k["kid"]: k for k in hub.signer.jwks["keys"]}
-        # Verifiers follow this URI: it must be the hub's own status list of this department.
-        self.list_prefix = (
-            hub.settings.public_url + status_list_path(department.id, 0).rsplit("/", 1)[0] + "/"
-        )
+
+    def prepare_each(
+        self, operations: list[tuple[str, str | None, str | None]], start: int = 0
+    ) -> list[PreparedOperation | HubError]:
+        """Each ``(op, credential, statement)`` checked: the prepared operation, or the problem that
+        rejects it. ``start`` is the index of the first one in its batch."""
+        prepared: list[PreparedOperation | HubError] = []
+        for index, (op, credential, statement) in enumerate(operations, start):
+            try:
+                prepared.append(self.prepare(index, op, credential, statement))
+            except Rejected as rejected:
+                prepared.append(rejected.error)
+        return prepared
 
     # -- keys ------------------------------------------------------------------------------------------
 
     def _resolve_key(self, header: dict[str, Any]) -> Any:
         kid = header.get("kid")
-        row = self.keys.get(kid) if isinstance(kid, str) else None
+        row = self.context.keys.get(kid) if isinstance(kid, str) else None
         if row is None:
-            raise Rejected(UnknownKey(f"kid {kid!r} is not a key of department {self.department.id!r}"))
+            raise Rejected(
+                UnknownKey(f"kid {kid!r} is not a key of department {self.context.department_id!r}")
+            )
         if header.get("alg") != row.alg:
             raise Rejected(InvalidSignature(f"key {kid!r} is registered for {row.alg}"))
         if row.kid not in self._key_objects:
@@ -128,7 +206,7 @@ class OperationChecker:
         return self._key_objects[row.kid]
 
     def _check_key_time(self, kid: str, issued_at: datetime, where: str) -> None:
-        row = self.keys[kid]
+        row = self.context.keys[kid]
         if row.status == "retired" and row.retired_at is not None and issued_at > row.retired_at:
             raise Rejected(
                 InvalidSignature(
@@ -209,10 +287,10 @@ class OperationChecker:
         payload = parsed.payload
         if str(payload.get("classification", "")).lower() in ("state_secret", "涉密"):
             raise Rejected(StateSecretRefused("state-secret (涉密) licences are never taken into the hub"))
-        if payload.get("iss") != self.department.issuer:
+        if payload.get("iss") != self.context.issuer:
             raise Rejected(
                 InvalidClaims(
-                    f"iss must be the department's issuer {self.department.issuer!r}",
+                    f"iss must be the department's issuer {self.context.issuer!r}",
                     errors=[field_error(f"{where}.iss", "not this department's issuer")],
                 )
             )
@@ -251,7 +329,7 @@ class OperationChecker:
 
         holder = claims[licence_type.holder_field]
         number = claims[licence_type.number_field]
-        blind = self.hub.blind_index
+        blind = self.blind_index
         return PreparedOperation(
             index=index,
             op=op,
@@ -259,7 +337,7 @@ class OperationChecker:
             kid=kid,
             issued_at=issued_at,
             compact=compact,
-            type=licence_type,
+            type_code=licence_type.code,
             holder_index=blind.of(licence_type.holder_kind, str(holder)),
             number_index=blind.of(f"number:{licence_type.code}", str(number)),
             status_slot=slot,
@@ -269,8 +347,8 @@ class OperationChecker:
             attachments=attachments,
         )
 
-    def _licence_type(self, vct: Any, where: str) -> LicenceType:
-        licence_type = self.types.get(vct) if isinstance(vct, str) else None
+    def _licence_type(self, vct: Any, where: str) -> TypeRules:
+        licence_type = self.context.types.get(vct) if isinstance(vct, str) else None
         if licence_type is None:
             raise Rejected(
                 InvalidClaims(
@@ -280,17 +358,17 @@ class OperationChecker:
             )
         if licence_type.classification == "state_secret":
             raise Rejected(StateSecretRefused("state-secret (涉密) licences are never taken into the hub"))
-        if licence_type.issuer_kind != self.department.kind:
+        if licence_type.issuer_kind != self.context.kind:
             raise Rejected(
                 TypeNotIssuable(
-                    f"a {self.department.kind} department may not issue {licence_type.code} "
+                    f"a {self.context.kind} department may not issue {licence_type.code} "
                     f"({licence_type.name_en}), which {licence_type.issuer_kind} departments issue",
                     errors=[field_error(f"{where}.vct", "not issuable by this department")],
                 )
             )
         return licence_type
 
-    def _licence_id(self, value: Any, licence_type: LicenceType, where: str) -> LicenceId:
+    def _licence_id(self, value: Any, licence_type: TypeRules, where: str) -> LicenceId:
         try:
             licence_id = parse_licence_id(value)
         except LicenceIdError as exc:
@@ -304,7 +382,7 @@ class OperationChecker:
                     errors=[field_error(f"{where}.licence_id", "type code differs from vct")],
                 )
             )
-        if licence_id.issuer_uscc != self.department.uscc:
+        if licence_id.issuer_uscc != self.context.uscc:
             raise Rejected(
                 InvalidClaims(
                     "licence_id names another issuer than this department",
@@ -329,7 +407,7 @@ class OperationChecker:
 
     def _check_holder_binding(self, cnf: Any, where: str) -> None:
         jwk = cnf.get("jwk") if isinstance(cnf, dict) else None
-        hub_key = self.hub_jwks.get(jwk.get("kid")) if isinstance(jwk, dict) else None
+        hub_key = self.context.hub_jwks.get(str(jwk.get("kid"))) if isinstance(jwk, dict) else None
         if (
             not hub_key
             or not isinstance(jwk, dict)
@@ -350,9 +428,10 @@ class OperationChecker:
         if not isinstance(uri, str) or not isinstance(idx, int) or isinstance(idx, bool):
             problem = "must be {status_list: {uri, idx}}"
         else:
-            tail = uri[len(self.list_prefix) :] if uri.startswith(self.list_prefix) else ""
+            prefix = self.context.list_prefix
+            tail = uri[len(prefix) :] if uri.startswith(prefix) else ""
             if not tail.isdigit():
-                problem = f"uri must end in {self.list_prefix}<list number>"
+                problem = f"uri must end in {prefix}<list number>"
             else:
                 list_number = int(tail)
                 if not 0 <= idx < STATUS_LIST_SIZE:
@@ -365,13 +444,13 @@ class OperationChecker:
 
     def _check_claims(
         self,
-        licence_type: LicenceType,
+        licence_type: TypeRules,
         payload: dict[str, Any],
         claims: dict[str, Any],
         disclosures: list[sdjwt.Disclosure],
         where: str,
     ) -> list[str]:
-        fields = {f["name"]: f for f in licence_type.fields}
+        fields = licence_type.fields
         errors = []
         disclosed = {d.name for d in disclosures if d.name is not None}
         for name in payload:
@@ -416,7 +495,7 @@ class OperationChecker:
         except sdjwt.SdJwtError as exc:
             error_cls = MalformedCredential if exc.reason == "malformed" else InvalidSignature
             raise Rejected(error_cls(str(exc), errors=[field_error(where, str(exc), exc.reason)])) from None
-        if payload.get("iss") != self.department.issuer:
+        if payload.get("iss") != self.context.issuer:
             raise Rejected(
                 InvalidClaims(
                     "iss must be the department's issuer",
@@ -429,7 +508,7 @@ class OperationChecker:
             raise Rejected(
                 InvalidClaims(str(exc), errors=[field_error(f"{where}.licence_id", str(exc))])
             ) from None
-        if licence_id.issuer_uscc != self.department.uscc:
+        if licence_id.issuer_uscc != self.context.uscc:
             raise Rejected(
                 InvalidClaims(
                     "licence_id names another issuer", errors=[field_error(f"{where}.licence_id", "not ours")]

@@ -1,4 +1,4 @@
-"""All SQL of the registry. Hot ingest paths use lean Core statements and executemany, not ORM units."""
+"""All SQL of the registry. Hot ingest paths use lean Core statements and bulk copies, not ORM units."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ARRAY, Integer, String, bindparam, func, insert, select, tuple_, update
+from sqlalchemy import ARRAY, Integer, String, bindparam, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -25,6 +25,7 @@ from hub.registry.models import (
     LicenceVersion,
     Region,
 )
+from storage.database import bulk_insert, reserve_ids
 
 L = Licence.__table__  # type: ignore[attr-defined]
 V = LicenceVersion.__table__  # type: ignore[attr-defined]
@@ -245,16 +246,13 @@ def existing_statement_ids(session: Session, jtis: Iterable[str]) -> set[str]:
 
 
 def insert_licences(session: Session, rows: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
-    """Insert new licences (all of one department); return their ids by (type code, serial).
+    """Insert new licences; return their ids by (type code, serial).
 
-    A plain executemany and one lookup: psycopg pipelines the executemany with one prepared statement,
-    where ``INSERT … RETURNING`` would send thousands of bound parameters in each statement."""
-    if not rows:
-        return {}
-    session.execute(insert(L), rows)
-    keys = [(row["type_code"], row["serial"]) for row in rows]
-    department_id = rows[0]["department_id"]
-    return {key: row["id"] for key, row in licences_by_serial(session, department_id, keys).items()}
+    The ids are reserved first, so the rows go in as one bulk copy with no ``RETURNING`` and no
+    lookup afterwards."""
+    ids = reserve_ids(session, L.c.id, len(rows))
+    bulk_insert(session, L, [{**row, "id": licence_pk} for row, licence_pk in zip(rows, ids, strict=True)])
+    return {(row["type_code"], row["serial"]): licence_pk for row, licence_pk in zip(rows, ids, strict=True)}
 
 
 _LICENCE_STATE = (
@@ -283,13 +281,11 @@ def update_licences(session: Session, rows: list[dict[str, Any]]) -> None:
 
 
 def insert_versions(session: Session, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        session.execute(insert(V), rows)
+    bulk_insert(session, V, rows)
 
 
 def insert_status_changes(session: Session, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        session.execute(insert(S), rows)
+    bulk_insert(session, S, rows)
 
 
 def save_feed_batch(session: Session, feed: Feed, batch: FeedBatch) -> None:

@@ -1,0 +1,117 @@
+"""Runs the checks of a batch's operations (``ingest_checks``) on several cores.
+
+Checking is most of an ingest's cost: an ES256 signature, an SD-JWT's disclosures, the claims against the
+licence type, check digits and blind indexes, for every operation, and none of it needs the database.
+One Python process does that on one core at a time, so a large batch is cut into equal shares: worker
+processes check the later shares while the request's own process checks the first, and the results come
+back in operation order. The workers are started on the first batch large enough to share, live as long
+as the hub, and are replaced if one dies. ``HUB_INGEST_WORKERS=0`` keeps every check in the request's
+process.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import math
+import multiprocessing
+import threading
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from hub.errors import HubError
+from hub.kit.blind_index import BlindIndex
+from hub.registry.ingest_checks import CheckContext, OperationChecker, PreparedOperation
+
+log = logging.getLogger("hub.registry.check_pool")
+
+Operation = tuple[str, str | None, str | None]  # (op, credential, statement)
+Checked = PreparedOperation | HubError
+
+# Below this many operations a share, sending them to another process costs more than it saves.
+MIN_SHARE = 32
+
+_worker_blind_index: BlindIndex | None = None
+
+
+def _start_worker(blind_index: BlindIndex) -> None:
+    global _worker_blind_index
+    _worker_blind_index = blind_index
+    gc.freeze()  # the imported modules are never garbage: keep the collector from walking them
+
+
+def _check_in_worker(context: CheckContext, operations: list[Operation], start: int) -> list[Checked]:
+    assert _worker_blind_index is not None
+    checked = OperationChecker(context, _worker_blind_index).prepare_each(operations, start)
+    for item in checked:
+        if isinstance(item, PreparedOperation):
+            item.compact = ""  # the caller holds it already: do not send it back
+    return checked
+
+
+class CheckPool:
+    def __init__(self, workers: int, blind_index: BlindIndex) -> None:
+        self.workers = workers
+        self.blind_index = blind_index
+        self._executor: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def check(self, context: CheckContext, operations: list[Operation]) -> list[Checked]:
+        """Each operation checked, in order: its :class:`PreparedOperation` or the problem rejecting it."""
+        shares = min(self.workers + 1, len(operations) // MIN_SHARE)
+        if shares < 2:
+            return OperationChecker(context, self.blind_index).prepare_each(operations)
+        size = math.ceil(len(operations) / shares)
+        try:
+            executor = self._started()
+            futures: list[tuple[int, Future[list[Checked]]]] = [
+                (start, executor.submit(_check_in_worker, context, operations[start : start + size], start))
+                for start in range(size, len(operations), size)
+            ]
+        except BrokenProcessPool:
+            self._replace()
+            return OperationChecker(context, self.blind_index).prepare_each(operations)
+        checked = OperationChecker(context, self.blind_index).prepare_each(operations[:size])
+        for start, future in futures:
+            try:
+                share = future.result()
+            except BrokenProcessPool:
+                # A worker died (killed, out of memory): check its share here and start afresh next time.
+                log.warning("ingest.check_pool.broken", extra={"workers": self.workers})
+                self._replace()
+                share = OperationChecker(context, self.blind_index).prepare_each(
+                    operations[start : start + size], start
+                )
+            else:
+                for item in share:
+                    if isinstance(item, PreparedOperation):
+                        _, credential, statement = operations[item.index]
+                        item.compact = credential or statement or ""
+            checked.extend(share)
+        return checked
+
+    def _started(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._executor is None:
+                # spawn, not fork: the hub process has threads (server, database pool) a fork would copy
+                # mid-flight.
+                self._executor = ProcessPoolExecutor(
+                    max_workers=self.workers,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_start_worker,
+                    initargs=(self.blind_index,),
+                )
+                log.info("ingest.check_pool.started", extra={"workers": self.workers})
+            return self._executor
+
+    def _replace(self) -> None:
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
+
+    def close(self) -> None:
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
