@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -46,6 +47,11 @@ def create_app(settings: Settings | None = None, *, hub: Hub | None = None) -> F
         owned = app.state.hub is None
         if owned:
             app.state.hub = await run_in_threadpool(build_hub, settings)
+            app.state.hub.checks.start()
+            # What startup made lives as long as the process: keep the collector from walking it
+            # again and again (it is most of the heap; every full collection would revisit all of it).
+            gc.collect()
+            gc.freeze()
         yield
         if owned:
             app.state.hub.close()

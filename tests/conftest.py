@@ -14,6 +14,9 @@ import pytest
 # Hundreds of admins and client secrets are made by the suite: cheap Argon2 parameters for them (the
 # hashing and verifying code is the same; production keeps the RFC 9106 profile). Set before hub imports.
 os.environ.setdefault("HUB_PASSWORD_HASH_PROFILE", "cheapest")
+# Large ingest batches are checked in this process unless a test asks for worker processes
+# (tests/registry/test_check_pool.py does); spawning workers for every hub would slow the suite.
+os.environ.setdefault("HUB_INGEST_WORKERS", "0")
 
 pytest_plugins = [
     "tests.fixtures.postgres",

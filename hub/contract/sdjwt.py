@@ -132,7 +132,7 @@ def _json(raw: bytes, what: str) -> Any:
         try:
             # The C scanner alone, without decode()'s two Python-level frames: enough for the usual text
             # holding one value and no surrounding whitespace. Anything else takes the full decode().
-            value, end = decoder.scan_once(text, 0)
+            value, end = decoder.scan_once(text, 0)  # type: ignore[attr-defined]
             if end == len(text):
                 return value
         except StopIteration:

@@ -2,11 +2,11 @@
 
 Checking is most of an ingest's cost: an ES256 signature, an SD-JWT's disclosures, the claims against the
 licence type, check digits and blind indexes, for every operation, and none of it needs the database.
-One Python process does that on one core at a time, so a large batch is cut into equal shares: worker
-processes check the later shares while the request's own process checks the first, and the results come
-back in operation order. The workers are started on the first batch large enough to share, live as long
-as the hub, and are replaced if one dies. ``HUB_INGEST_WORKERS=0`` keeps every check in the request's
-process.
+One Python process does that on one core at a time, so a large batch is cut into equal chunks: worker
+processes check the later chunks while the request's own process checks the first, then writes each
+chunk while the workers are still checking the next ones. The workers are started with the hub (or on
+the first batch large enough to share), live as long as the hub, and are replaced if one dies.
+``HUB_INGEST_WORKERS=0`` keeps every check in the request's process.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import logging
 import math
 import multiprocessing
 import threading
+from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -40,6 +41,10 @@ def _start_worker(blind_index: BlindIndex) -> None:
     gc.freeze()  # the imported modules are never garbage: keep the collector from walking them
 
 
+def _ready() -> None:
+    pass
+
+
 def _check_in_worker(context: CheckContext, operations: list[Operation], start: int) -> list[Checked]:
     assert _worker_blind_index is not None
     checked = OperationChecker(context, _worker_blind_index).prepare_each(operations, start)
@@ -56,39 +61,61 @@ class CheckPool:
         self._executor: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
 
-    def check(self, context: CheckContext, operations: list[Operation]) -> list[Checked]:
-        """Each operation checked, in order: its :class:`PreparedOperation` or the problem rejecting it."""
-        shares = min(self.workers + 1, len(operations) // MIN_SHARE)
-        if shares < 2:
-            return OperationChecker(context, self.blind_index).prepare_each(operations)
-        size = math.ceil(len(operations) / shares)
+    def check(self, context: CheckContext, operations: list[Operation]) -> Iterator[list[Checked]]:
+        """Each operation checked, as consecutive chunks in operation order: for each operation its
+        :class:`PreparedOperation` or the problem rejecting it.
+
+        With workers, the batch is cut into chunks: this process checks the first while the workers
+        check the others, and the caller can write one chunk while the next is being checked."""
+        chunks = min(2 * (self.workers + 1), len(operations) // MIN_SHARE) if self.workers else 1
+        if chunks < 2:
+            yield OperationChecker(context, self.blind_index).prepare_each(operations)
+            return
+        size = math.ceil(len(operations) / chunks)
+        starts = range(0, len(operations), size)
         try:
             executor = self._started()
-            futures: list[tuple[int, Future[list[Checked]]]] = [
-                (start, executor.submit(_check_in_worker, context, operations[start : start + size], start))
-                for start in range(size, len(operations), size)
+            futures = [
+                executor.submit(_check_in_worker, context, operations[start : start + size], start)
+                for start in starts[1:]
             ]
         except BrokenProcessPool:
             self._replace()
-            return OperationChecker(context, self.blind_index).prepare_each(operations)
-        checked = OperationChecker(context, self.blind_index).prepare_each(operations[:size])
-        for start, future in futures:
-            try:
-                share = future.result()
-            except BrokenProcessPool:
-                # A worker died (killed, out of memory): check its share here and start afresh next time.
-                log.warning("ingest.check_pool.broken", extra={"workers": self.workers})
-                self._replace()
-                share = OperationChecker(context, self.blind_index).prepare_each(
-                    operations[start : start + size], start
-                )
-            else:
-                for item in share:
-                    if isinstance(item, PreparedOperation):
-                        _, credential, statement = operations[item.index]
-                        item.compact = credential or statement or ""
-            checked.extend(share)
+            yield OperationChecker(context, self.blind_index).prepare_each(operations)
+            return
+        try:
+            yield OperationChecker(context, self.blind_index).prepare_each(operations[:size])
+            for start, future in zip(starts[1:], futures, strict=True):
+                yield self._collect(future, context, operations, start, size)
+        finally:
+            for future in futures:
+                future.cancel()
+
+    def _collect(
+        self, future: Future[list[Checked]], context: CheckContext, operations: list[Operation], start: int,
+        size: int,
+    ) -> list[Checked]:  # fmt: skip
+        try:
+            checked = future.result()
+        except BrokenProcessPool:
+            # A worker died (killed, out of memory): check its share here and start afresh next time.
+            log.warning("ingest.check_pool.broken", extra={"workers": self.workers})
+            self._replace()
+            return OperationChecker(context, self.blind_index).prepare_each(
+                operations[start : start + size], start
+            )
+        for item in checked:
+            if isinstance(item, PreparedOperation):
+                _, credential, statement = operations[item.index]
+                item.compact = credential or statement or ""
         return checked
+
+    def start(self) -> None:
+        """Start the workers now rather than on the first large batch (the server does, at startup)."""
+        if self.workers:
+            executor = self._started()
+            for _ in range(self.workers):
+                executor.submit(_ready)
 
     def _started(self) -> ProcessPoolExecutor:
         with self._lock:

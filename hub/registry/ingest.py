@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from datetime import datetime
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -102,15 +102,14 @@ def ingest_batch(
             expected_sequence=feed.last_sequence + 1,
         )
 
-    prepared = hub.checks.check(
-        load_context(session, hub, department),
-        [(operation.op, operation.credential, operation.statement) for operation in batch.operations],
-    )
-    op_names = [operation.op for operation in batch.operations]
-    results = _apply(session, hub, department, batch.sequence, op_names, prepared)
+    operations = [(operation.op, operation.credential, operation.statement) for operation in batch.operations]
+    writer = _BatchWriter(session, hub, department, batch.sequence, [op for op, _, _ in operations])
+    for chunk in hub.checks.check(load_context(session, hub, department), operations):
+        writer.apply(chunk)
+    results = writer.results
 
     accepted = sum(r.outcome == "accepted" for r in results)
-    event = _audit(session, pusher, department, batch.sequence, prepared, results)
+    event = _audit(session, pusher, department, batch.sequence, writer.type_codes, results)
     read = LicenceBatchRead(
         department=department.id,
         sequence=batch.sequence,
@@ -145,8 +144,8 @@ AUDITED_REJECTIONS = 50
 
 
 def _audit(
-    session: Session, pusher: Client, department: Department, sequence: int,
-    prepared: list[PreparedOperation | HubError], results: list[OperationResult],
+    session: Session, pusher: Client, department: Department, sequence: int, type_codes: set[str],
+    results: list[OperationResult],
 ) -> AuditEvent:  # fmt: skip
     """One audit event per batch: the licences written, the count of each operation and outcome, and
     the first rejections' problem codes (the full results are kept with the feed's batch)."""
@@ -159,78 +158,86 @@ def _audit(
         for r in results
         if r.outcome == "rejected"
     ]
-    types = sorted({p.type_code for p in prepared if isinstance(p, PreparedOperation) and p.type_code})
     return audit.record(
         session, action="ingest.batch", outcome="accepted" if not rejections else "partial",
         actor_kind="client", actor_id=pusher.client_id, client_id=pusher.client_id,
-        department_id=department.id, region_code=department.region_code, type_codes=types,
+        department_id=department.id, region_code=department.region_code, type_codes=sorted(type_codes),
         licence_ids=[r.licence_id for r in results if r.outcome == "accepted" and r.licence_id],
         detail={"sequence": sequence, "operations": counts, "rejected": rejections[:AUDITED_REJECTIONS]},
     )  # fmt: skip
 
 
-def _apply(
-    session: Session,
-    hub: Hub,
-    department: Department,
-    sequence: int,
-    op_names: list[str],
-    prepared: list[PreparedOperation | HubError],
-) -> list[OperationResult]:
-    """Apply checked operations in order against the stored licences, then write everything at once."""
-    checked = [p for p in prepared if isinstance(p, PreparedOperation)]
-    existing = repository.licences_by_serial(
-        session, department.id, ((p.licence_id.type_code, p.licence_id.serial) for p in checked)
-    )
-    used_slots = repository.used_status_slots(
-        session, department.id, (p.status_slot for p in checked if p.op == "issue")
-    )
-    known_attachments = repository.existing_attachments(session, (d for p in checked for d in p.attachments))
-    used_jtis = repository.existing_statement_ids(session, (p.jti for p in checked if p.op == "status"))
+class _BatchWriter:
+    """Applies checked operations in order against the stored licences, a chunk at a time: each chunk's
+    licences are read in one query, its operations applied to the batch's running state, and its rows
+    written at the chunk's end (a licence an earlier chunk created is updated like any stored one)."""
 
-    state: dict[tuple[str, str], dict[str, Any]] = {k: dict(v) for k, v in existing.items()}
-    created: set[tuple[str, str]] = set()
-    touched: set[tuple[str, str]] = set()
-    versions: list[tuple[tuple[str, str], dict[str, Any]]] = []
-    changes: list[tuple[tuple[str, str], dict[str, Any]]] = []
-    results: list[OperationResult] = []
-    now = utcnow()
+    def __init__(
+        self, session: Session, hub: Hub, department: Department, sequence: int, op_names: list[str]
+    ) -> None:
+        self.session, self.hub, self.department, self.sequence = session, hub, department, sequence
+        self.op_names = op_names
+        self.state: dict[tuple[str, str], dict[str, Any]] = {}
+        self.used_slots: set[tuple[int, int]] = set()
+        self.used_jtis: set[str] = set()
+        self.results: list[OperationResult] = []
+        self.type_codes: set[str] = set()
+        self.now = utcnow()
 
-    for item in prepared:
-        if isinstance(item, HubError):
-            index = len(results)
-            results.append(_rejection(index, op_names[index], item))
-            continue
-        try:
-            results.append(
-                _apply_one(
-                    item,
-                    hub,
-                    state,
-                    created,
-                    touched,
-                    versions,
-                    changes,
-                    used_slots,
-                    known_attachments,
-                    used_jtis,
-                    sequence,
-                    now,
-                )
-            )
-        except Rejected as rejected:
-            results.append(_rejection(item.index, item.op, rejected.error))
+    def apply(self, chunk: list[PreparedOperation | HubError]) -> None:
+        session, department = self.session, self.department
+        checked = [p for p in chunk if isinstance(p, PreparedOperation)]
+        keys = {(p.licence_id.type_code, p.licence_id.serial) for p in checked}
+        stored = repository.licences_by_serial(session, department.id, keys - self.state.keys())
+        self.state.update((k, dict(v)) for k, v in stored.items())
+        self.used_slots |= repository.used_status_slots(
+            session, department.id, (p.status_slot for p in checked if p.op == "issue")
+        )
+        attachments = repository.existing_attachments(session, (d for p in checked for d in p.attachments))
+        self.used_jtis |= repository.existing_statement_ids(
+            session, (p.jti for p in checked if p.op == "status")
+        )
 
-    new_rows = [{**state[k], "department_id": department.id} for k in state if k in created]
-    ids = repository.insert_licences(session, new_rows)
-    for key, licence_pk in ids.items():
-        state[key]["id"] = licence_pk
-    repository.update_licences(session, [state[k] for k in touched if k not in created])
-    repository.insert_versions(session, [{**row, "licence_pk": state[key]["id"]} for key, row in versions])
-    repository.insert_status_changes(
-        session, [{**row, "licence_pk": state[key]["id"]} for key, row in changes]
-    )
-    return results
+        change = _Change(created=set(), touched=set(), versions=[], status_changes=[])
+        for item in chunk:
+            if isinstance(item, HubError):
+                index = len(self.results)
+                self.results.append(_rejection(index, self.op_names[index], item))
+                continue
+            try:
+                self.results.append(_apply_one(item, self, change, attachments))
+            except Rejected as rejected:
+                self.results.append(_rejection(item.index, item.op, rejected.error))
+            else:
+                if item.type_code:
+                    self.type_codes.add(item.type_code)
+        self._write(change)
+
+    def _write(self, change: _Change) -> None:
+        session, state = self.session, self.state
+        new_keys = [k for k in state if k in change.created]
+        ids = repository.insert_licences(
+            session, [{**state[k], "department_id": self.department.id} for k in new_keys]
+        )
+        for key, licence_pk in ids.items():
+            state[key]["id"] = licence_pk
+        repository.update_licences(session, [state[k] for k in change.touched if k not in change.created])
+        repository.insert_versions(
+            session, [{**row, "licence_pk": state[key]["id"]} for key, row in change.versions]
+        )
+        repository.insert_status_changes(
+            session, [{**row, "licence_pk": state[key]["id"]} for key, row in change.status_changes]
+        )
+
+
+@dataclass
+class _Change:
+    """What a chunk of operations changed, to be written at its end."""
+
+    created: set[tuple[str, str]]
+    touched: set[tuple[str, str]]
+    versions: list[tuple[tuple[str, str], dict[str, Any]]]
+    status_changes: list[tuple[tuple[str, str], dict[str, Any]]]
 
 
 def _rejection(index: int, op: str, error: HubError) -> OperationResult:
@@ -238,19 +245,17 @@ def _rejection(index: int, op: str, error: HubError) -> OperationResult:
 
 
 def _apply_one(
-    item: PreparedOperation,
-    hub: Hub,
-    state: dict[tuple[str, str], dict[str, Any]],
-    created: set[tuple[str, str]],
-    touched: set[tuple[str, str]],
-    versions: list[tuple[tuple[str, str], dict[str, Any]]],
-    changes: list[tuple[tuple[str, str], dict[str, Any]]],
-    used_slots: set[tuple[int, int]],
-    known_attachments: set[str],
-    used_jtis: set[str],
-    sequence: int,
-    now: datetime,
+    item: PreparedOperation, writer: _BatchWriter, change: _Change, known_attachments: set[str]
 ) -> OperationResult:
+    """One checked operation against the batch's running state; :class:`Rejected` if it conflicts."""
+    hub, state, sequence, now = writer.hub, writer.state, writer.sequence, writer.now
+    used_slots, used_jtis = writer.used_slots, writer.used_jtis
+    created, touched, versions, changes = (
+        change.created,
+        change.touched,
+        change.versions,
+        change.status_changes,
+    )
     where = f"operations[{item.index}]"
     key = (item.licence_id.type_code, item.licence_id.serial)
     current = state.get(key)
