@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import ARRAY, Integer, String, bindparam, func, select, tuple_, update
+from sqlalchemy import ARRAY, bindparam, func, select, true, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -178,55 +179,70 @@ def _is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-def _pairs_in(
-    session: Session, columns: tuple[Any, Any], pairs: list[tuple[Any, Any]], types: tuple[Any, Any]
-) -> Any:
-    """``(a, b) IN pairs``. On PostgreSQL as two array parameters (``unnest``): a long list of bound
-    parameters costs psycopg more to prepare than the query costs to run."""
-    if _is_postgres(session):
-        first, second = zip(*pairs, strict=True) if pairs else ((), ())
-        rows = (
-            func.unnest(
-                bindparam("pairs_a", list(first), type_=ARRAY(types[0])),
-                bindparam("pairs_b", list(second), type_=ARRAY(types[1])),
-            )
-            .table_valued("a", "b")
-            .render_derived()
+@cache
+def _pairs_statement(postgres: bool, selected: tuple[str, ...], paired: tuple[str, str]) -> Any:
+    """Built once, executed with parameters: building a statement this shape costs more than running it.
+
+    On PostgreSQL the pairs travel as two array parameters and each is probed in the unique index on
+    (department, pair): a LATERAL subquery over the unnested arrays, kept from being flattened into a
+    join by ``OFFSET 0``. As a join the planner scans all of the department's licences whenever its
+    statistics lag behind a bulk load, which makes every batch cost as much as the department is large."""
+    columns = [L.c[name] for name in selected]
+    first, second = L.c[paired[0]], L.c[paired[1]]
+    department = L.c.department_id == bindparam("department_id")
+    if not postgres:
+        return select(*columns).where(
+            department, tuple_(first, second).in_(bindparam("pairs", expanding=True))
         )
-        return tuple_(*columns).in_(select(rows.c.a, rows.c.b))
-    return tuple_(*columns).in_(pairs)
+    keys = (
+        func.unnest(
+            bindparam("pairs_a", type_=ARRAY(first.type)), bindparam("pairs_b", type_=ARRAY(second.type))
+        )
+        .table_valued("a", "b")
+        .render_derived()
+    )
+    probe = select(*columns).where(department, first == keys.c.a, second == keys.c.b).offset(0).lateral()
+    return select(probe).select_from(keys).join(probe, true())
+
+
+def _department_rows_by_pairs(
+    session: Session,
+    selected: tuple[str, ...],
+    department_id: str,
+    paired: tuple[str, str],
+    pairs: list[tuple[Any, Any]],
+) -> Iterator[Any]:
+    """The ``selected`` columns of the department's licences whose ``paired`` columns hold one of
+    ``pairs``, 1,000 pairs a statement, each probed in the unique index on (department, pair)."""
+    postgres = _is_postgres(session)
+    stmt = _pairs_statement(postgres, selected, paired)
+    for start in range(0, len(pairs), 1000):
+        chunk = pairs[start : start + 1000]
+        params: dict[str, Any] = {"department_id": department_id}
+        if postgres:
+            params["pairs_a"], params["pairs_b"] = (list(column) for column in zip(*chunk, strict=True))
+        else:
+            params["pairs"] = chunk
+        yield from session.execute(stmt, params).mappings()
 
 
 def licences_by_serial(
     session: Session, department_id: str, keys: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str], dict[str, Any]]:
     """Existing licences of a department by (type code, serial), as plain row mappings."""
-    keys = list(set(keys))
-    found: dict[tuple[str, str], dict[str, Any]] = {}
-    for start in range(0, len(keys), 1000):
-        chunk = keys[start : start + 1000]
-        stmt = select(L).where(
-            L.c.department_id == department_id,
-            _pairs_in(session, (L.c.type_code, L.c.serial), chunk, (String, String)),
-        )
-        for row in session.execute(stmt).mappings():
-            found[(row["type_code"], row["serial"])] = dict(row)
-    return found
+    columns = tuple(column.name for column in L.c)
+    rows = _department_rows_by_pairs(
+        session, columns, department_id, ("type_code", "serial"), list(set(keys))
+    )
+    return {(row["type_code"], row["serial"]): dict(row) for row in rows}
 
 
 def used_status_slots(
     session: Session, department_id: str, slots: Iterable[tuple[int, int]]
 ) -> set[tuple[int, int]]:
-    slots = list(set(slots))
-    used: set[tuple[int, int]] = set()
-    for start in range(0, len(slots), 1000):
-        chunk = slots[start : start + 1000]
-        stmt = select(L.c.status_list, L.c.status_index).where(
-            L.c.department_id == department_id,
-            _pairs_in(session, (L.c.status_list, L.c.status_index), chunk, (Integer, Integer)),
-        )
-        used.update((a, b) for a, b in session.execute(stmt))
-    return used
+    columns = ("status_list", "status_index")
+    rows = _department_rows_by_pairs(session, columns, department_id, columns, list(set(slots)))
+    return {(row["status_list"], row["status_index"]) for row in rows}
 
 
 def existing_attachments(session: Session, digests: Iterable[str]) -> set[str]:
