@@ -123,10 +123,10 @@ def reserve_ids(session: Session, column: Column[int], count: int) -> list[int]:
 def bulk_insert(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
     """Insert many rows, all with the same keys, in the session's transaction.
 
-    PostgreSQL gets them through ``COPY … FROM STDIN``: one stream instead of statements carrying
-    thousands of bound parameters, several times cheaper for both the driver and the server. Each value
-    first goes through its column type's bind processing, as in any statement. Other databases get an
-    ``executemany``."""
+    PostgreSQL gets them through a binary ``COPY … FROM STDIN``: one stream instead of statements
+    carrying thousands of bound parameters, several times cheaper for both the driver and the server.
+    Each value first goes through its column type's bind processing, as in any statement. Other
+    databases get an ``executemany``."""
     if not rows:
         return
     connection = session.connection()
@@ -134,13 +134,14 @@ def bulk_insert(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
     if dialect.name != "postgresql":
         connection.execute(insert(table), list(rows))
         return
-    names = list(rows[0])
+    names = tuple(rows[0])
     processors = [table.c[name].type.bind_processor(dialect) for name in names]
-    columns = ", ".join(dialect.identifier_preparer.quote(name) for name in names)
-    target = dialect.identifier_preparer.format_table(table)
+    statement, copy_types = _copy_statement(table, names, dialect)
     driver = connection.connection.driver_connection
     assert driver is not None
-    with driver.cursor() as cursor, cursor.copy(f"COPY {target} ({columns}) FROM STDIN") as copy:
+    with driver.cursor() as cursor, cursor.copy(statement) as copy:
+        if copy_types:
+            copy.set_types(copy_types)
         for row in rows:
             copy.write_row(
                 [
@@ -148,3 +149,26 @@ def bulk_insert(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
                     for value, process in zip((row[name] for name in names), processors, strict=True)
                 ]
             )
+
+
+_copy_statements: dict[tuple[str, tuple[str, ...]], tuple[str, list[str] | None]] = {}
+
+
+def _copy_statement(table: Table, names: tuple[str, ...], dialect: Any) -> tuple[str, list[str] | None]:
+    """The COPY statement for these columns, binary with the columns' PostgreSQL type names when the
+    driver knows every one of them (text otherwise, which needs no types)."""
+    key = (table.name, names)
+    if key not in _copy_statements:
+        from psycopg.postgres import types as known_types
+
+        preparer = dialect.identifier_preparer
+        columns = ", ".join(preparer.quote(name) for name in names)
+        head = f"COPY {preparer.format_table(table)} ({columns}) FROM STDIN"
+        type_names = [
+            table.c[name].type.compile(dialect=dialect).split("(", 1)[0].strip().lower() for name in names
+        ]
+        if all(known_types.get(name) is not None for name in type_names):
+            _copy_statements[key] = (head + " (FORMAT BINARY)", type_names)
+        else:
+            _copy_statements[key] = (head, None)
+    return _copy_statements[key]
