@@ -67,7 +67,10 @@ class CheckPool:
 
         With workers, the batch is cut into chunks: this process checks the first while the workers
         check the others, and the caller can write one chunk while the next is being checked."""
-        chunks = min(2 * (self.workers + 1), len(operations) // MIN_SHARE) if self.workers else 1
+        # One chunk for this process, and for the workers one more chunk than there are workers: the
+        # executor queues at most that many items at once. A further item would wait for a thread of
+        # this (busy) process to pass it on while the workers sat idle.
+        chunks = min(self.workers + 2, len(operations) // MIN_SHARE) if self.workers else 1
         if chunks < 2:
             yield OperationChecker(context, self.blind_index).prepare_each(operations)
             return
