@@ -15,7 +15,9 @@ import gc
 import logging
 import math
 import multiprocessing
+import os
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -38,7 +40,16 @@ _worker_blind_index: BlindIndex | None = None
 def _start_worker(blind_index: BlindIndex) -> None:
     global _worker_blind_index
     _worker_blind_index = blind_index
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     gc.freeze()  # the imported modules are never garbage: keep the collector from walking them
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A worker whose hub process died (even by SIGKILL, which runs no cleanup) exits within a second,
+    instead of waiting forever for work that will never come."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(0)
 
 
 def _ready() -> None:
