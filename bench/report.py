@@ -183,9 +183,12 @@ def _render_ingest(report: dict[str, Any], plots: list[str], add: Any) -> None:
     add("")
     add(
         f"HTTP `POST /v1/licences/batch`, {cfg['batch_size']} `issue` operations a batch, to `uvicorn` "
-        "with one worker (as `hub serve` runs it) on a loopback port. A client sends one batch at a time and "
-        "waits for "
-        "the answer. Ratio = ingest licences/s ÷ ceiling licences/s."
+        "with one worker (as `hub serve` runs it) on a loopback port; the hub checks each batch's "
+        "operations in its own process and in its check pool's worker processes (`HUB_INGEST_WORKERS`, "
+        "by default one fewer than the cores). A client sends one batch at a time and waits for the "
+        "answer; with 2 clients, two feeds are pushed at once. The ceiling is one thread's bare ES256 "
+        "verify loop, measured before and after each phase; ratio = ingest licences/s ÷ the mean of the "
+        "two."
     )
     add("")
     add(
@@ -196,8 +199,9 @@ def _render_ingest(report: dict[str, Any], plots: list[str], add: Any) -> None:
     for backend, b in report["backends"].items():
         for p in b["ingest"].values():
             lat = p["batch_latency_s"]
+            bare = p.get("ceiling_per_second", b["ceiling"]["per_second"])
             add(
-                f"| {NAMES.get(backend, backend)} | {_rate(b['ceiling']['per_second'])}/s | {p['clients']} "
+                f"| {NAMES.get(backend, backend)} | {_rate(bare)}/s | {p['clients']} "
                 f"| {p['licences']:,} | **{_rate(p['per_second'])}** | **{p['ratio_to_ceiling']:.2f}** "
                 f"| {_ms(lat['p50'])} | {_ms(lat['p99'])} | {p['batches']} |"
             )
