@@ -37,10 +37,10 @@ MIN_SHARE = 32
 _worker_blind_index: BlindIndex | None = None
 
 
-def _start_worker(blind_index: BlindIndex) -> None:
+def _start_worker(blind_index: BlindIndex, parent: int) -> None:
     global _worker_blind_index
     _worker_blind_index = blind_index
-    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
     gc.freeze()  # the imported modules are never garbage: keep the collector from walking them
 
 
@@ -124,6 +124,12 @@ class CheckPool:
                 item.compact = credential or statement or ""
         return checked
 
+    def worker_pids(self) -> list[int]:
+        """The running workers' process ids (none before the first large batch, or with 0 workers)."""
+        with self._lock:
+            processes = getattr(self._executor, "_processes", None) or {}
+            return sorted(processes)
+
     def start(self) -> None:
         """Start the workers now rather than on the first large batch (the server does, at startup)."""
         if self.workers:
@@ -140,7 +146,7 @@ class CheckPool:
                     max_workers=self.workers,
                     mp_context=multiprocessing.get_context("spawn"),
                     initializer=_start_worker,
-                    initargs=(self.blind_index,),
+                    initargs=(self.blind_index, os.getpid()),
                 )
                 log.info("ingest.check_pool.started", extra={"workers": self.workers})
             return self._executor

@@ -1,0 +1,183 @@
+"""The check pool: a large batch's operations checked across worker processes give exactly what checking
+them in the request's own process gives, in order, and the pool survives a worker's death."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from joserfc.jwk import ECKey
+from sqlalchemy import func, select
+
+from hub.context import Hub
+from hub.registry.check_pool import MIN_SHARE, CheckPool
+from hub.registry.models import Licence, LicenceStatusChange, LicenceVersion
+from tests.factories import (
+    ID_CARD,
+    TYPES,
+    Issuer,
+    batch,
+    create_issuer,
+    issue,
+    sample_values,
+    seed_catalog,
+    status_op,
+    update,
+)
+from tests.registry.test_ingest import tamper_disclosure, wrong_check_digit
+
+
+@pytest.fixture
+def police(hub: Hub) -> Issuer:
+    seed_catalog(hub)
+    return create_issuer(hub, "police")
+
+
+def use_workers(hub: Hub, workers: int) -> None:
+    hub.checks.close()
+    hub.checks = CheckPool(workers, hub.blind_index)
+
+
+def mixed_batch(police: Issuer, sequence: int, size: int) -> tuple[dict[str, Any], list[str]]:
+    """``size`` operations across every chunk the pool makes: mostly good issues, bad credentials of
+    several kinds, a duplicate issue, and updates and status changes of licences issued earlier in the
+    same batch (so a later chunk depends on an earlier one). Also the expected outcome of each: the
+    problem type's last segment, or "accepted"."""
+    operations: list[dict[str, Any]] = []
+    expected: list[str] = []
+    issued: list[tuple[Any, str, int]] = []
+    stranger = ECKey.generate_key("P-256", private=True)
+    for index in range(size):
+        licence_id = police.licence_id(ID_CARD)
+        holder = police.holder_for(ID_CARD)
+        slot = 1000 * sequence + index
+        kind = index % 10
+        if kind == 3:
+            operations.append(issue(tamper_disclosure(police.credential(ID_CARD))))
+            expected.append("invalid-signature")
+        elif kind == 5:
+            values = sample_values(TYPES[ID_CARD], holder, police.rng)
+            values["id_number"] = wrong_check_digit(holder)
+            operations.append(issue(police.credential(ID_CARD, values=values)))
+            expected.append("invalid-claims")
+        elif kind == 7:
+            operations.append(issue(police.credential(ID_CARD, key=stranger, kid="stranger")))
+            expected.append("unknown-key")
+        elif kind == 8 and issued:
+            # A licence issued (in an earlier chunk, for the late ones) gets version 2, then is suspended.
+            first_id, first_holder, first_slot = issued.pop(0)
+            v2 = first_id.with_version(2)
+            credential = police.credential(
+                ID_CARD, licence_id=v2, holder=first_holder, status_index=first_slot
+            )
+            operations.append(update(credential))
+            expected.append("accepted")
+            operations.append(status_op(police.status(v2, "02", reason="暂扣")))
+            expected.append("accepted")
+        elif kind == 9 and issued:
+            operations.append(issue(police.credential(ID_CARD, licence_id=issued[-1][0], status_index=slot)))
+            expected.append("version-conflict")
+        else:
+            operations.append(issue(police.credential(ID_CARD, licence_id=licence_id, holder=holder,
+                                                      status_index=slot)))  # fmt: skip
+            expected.append("accepted")
+            issued.append((licence_id, holder, slot))
+    return batch(police, sequence, *operations), expected
+
+
+def outcomes(body: dict[str, Any]) -> list[str]:
+    return [
+        "accepted" if r["outcome"] == "accepted" else r["problem"]["type"].rsplit("/", 1)[-1]
+        for r in body["results"]
+    ]
+
+
+def counts(hub: Hub) -> tuple[int, int, int]:
+    with hub.session_factory() as session:
+        return tuple(  # type: ignore[return-value]
+            session.scalar(select(func.count()).select_from(model)) or 0
+            for model in (Licence, LicenceVersion, LicenceStatusChange)
+        )
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_a_large_mixed_batch_gives_the_same_results_with_and_without_workers(
+    client: TestClient, hub: Hub, police: Issuer, workers: int
+) -> None:
+    use_workers(hub, workers)
+    body, expected = mixed_batch(police, 1, 6 * MIN_SHARE)
+    response = client.post("/v1/licences/batch", json=body, headers=police.headers)
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert outcomes(result) == expected
+    assert [r["index"] for r in result["results"]] == list(range(len(expected)))
+    assert len(hub.checks.worker_pids()) == workers  # the pool's path was really taken (or not)
+
+    accepted_issues = sum(1 for op, e in zip(body["operations"], expected, strict=True)
+                          if op["op"] == "issue" and e == "accepted")  # fmt: skip
+    updates = sum(1 for op in body["operations"] if op["op"] == "update")
+    assert counts(hub) == (accepted_issues, accepted_issues + updates, updates)
+    replay = client.post("/v1/licences/batch", json=body, headers=police.headers).json()
+    assert replay["replayed"] is True and outcomes(replay) == expected
+
+
+def test_a_dead_worker_costs_no_operation_and_is_replaced(
+    client: TestClient, hub: Hub, police: Issuer
+) -> None:
+    use_workers(hub, 1)
+    first, expected = mixed_batch(police, 1, 4 * MIN_SHARE)
+    assert outcomes(client.post("/v1/licences/batch", json=first, headers=police.headers).json()) == expected
+    [worker] = hub.checks.worker_pids()
+    os.kill(worker, signal.SIGKILL)
+    time.sleep(0.2)
+
+    second, expected = mixed_batch(police, 2, 4 * MIN_SHARE)
+    response = client.post("/v1/licences/batch", json=second, headers=police.headers)
+    assert response.status_code == 200, response.text
+    assert outcomes(response.json()) == expected  # the dead worker's share was checked in-process
+
+    third, expected = mixed_batch(police, 3, 4 * MIN_SHARE)
+    assert outcomes(client.post("/v1/licences/batch", json=third, headers=police.headers).json()) == expected
+    assert len(hub.checks.worker_pids()) == 1 and hub.checks.worker_pids() != [worker]
+
+
+WATCHED = """
+import os, sys, time
+from hub.kit.blind_index import BlindIndex
+from hub.registry.check_pool import CheckPool
+if __name__ == "__main__":
+    pool = CheckPool(1, BlindIndex(os.urandom(32)))
+    pool.start()
+    while not pool.worker_pids():
+        time.sleep(0.05)
+    print(pool.worker_pids()[0], flush=True)
+    time.sleep(60)
+"""
+
+
+def test_workers_exit_when_the_hub_process_is_killed(tmp_path: Any) -> None:
+    script = tmp_path / "hub_process.py"
+    script.write_text(WATCHED)
+    hub_process = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert hub_process.stdout is not None
+        worker = int(hub_process.stdout.readline())
+        os.kill(worker, 0)  # alive
+    finally:
+        hub_process.kill()
+        hub_process.wait()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            os.kill(worker, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    os.kill(worker, signal.SIGKILL)
+    raise AssertionError("the worker outlived its hub process by 5 s")
