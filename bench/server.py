@@ -221,6 +221,8 @@ class HubServer:
 
     def start(self, timeout: float = 60.0, poll_s: float = 0.1) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
+        if "HUB_BENCH_INGEST_WORKERS" in os.environ:  # the check pool's size; default: the hub's own
+            env["HUB_INGEST_WORKERS"] = os.environ["HUB_BENCH_INGEST_WORKERS"]
         env.update(self.config.env())
         env.update(self.extra_env)
         command = self.command()
