@@ -19,7 +19,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from hub.errors import HubError
@@ -33,6 +33,8 @@ Checked = PreparedOperation | HubError
 
 # Below this many operations a share, sending them to another process costs more than it saves.
 MIN_SHARE = 32
+# After this many pools in a row broke, checks stay in the request's process (and an error is logged).
+MAX_BREAKS = 3
 
 _worker_blind_index: BlindIndex | None = None
 
@@ -71,6 +73,7 @@ class CheckPool:
         self.blind_index = blind_index
         self._executor: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
+        self._breaks = 0
 
     def check(self, context: CheckContext, operations: list[Operation]) -> Iterator[list[Checked]]:
         """Each operation checked, as consecutive chunks in operation order: for each operation its
@@ -82,45 +85,44 @@ class CheckPool:
         # executor queues at most that many items at once. A further item would wait for a thread of
         # this (busy) process to pass it on while the workers sat idle.
         chunks = min(self.workers + 2, len(operations) // MIN_SHARE) if self.workers else 1
-        if chunks < 2:
+        executor = self._started() if chunks >= 2 else None
+        if executor is None:
             yield OperationChecker(context, self.blind_index).prepare_each(operations)
             return
         size = math.ceil(len(operations) / chunks)
         starts = range(0, len(operations), size)
         try:
-            executor = self._started()
             futures = [
                 executor.submit(_check_in_worker, context, operations[start : start + size], start)
                 for start in starts[1:]
             ]
-        except BrokenProcessPool:
-            self._replace()
+        except (BrokenProcessPool, RuntimeError):  # broken, or shut down by a request that found it broken
+            self._broken(executor)
             yield OperationChecker(context, self.blind_index).prepare_each(operations)
             return
         try:
             yield OperationChecker(context, self.blind_index).prepare_each(operations[:size])
             for start, future in zip(starts[1:], futures, strict=True):
-                yield self._collect(future, context, operations, start, size)
+                yield self._collect(executor, future, context, operations[start : start + size], start)
         finally:
             for future in futures:
                 future.cancel()
 
     def _collect(
-        self, future: Future[list[Checked]], context: CheckContext, operations: list[Operation], start: int,
-        size: int,
+        self, executor: ProcessPoolExecutor, future: Future[list[Checked]], context: CheckContext,
+        operations: list[Operation], start: int,
     ) -> list[Checked]:  # fmt: skip
         try:
             checked = future.result()
-        except BrokenProcessPool:
-            # A worker died (killed, out of memory): check its share here and start afresh next time.
-            log.warning("ingest.check_pool.broken", extra={"workers": self.workers})
-            self._replace()
-            return OperationChecker(context, self.blind_index).prepare_each(
-                operations[start : start + size], start
-            )
+        except (BrokenProcessPool, CancelledError):
+            # A worker died (killed, out of memory), or another request found the pool broken and
+            # replaced it: check this share here.
+            self._broken(executor)
+            return OperationChecker(context, self.blind_index).prepare_each(operations, start)
+        self._breaks = 0
         for item in checked:
             if isinstance(item, PreparedOperation):
-                _, credential, statement = operations[item.index]
+                _, credential, statement = operations[item.index - start]
                 item.compact = credential or statement or ""
         return checked
 
@@ -132,14 +134,14 @@ class CheckPool:
 
     def start(self) -> None:
         """Start the workers now rather than on the first large batch (the server does, at startup)."""
-        if self.workers:
-            executor = self._started()
+        executor = self._started() if self.workers else None
+        if executor is not None:
             for _ in range(self.workers):
                 executor.submit(_ready)
 
-    def _started(self) -> ProcessPoolExecutor:
+    def _started(self) -> ProcessPoolExecutor | None:
         with self._lock:
-            if self._executor is None:
+            if self._executor is None and self._breaks < MAX_BREAKS:
                 # spawn, not fork: the hub process has threads (server, database pool) a fork would copy
                 # mid-flight.
                 self._executor = ProcessPoolExecutor(
@@ -151,11 +153,19 @@ class CheckPool:
                 log.info("ingest.check_pool.started", extra={"workers": self.workers})
             return self._executor
 
-    def _replace(self) -> None:
+    def _broken(self, executor: ProcessPoolExecutor) -> None:
+        """Drop a pool that broke (once, whichever request notices first); the next batch starts anew."""
         with self._lock:
-            executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.shutdown(wait=False, cancel_futures=True)
+            if self._executor is not executor:
+                return
+            self._executor = None
+            self._breaks += 1
+            breaks = self._breaks
+        executor.shutdown(wait=False, cancel_futures=True)
+        if breaks < MAX_BREAKS:
+            log.warning("ingest.check_pool.broken", extra={"workers": self.workers, "breaks": breaks})
+        else:
+            log.error("ingest.check_pool.given_up", extra={"workers": self.workers, "breaks": breaks})
 
     def close(self) -> None:
         with self._lock:
