@@ -21,10 +21,11 @@ from hub.context import Hub, build_hub, resolve_secrets
 from hub.deps import HubDep
 from hub.errors import ServiceUnavailable, install_error_handlers
 from hub.keys.router import router as keys_router
-from hub.kit.http import BodySizeLimit, ConcurrencyLimit, RateLimit, RequestMetrics, caller_key
+from hub.kit.http import BodySizeLimit, ConcurrencyLimit, RateLimit, RequestMetrics
 from hub.kit.logging import configure_logging
 from hub.lookups.router import router as lookups_router
 from hub.me.router import router as me_router
+from hub.oauth import tokens
 from hub.oauth.router import router as oauth_router
 from hub.registry.router import router as registry_router
 from hub.settings import Settings, get_settings
@@ -116,7 +117,10 @@ def create_app(settings: Settings | None = None, *, hub: Hub | None = None) -> F
     app.add_middleware(BodySizeLimit, limit_for=limit_for)
     app.add_middleware(ConcurrencyLimit, limit=settings.max_concurrent_requests)
     app.add_middleware(
-        RateLimit, rate=settings.rate_limit_per_second, burst=settings.rate_limit_burst, key_for=caller_key
+        RateLimit,
+        rate=settings.rate_limit_per_second,
+        burst=settings.rate_limit_burst,
+        key_for=tokens.caller_key,
     )
     app.add_middleware(RequestMetrics)
     return app

@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
+from starlette.types import Scope
 
 from hub.context import Hub
 from hub.contract import sdjwt
@@ -131,3 +132,42 @@ def revoke(session: Session, jti: str) -> None:
     row = session.get(IssuedToken, jti)
     if row is not None and row.revoked_at is None:
         row.revoked_at = utcnow()
+
+
+# -- the rate limit's caller key (hub.kit.http.RateLimit) --------------------------------------------
+
+_KEY_CACHE_SIZE = 4096
+
+
+def caller_key(scope: Scope) -> str:
+    """Who a request is from, for the rate limit: the client (or admin, or citizen) of a bearer token the
+    hub signed, else the remote address. Only the signature is checked here (the token's owner cannot
+    be forged); whether the token is still good is the route's business."""
+    headers = dict(scope.get("headers") or ())
+    authorization = headers.get(b"authorization", b"")
+    if authorization[:7].lower() == b"bearer ":
+        hub = scope["app"].state.hub
+        subject = _token_subject(hub, authorization[7:].strip().decode("latin-1"))
+        if subject:
+            return subject
+    client = scope.get("client")
+    return f"addr:{client[0] if client else 'unknown'}"
+
+
+_subjects: dict[str, str | None] = {}
+
+
+def _token_subject(hub: Hub, token: str) -> str | None:
+    if token in _subjects:
+        return _subjects[token]
+    try:
+        payload = decode(hub, token)
+    except TokenRejected:
+        subject = None
+    else:
+        client_id = payload.get("client_id")
+        subject = f"client:{client_id}" if client_id else f"sub:{payload.get('sub')}"
+    if len(_subjects) >= _KEY_CACHE_SIZE:
+        _subjects.clear()
+    _subjects[token] = subject
+    return subject
