@@ -16,7 +16,8 @@ from joserfc.jwk import ECKey
 from sqlalchemy import func, select
 
 from hub.context import Hub
-from hub.registry.check_pool import MIN_SHARE, CheckPool
+from hub.kit.blind_index import BlindIndex
+from hub.registry.check_pool import MAX_BREAKS, MIN_SHARE, CheckPool
 from hub.registry.models import Licence, LicenceStatusChange, LicenceVersion
 from tests.factories import (
     ID_CARD,
@@ -181,3 +182,31 @@ def test_workers_exit_when_the_hub_process_is_killed(tmp_path: Any) -> None:
         time.sleep(0.1)
     os.kill(worker, signal.SIGKILL)
     raise AssertionError("the worker outlived its hub process by 5 s")
+
+
+def _no_key_here() -> BlindIndex:
+    raise RuntimeError("this worker cannot have the blind index key")
+
+
+class KeyOnlyHere(BlindIndex):
+    """A blind index that works in this process and makes every worker fail as it starts."""
+
+    def __reduce__(self) -> tuple[Any, tuple[()]]:
+        return _no_key_here, ()
+
+
+def test_a_pool_that_keeps_breaking_is_given_up_and_checks_stay_in_process(
+    client: TestClient, hub: Hub, police: Issuer, caplog: pytest.LogCaptureFixture
+) -> None:
+    hub.checks.close()
+    hub.checks = CheckPool(1, KeyOnlyHere(os.urandom(32)))
+    for sequence in range(1, MAX_BREAKS + 2):
+        body, expected = mixed_batch(police, sequence, 3 * MIN_SHARE)
+        response = client.post("/v1/licences/batch", json=body, headers=police.headers)
+        assert response.status_code == 200, response.text
+        assert outcomes(response.json()) == expected
+    broken = [r for r in caplog.records if r.getMessage().startswith("ingest.check_pool.")]
+    assert [r.getMessage() for r in broken] == ["ingest.check_pool.started", "ingest.check_pool.broken"] * (
+        MAX_BREAKS - 1
+    ) + ["ingest.check_pool.started", "ingest.check_pool.given_up"]
+    assert hub.checks.worker_pids() == []
