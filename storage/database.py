@@ -9,13 +9,15 @@ costs one retry.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Column, Engine, Table, create_engine, event, insert, select, text
+from sqlalchemy import JSON, Column, Engine, Table, create_engine, event, insert, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -105,7 +107,8 @@ def ping(engine: Engine) -> None:
 
 def reserve_ids(session: Session, column: Column[int], count: int) -> list[int]:
     """``count`` unused values of the integer primary key ``column``, so that rows can be written with
-    their ids known beforehand (and bulk-copied, without ``RETURNING``).
+    their ids known beforehand (and bulk-copied, without ``RETURNING``). Like the column's own default,
+    it knows only ids it gave out: a loader writing ids of its own must move the sequence past them.
 
     PostgreSQL draws them from the column's sequence. On SQLite a writing transaction holds the database
     lock from ``BEGIN IMMEDIATE`` on, so the ids after the largest one stay free until it ends."""
@@ -135,39 +138,60 @@ def bulk_insert(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
         connection.execute(insert(table), list(rows))
         return
     names = tuple(rows[0])
-    processors = [table.c[name].type.bind_processor(dialect) for name in names]
+    processors = [_copy_processor(table.c[name].type, dialect) for name in names]
     statement, copy_types = _copy_statement(table, names, dialect)
     driver = connection.connection.driver_connection
     assert driver is not None
-    with driver.cursor() as cursor, cursor.copy(statement) as copy:
-        if copy_types:
-            copy.set_types(copy_types)
-        for row in rows:
-            copy.write_row(
-                [
-                    value if value is None or process is None else process(value)
-                    for value, process in zip((row[name] for name in names), processors, strict=True)
-                ]
-            )
+    dbapi_error = dialect.loaded_dbapi.Error
+    try:
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:
+            if copy_types:
+                copy.set_types(copy_types)
+            for row in rows:
+                copy.write_row(
+                    [
+                        value if value is None or process is None else process(value)
+                        for value, process in zip((row[name] for name in names), processors, strict=True)
+                    ]
+                )
+    except dbapi_error as error:
+        # As SQLAlchemy reports any statement's failure (IntegrityError, OperationalError …), so that
+        # callers and the error handlers see one kind of exception whichever way the rows went in.
+        raise DBAPIError.instance(statement, None, error, dbapi_error, dialect=dialect) from error
+
+
+def _copy_processor(column_type: Any, dialect: Any) -> Any:
+    """What turns a value into what COPY writes: the type's bind processing, and for JSON its text (in a
+    statement psycopg would wrap the object itself; a COPY row takes the text)."""
+    if isinstance(column_type, JSON):
+        return getattr(dialect, "_json_serializer", None) or json.dumps
+    return column_type.bind_processor(dialect)
 
 
 _copy_statements: dict[tuple[str, tuple[str, ...]], tuple[str, list[str] | None]] = {}
+# Column types whose bind-processed Python values psycopg writes in binary as they are. JSON is not one:
+# its bind processing makes a string, which a binary json dumper would encode a second time.
+_BINARY_COPY_TYPES = frozenset(
+    {
+        "varchar", "character varying", "text", "char", "integer", "bigint", "smallint", "boolean", "bytea",
+        "timestamp with time zone", "timestamp without time zone", "timestamp", "date", "double precision",
+        "real", "uuid",
+    }
+)  # fmt: skip
 
 
 def _copy_statement(table: Table, names: tuple[str, ...], dialect: Any) -> tuple[str, list[str] | None]:
-    """The COPY statement for these columns, binary with the columns' PostgreSQL type names when the
-    driver knows every one of them (text otherwise, which needs no types)."""
+    """The COPY statement for these columns: binary, with the columns' PostgreSQL type names, when every
+    type is one psycopg writes in binary as it is; text otherwise, which needs no types."""
     key = (table.name, names)
     if key not in _copy_statements:
-        from psycopg.postgres import types as known_types
-
         preparer = dialect.identifier_preparer
         columns = ", ".join(preparer.quote(name) for name in names)
         head = f"COPY {preparer.format_table(table)} ({columns}) FROM STDIN"
         type_names = [
             table.c[name].type.compile(dialect=dialect).split("(", 1)[0].strip().lower() for name in names
         ]
-        if all(known_types.get(name) is not None for name in type_names):
+        if all(name in _BINARY_COPY_TYPES for name in type_names):
             _copy_statements[key] = (head + " (FORMAT BINARY)", type_names)
         else:
             _copy_statements[key] = (head, None)

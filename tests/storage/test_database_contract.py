@@ -13,10 +13,12 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import (
+    JSON,
     Column,
     Engine,
     ForeignKey,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -30,7 +32,16 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError, StatementError
 from sqlalchemy.orm import Session, sessionmaker
 
-from storage.database import is_sqlite, make_engine, make_session_factory, normalise_url, ping, transaction
+from storage.database import (
+    bulk_insert,
+    is_sqlite,
+    make_engine,
+    make_session_factory,
+    normalise_url,
+    ping,
+    reserve_ids,
+    transaction,
+)
 from storage.types import UTCDateTime
 from tests.fixtures.postgres import create_database, drop_database
 
@@ -49,6 +60,18 @@ event = Table(
     Column("at", UTCDateTime(), nullable=True),
 )
 counter = Table("counter", metadata, Column("id", Integer, primary_key=True), Column("value", Integer))
+# bulk_insert: one table PostgreSQL copies in binary, one (with JSON) it copies as text.
+record = Table(
+    "record",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(32), nullable=False),
+    Column("at", UTCDateTime(), nullable=True),
+    Column("blob", LargeBinary, nullable=False),
+)
+document = Table(
+    "document", metadata, Column("id", Integer, primary_key=True), Column("body", JSON, nullable=False)
+)
 
 SHANGHAI = timezone(timedelta(hours=8))
 
@@ -343,3 +366,44 @@ def test_sqlite_write_session_waits_for_the_writer_but_read_only_does_not(sqlite
     assert writer.errors == []
     assert read_only_took < 0.3
     assert write_session_took >= 0.4
+
+
+# Bulk inserts ------------------------------------------------------------------------------------------
+
+
+def test_bulk_insert_with_reserved_ids_keeps_every_value(engine: Engine) -> None:
+    factory = make_session_factory(engine)
+    with transaction(factory) as session:  # a row numbered the usual way, by the database
+        existing = session.execute(
+            insert(record).values(name="already there", blob=b"")
+        ).inserted_primary_key[0]
+    at = datetime(2026, 11, 28, 20, 30, 15, 123456, tzinfo=SHANGHAI)
+    rows = [
+        {"name": f"名{i}", "at": at + timedelta(days=i) if i % 3 else None, "blob": bytes([i, 0, 255]) * i}
+        for i in range(250)
+    ]
+    with transaction(factory) as session:
+        ids = reserve_ids(session, record.c.id, len(rows))
+        assert len(set(ids)) == len(rows) and existing not in ids
+        bulk_insert(session, record, [{"id": i, **row} for i, row in zip(ids, rows, strict=True)])
+        bulk_insert(
+            session, document, [{"id": i, "body": {"名": i, "list": [1, None, "x"]}} for i in ids[:3]]
+        )
+    with factory() as session:
+        stored = {r.id: r for r in session.execute(select(record).where(record.c.id != existing))}
+        bodies = list(session.scalars(select(document.c.body).order_by(document.c.id)))
+    assert [stored[i].name for i in ids] == [row["name"] for row in rows]
+    assert [stored[i].blob for i in ids] == [row["blob"] for row in rows]
+    assert [stored[i].at for i in ids] == [row["at"] for row in rows]  # the same instants, read back in UTC
+    assert all(stored[i].at is None or stored[i].at.tzinfo == UTC for i in ids)
+    assert bodies == [{"名": i, "list": [1, None, "x"]} for i in ids[:3]]
+
+
+def test_a_failing_bulk_insert_leaves_nothing(engine: Engine) -> None:
+    factory = make_session_factory(engine)
+    rows = [{"id": i, "name": "n", "at": None, "blob": b"x"} for i in (1, 2, 3, 2)]  # 2 twice
+    with pytest.raises(IntegrityError), transaction(factory) as session:
+        bulk_insert(session, record, rows[:2])
+        bulk_insert(session, record, rows[2:])
+    with factory() as session:
+        assert session.scalar(select(func.count()).select_from(record)) == 0
