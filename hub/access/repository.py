@@ -17,8 +17,10 @@ def get_client(session: Session, client_id: str) -> Client | None:
     return session.get(Client, client_id)
 
 
-def list_clients(session: Session, region_codes: Sequence[str] | None = None) -> Sequence[Client]:
-    stmt = select(Client).order_by(Client.client_id)
+def list_clients(
+    session: Session, region_codes: Sequence[str] | None = None, *, limit: int | None = None, offset: int = 0
+) -> Sequence[Client]:
+    stmt = select(Client).order_by(Client.client_id).offset(offset).limit(limit)
     if region_codes is not None:
         stmt = stmt.where(Client.region_code.in_(region_codes))  # type: ignore[attr-defined]
     return session.scalars(stmt).all()

@@ -100,7 +100,7 @@ def list_clients(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[ClientRead]:
     """Clients registered in the caller's region, by client id, ``limit`` at a time from ``offset``."""
-    clients = service.list_clients(session, by=admin)[offset : offset + limit]
+    clients = service.list_clients(session, by=admin, limit=limit, offset=offset)
     return [ClientRead.model_validate(c) for c in clients]
 
 

@@ -266,8 +266,10 @@ def check_client_secret(client: Client, secret: str) -> bool:
         return False
 
 
-def list_clients(session: Session, *, by: Admin) -> list[Client]:
-    return list(repository.list_clients(session, repository.region_subtree(session, by.region_code)))
+def list_clients(session: Session, *, by: Admin, limit: int | None = None, offset: int = 0) -> list[Client]:
+    """Clients of the admin's region and below, by client id; ``limit`` of them from ``offset``."""
+    regions = repository.region_subtree(session, by.region_code)
+    return list(repository.list_clients(session, regions, limit=limit, offset=offset))
 
 
 # Grants ------------------------------------------------------------------------------------------------

@@ -113,8 +113,9 @@ def withdraw(session: Session, *, subject: str, consent_id: str) -> Consent:
     return consent
 
 
-def list_for(session: Session, subject: str) -> list[Consent]:
-    return list(repository.consents_of(session, subject))
+def list_for(session: Session, subject: str, *, limit: int | None = None, offset: int = 0) -> list[Consent]:
+    """The citizen's consents, newest first; ``limit`` of them from ``offset``."""
+    return list(repository.consents_of(session, subject, limit=limit, offset=offset))
 
 
 def is_in_force(session: Session, consent_id: str) -> bool:

@@ -66,6 +66,11 @@ def get_consent(session: Session, consent_id: str) -> Consent | None:
     return session.get(Consent, consent_id)
 
 
-def consents_of(session: Session, subject: str) -> Sequence[Consent]:
-    stmt = select(Consent).where(Consent.subject == subject).order_by(Consent.given_at.desc())  # type: ignore[attr-defined]
+def consents_of(
+    session: Session, subject: str, *, limit: int | None = None, offset: int = 0
+) -> Sequence[Consent]:
+    newest_first = (Consent.given_at.desc(), Consent.id.desc())  # type: ignore[attr-defined,union-attr]
+    stmt = (
+        select(Consent).where(Consent.subject == subject).order_by(*newest_first).offset(offset).limit(limit)
+    )
     return session.scalars(stmt).all()

@@ -102,7 +102,7 @@ def my_consents(
 ) -> list[ConsentRead]:
     """The signed-in citizen's consents, newest first, each with its signed receipt (``limit`` at a
     time from ``offset``)."""
-    found = consents.list_for(session, citizen.subject)[offset : offset + limit]
+    found = consents.list_for(session, citizen.subject, limit=limit, offset=offset)
     return [ConsentRead.model_validate(c) for c in found]
 
 
