@@ -8,6 +8,7 @@ give (403, 404, 409, 422)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -15,8 +16,10 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from sqlalchemy.orm import Session
 
 from hub.access import service as access_service
+from hub.access.models import Admin
 from hub.audit import alerts as audit_alerts
 from hub.audit import refusals
 from hub.console import i18n, views
@@ -31,7 +34,7 @@ from hub.console.deps import (
 )
 from hub.contract.status import LicenceStatus
 from hub.deps import HubDep, SessionDep
-from hub.errors import HubError, NotFound, Unauthorized
+from hub.errors import HubError, InvalidInput, NotFound, Unauthorized, field_error
 from hub.lookups import consents, items
 from hub.lookups.schemas import ServiceItemWrite
 
@@ -88,6 +91,31 @@ def refused(request: Request, session: Any, template: str, error: HubError, **co
     """A service refused the action: undo whatever the request did, show the page with the reason."""
     session.rollback()
     return render(request, template, status_code=error.status, **context, **views.error_context(error))
+
+
+# The admin pages a change is made from: template, address, and what the page shows.
+PAGES: dict[str, tuple[str, str, Callable[[Session, Admin], dict[str, Any]]]] = {
+    "departments": ("departments.html", "/console/departments", views.departments),
+    "clients": ("clients.html", "/console/clients", views.clients),
+    "grants": ("grants.html", "/console/grants", views.grants),
+    "service_items": (
+        "service_items.html", "/console/service-items", lambda session, _admin: views.service_items(session)
+    ),
+    "alerts": ("alerts.html", "/console/alerts", lambda session, admin: views.alerts(session, admin, "open")),
+}  # fmt: skip
+
+
+def change(
+    request: Request, session: Session, admin: Admin, page: str, action: Callable[[], object], **typed: Any
+) -> Response:
+    """An admin's change made from ``page``: done, back to the page with a notice (POST/redirect/GET);
+    refused by the service, the page again with the reason and what was ``typed``."""
+    template, address, view = PAGES[page]
+    try:
+        action()
+    except HubError as error:
+        return refused(request, session, template, error, admin=admin, **typed, **view(session, admin))
+    return done(request, address)
 
 
 def _local_path(value: str | None, default: str) -> str:
@@ -183,26 +211,20 @@ def rotate_key(
     session: SessionDep,
     jwk: Annotated[str, Form()] = "",
 ) -> Response:
-    try:
+    def rotate() -> None:
         access_service.rotate_department_key(session, department, views.json_object(jwk, "jwk"), by=admin)
-    except HubError as error:
-        return refused(
-            request, session, "departments.html", error, admin=admin, **views.departments(session, admin)
-        )
-    return done(request, "/console/departments")
+
+    return change(request, session, admin, "departments", rotate)
 
 
 @router.post("/console/departments/{department}/keys/{kid}/retire", response_class=HTMLResponse)
 def retire_key(
     request: Request, department: str, kid: str, admin: AdminPage, session: SessionDep
 ) -> Response:
-    try:
-        access_service.retire_department_key(session, department, kid, by=admin)
-    except HubError as error:
-        return refused(
-            request, session, "departments.html", error, admin=admin, **views.departments(session, admin)
-        )
-    return done(request, "/console/departments")
+    return change(
+        request, session, admin, "departments",
+        lambda: access_service.retire_department_key(session, department, kid, by=admin),
+    )  # fmt: skip
 
 
 @router.get("/console/clients", response_class=HTMLResponse)
@@ -265,11 +287,13 @@ def rotate_secret(request: Request, client_id: str, admin: AdminPage, session: S
 
 @router.post("/console/clients/{client_id}/disable", response_class=HTMLResponse)
 def disable_client(request: Request, client_id: str, admin: AdminPage, session: SessionDep) -> Response:
-    try:
-        access_service.disable_client(session, client_id, by=admin)
-    except HubError as error:
-        return refused(request, session, "clients.html", error, admin=admin, **views.clients(session, admin))
-    return done(request, "/console/clients")
+    return change(
+        request,
+        session,
+        admin,
+        "clients",
+        lambda: access_service.disable_client(session, client_id, by=admin),
+    )
 
 
 @router.get("/console/grants", response_class=HTMLResponse)
@@ -304,22 +328,17 @@ def request_grant(
         "consent_required": consent_required,
         "legal_basis": legal_basis,
     }
-    try:
-        access_service.request_grant(session, views.grant_from_form(fields), by=admin)
-    except HubError as error:
-        return refused(
-            request, session, "grants.html", error, admin=admin, form=fields, **views.grants(session, admin)
-        )
-    return done(request, "/console/grants")
+    return change(
+        request, session, admin, "grants",
+        lambda: access_service.request_grant(session, views.grant_from_form(fields), by=admin), form=fields,
+    )  # fmt: skip
 
 
 @router.post("/console/grants/{grant_id}/approve", response_class=HTMLResponse)
 def approve_grant(request: Request, grant_id: int, admin: AdminPage, session: SessionDep) -> Response:
-    try:
-        access_service.approve_grant(session, grant_id, by=admin)
-    except HubError as error:
-        return refused(request, session, "grants.html", error, admin=admin, **views.grants(session, admin))
-    return done(request, "/console/grants")
+    return change(
+        request, session, admin, "grants", lambda: access_service.approve_grant(session, grant_id, by=admin)
+    )
 
 
 @router.post("/console/grants/{grant_id}/revoke", response_class=HTMLResponse)
@@ -330,15 +349,13 @@ def revoke_grant(
     session: SessionDep,
     reason: Annotated[str, Form()] = "",
 ) -> Response:
-    try:
-        if not reason.strip():
-            from hub.errors import InvalidInput, field_error
 
+    def revoke() -> None:
+        if not reason.strip():
             raise InvalidInput("give the reason for revoking", errors=[field_error("reason", "required")])
         access_service.revoke_grant(session, grant_id, reason.strip(), by=admin)
-    except HubError as error:
-        return refused(request, session, "grants.html", error, admin=admin, **views.grants(session, admin))
-    return done(request, "/console/grants")
+
+    return change(request, session, admin, "grants", revoke)
 
 
 @router.get("/console/service-items", response_class=HTMLResponse)
@@ -354,21 +371,12 @@ def save_service_item(
     session: SessionDep,
     item: Annotated[str, Form()] = "",
 ) -> Response:
-    try:
+
+    def save() -> None:
         data = views.parse(ServiceItemWrite, views.json_object(item, "item"))
         items.admin_save_service_item(session, code, data, by=admin)
-    except HubError as error:
-        return refused(
-            request,
-            session,
-            "service_items.html",
-            error,
-            admin=admin,
-            editing=code,
-            draft=item,
-            **views.service_items(session),
-        )
-    return done(request, "/console/service-items")
+
+    return change(request, session, admin, "service_items", save, editing=code, draft=item)
 
 
 @router.get("/console/alerts", response_class=HTMLResponse)
@@ -389,13 +397,10 @@ def acknowledge_alert(
     session: SessionDep,
     note: Annotated[str, Form()] = "",
 ) -> Response:
-    try:
-        audit_alerts.acknowledge(session, alert_id, by=admin, note=note.strip() or None)
-    except HubError as error:
-        return refused(
-            request, session, "alerts.html", error, admin=admin, **views.alerts(session, admin, "open")
-        )
-    return done(request, "/console/alerts")
+    return change(
+        request, session, admin, "alerts",
+        lambda: audit_alerts.acknowledge(session, alert_id, by=admin, note=note.strip() or None),
+    )  # fmt: skip
 
 
 @router.get("/console/audit", response_class=HTMLResponse)
