@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from sqlalchemy.orm import Session
 
 from hub.context import Hub
@@ -32,3 +32,8 @@ def get_write_session(hub: HubDep) -> Iterator[Session]:
 
 
 WriteSessionDep = Annotated[Session, Depends(get_write_session, scope="function")]
+
+
+# How many items of a list to skip. Bounded: past the end a page is empty anyway, and the databases take
+# offsets of at most 64 bits (SQLite refuses a larger one outright).
+PageOffset = Annotated[int, Query(ge=0, le=1_000_000_000)]

@@ -23,7 +23,7 @@ from hub.access.schemas import (
     GrantRevoke,
     TokenRead,
 )
-from hub.deps import HubDep, SessionDep
+from hub.deps import HubDep, PageOffset, SessionDep
 from hub.oauth import tokens
 from hub.oauth.deps import AdminDep, TokenDep
 from hub.registry.schemas import DepartmentCreate, DepartmentKeyRead, DepartmentRead
@@ -97,7 +97,7 @@ def list_clients(
     admin: AdminDep,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 500,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: PageOffset = 0,
 ) -> list[ClientRead]:
     """Clients registered in the caller's region, by client id, ``limit`` at a time from ``offset``."""
     clients = service.list_clients(session, by=admin, limit=limit, offset=offset)
@@ -144,7 +144,7 @@ def list_grants(
     type_code: Annotated[str | None, Query(max_length=32)] = None,
     status: Annotated[str | None, Query(pattern="^(pending|active|revoked)$")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: PageOffset = 0,
 ) -> list[GrantRead]:
     """Grants whose holder region lies in the caller's region, with filters."""
     found = service.list_grants(

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
-from hub.deps import HubDep, SessionDep, WriteSessionDep
+from hub.deps import HubDep, PageOffset, SessionDep, WriteSessionDep
 from hub.errors import PROBLEM_JSON, NotFound, problem_response
 from hub.lookups import attachments, consents, items, service
 from hub.lookups.schemas import (
@@ -98,7 +98,7 @@ def my_consents(
     citizen: CitizenDep,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 500,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: PageOffset = 0,
 ) -> list[ConsentRead]:
     """The signed-in citizen's consents, newest first, each with its signed receipt (``limit`` at a
     time from ``offset``)."""
