@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -168,7 +169,6 @@ def _copy_processor(column_type: Any, dialect: Any) -> Any:
     return column_type.bind_processor(dialect)
 
 
-_copy_statements: dict[tuple[str, tuple[str, ...]], tuple[str, list[str] | None]] = {}
 # Column types whose bind-processed Python values psycopg writes in binary as they are. JSON is not one:
 # its bind processing makes a string, which a binary json dumper would encode a second time.
 _BINARY_COPY_TYPES = frozenset(
@@ -180,19 +180,16 @@ _BINARY_COPY_TYPES = frozenset(
 )  # fmt: skip
 
 
+@lru_cache(maxsize=256)
 def _copy_statement(table: Table, names: tuple[str, ...], dialect: Any) -> tuple[str, list[str] | None]:
     """The COPY statement for these columns: binary, with the columns' PostgreSQL type names, when every
     type is one psycopg writes in binary as it is; text otherwise, which needs no types."""
-    key = (table.name, names)
-    if key not in _copy_statements:
-        preparer = dialect.identifier_preparer
-        columns = ", ".join(preparer.quote(name) for name in names)
-        head = f"COPY {preparer.format_table(table)} ({columns}) FROM STDIN"
-        type_names = [
-            table.c[name].type.compile(dialect=dialect).split("(", 1)[0].strip().lower() for name in names
-        ]
-        if all(name in _BINARY_COPY_TYPES for name in type_names):
-            _copy_statements[key] = (head + " (FORMAT BINARY)", type_names)
-        else:
-            _copy_statements[key] = (head, None)
-    return _copy_statements[key]
+    preparer = dialect.identifier_preparer
+    columns = ", ".join(preparer.quote(name) for name in names)
+    head = f"COPY {preparer.format_table(table)} ({columns}) FROM STDIN"
+    type_names = [
+        table.c[name].type.compile(dialect=dialect).split("(", 1)[0].strip().lower() for name in names
+    ]
+    if all(name in _BINARY_COPY_TYPES for name in type_names):
+        return head + " (FORMAT BINARY)", type_names
+    return head, None

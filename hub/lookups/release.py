@@ -119,7 +119,7 @@ def release_type(
     outcome = TypeOutcome()
     for licence in found:
         compact = hub.keyring.open(licence.credential_sealed, aad=licence.licence_id.encode()).decode()
-        presented = _present(hub, requester, licence, licence.licence_id, compact, release, fields, tier)
+        presented = _present(hub, requester, licence, compact, release, fields, tier)
         outcome.released.append(presented)
         _note_attachments(session, requester, holder, presented, fields, allowed)
     return outcome
@@ -161,7 +161,6 @@ def _present(
     hub: Hub,
     requester: Requester,
     licence: Any,
-    licence_id: str,
     compact: str,
     release: set[str],
     fields: dict[str, dict[str, Any]],
@@ -171,7 +170,9 @@ def _present(
     holder_kid = parsed.payload["cnf"]["jwk"]["kid"]
     holder_key = hub.signer.key_for(holder_kid)
     if holder_key is None:
-        raise RuntimeError(f"the hub no longer holds key {holder_kid} that licence {licence_id} is bound to")
+        raise RuntimeError(
+            f"the hub no longer holds key {holder_kid} that licence {licence.licence_id} is bound to"
+        )
     presentation = sdjwt.present(
         compact, release=release, holder_key=holder_key, holder_kid=holder_kid,
         aud=requester.client_id, nonce=requester.nonce,
@@ -187,7 +188,7 @@ def _present(
         if spec["kind"] == "attachment" and name in release and isinstance(claims.get(name), str)
     }
     return ReleasedLicence(
-        licence_id=licence_id,
+        licence_id=licence.licence_id,
         type_code=licence.type_code,
         tier=tier,
         presentation=presentation,

@@ -84,10 +84,11 @@ class CheckPool:
         # One chunk for this process, and for the workers one more chunk than there are workers: the
         # executor queues at most that many items at once. A further item would wait for a thread of
         # this (busy) process to pass it on while the workers sat idle.
+        here = OperationChecker(context, self.blind_index)
         chunks = min(self.workers + 2, len(operations) // MIN_SHARE) if self.workers else 1
         executor = self._started() if chunks >= 2 else None
         if executor is None:
-            yield OperationChecker(context, self.blind_index).prepare_each(operations)
+            yield here.prepare_each(operations)
             return
         size = math.ceil(len(operations) / chunks)
         starts = range(0, len(operations), size)
@@ -98,18 +99,18 @@ class CheckPool:
             ]
         except (BrokenProcessPool, RuntimeError):  # broken, or shut down by a request that found it broken
             self._broken(executor)
-            yield OperationChecker(context, self.blind_index).prepare_each(operations)
+            yield here.prepare_each(operations)
             return
         try:
-            yield OperationChecker(context, self.blind_index).prepare_each(operations[:size])
+            yield here.prepare_each(operations[:size])
             for start, future in zip(starts[1:], futures, strict=True):
-                yield self._collect(executor, future, context, operations[start : start + size], start)
+                yield self._collect(executor, future, here, operations[start : start + size], start)
         finally:
             for future in futures:
                 future.cancel()
 
     def _collect(
-        self, executor: ProcessPoolExecutor, future: Future[list[Checked]], context: CheckContext,
+        self, executor: ProcessPoolExecutor, future: Future[list[Checked]], here: OperationChecker,
         operations: list[Operation], start: int,
     ) -> list[Checked]:  # fmt: skip
         try:
@@ -118,7 +119,7 @@ class CheckPool:
             # A worker died (killed, out of memory), or another request found the pool broken and
             # replaced it: check this share here.
             self._broken(executor)
-            return OperationChecker(context, self.blind_index).prepare_each(operations, start)
+            return here.prepare_each(operations, start)
         self._breaks = 0
         for item in checked:
             if isinstance(item, PreparedOperation):

@@ -198,7 +198,7 @@ class _BatchWriter:
             session, (p.jti for p in checked if p.op == "status")
         )
 
-        change = _Change(created=set(), touched=set(), versions=[], status_changes=[])
+        change = _Change(created={}, touched=set(), versions=[], status_changes=[])
         for item in chunk:
             if isinstance(item, HubError):
                 index = len(self.results)
@@ -215,9 +215,9 @@ class _BatchWriter:
 
     def _write(self, change: _Change) -> None:
         session, state = self.session, self.state
-        new_keys = [k for k in state if k in change.created]
+        department_id = self.department.id
         ids = repository.insert_licences(
-            session, [{**state[k], "department_id": self.department.id} for k in new_keys]
+            session, [{**state[k], "department_id": department_id} for k in change.created]
         )
         for key, licence_pk in ids.items():
             state[key]["id"] = licence_pk
@@ -234,7 +234,7 @@ class _BatchWriter:
 class _Change:
     """What a chunk of operations changed, to be written at its end."""
 
-    created: set[tuple[str, str]]
+    created: dict[tuple[str, str], None]  # a set that keeps the order the licences were issued in
     touched: set[tuple[str, str]]
     versions: list[tuple[tuple[str, str], dict[str, Any]]]
     status_changes: list[tuple[tuple[str, str], dict[str, Any]]]
@@ -357,7 +357,7 @@ def _apply_one(
             "status_index": item.status_slot[1],
             "created_at": now,
         }
-        created.add(key)
+        created[key] = None
         previous_licence_id = item.previous_licence_id
     else:
         if current is None:
