@@ -83,29 +83,32 @@ def ingest_batch(
         raise NotFound(
             f"no department {batch.department!r}", errors=[field_error("department", "unknown department")]
         )
-    digest = request_digest(batch)
-    feed = repository.lock_feed(session, department.id)
-    if batch.sequence <= feed.last_sequence:
-        stored = repository.get_feed_batch(session, department.id, batch.sequence)
-        if stored is None or stored.request_sha256 != digest:
-            raise Conflict(
-                f"sequence {batch.sequence} was already accepted with different content",
-                errors=[field_error("sequence", "already used by a different batch")],
+    # The checks need no stored state but the department's keys and the catalog, so they start (on the
+    # check pool's workers) before the feed is locked.
+    operations = [(operation.op, operation.credential, operation.statement) for operation in batch.operations]
+    with hub.checks.check(load_context(session, hub, department), operations) as checking:
+        digest = request_digest(batch)
+        feed = repository.lock_feed(session, department.id)
+        if batch.sequence <= feed.last_sequence:
+            stored = repository.get_feed_batch(session, department.id, batch.sequence)
+            if stored is None or stored.request_sha256 != digest:
+                raise Conflict(
+                    f"sequence {batch.sequence} was already accepted with different content",
+                    errors=[field_error("sequence", "already used by a different batch")],
+                    expected_sequence=feed.last_sequence + 1,
+                )
+            replayed = {"department": department.id, "sequence": batch.sequence}
+            log.info("licence.batch.replayed", extra=replayed)
+            return LicenceBatchRead.model_validate({**stored.result, "replayed": True})
+        if batch.sequence != feed.last_sequence + 1:
+            raise SequenceGap(
+                f"expected sequence {feed.last_sequence + 1}, got {batch.sequence}",
+                errors=[field_error("sequence", f"expected {feed.last_sequence + 1}")],
                 expected_sequence=feed.last_sequence + 1,
             )
-        log.info("licence.batch.replayed", extra={"department": department.id, "sequence": batch.sequence})
-        return LicenceBatchRead.model_validate({**stored.result, "replayed": True})
-    if batch.sequence != feed.last_sequence + 1:
-        raise SequenceGap(
-            f"expected sequence {feed.last_sequence + 1}, got {batch.sequence}",
-            errors=[field_error("sequence", f"expected {feed.last_sequence + 1}")],
-            expected_sequence=feed.last_sequence + 1,
-        )
-
-    operations = [(operation.op, operation.credential, operation.statement) for operation in batch.operations]
-    writer = _BatchWriter(session, hub, department, batch.sequence, [op for op, _, _ in operations])
-    for chunk in hub.checks.check(load_context(session, hub, department), operations):
-        writer.apply(chunk)
+        writer = _BatchWriter(session, hub, department, batch.sequence, [op for op, _, _ in operations])
+        for chunk in checking:
+            writer.apply(chunk)
     results = writer.results
 
     accepted = sum(r.outcome == "accepted" for r in results)

@@ -16,7 +16,7 @@ from joserfc.jwk import ECKey
 
 from hub.context import Hub
 from hub.kit.blind_index import BlindIndex
-from hub.registry.check_pool import MAX_BREAKS, MIN_SHARE, CheckPool
+from hub.registry.check_pool import MAX_BREAKS, MIN_SHARE, Checking, CheckPool
 from hub.registry.models import Licence, LicenceStatusChange, LicenceVersion
 from tests.factories import (
     ID_CARD,
@@ -40,8 +40,13 @@ def police(hub: Hub) -> Issuer:
 
 
 def use_workers(hub: Hub, workers: int, blind_index: BlindIndex | None = None) -> None:
+    """The hub's pool replaced by one of ``workers`` workers, started and ready (a batch uses only the
+    workers that are ready: it does not wait for one still starting)."""
     hub.checks.close()
     hub.checks = CheckPool(workers, blind_index or hub.blind_index)
+    if workers:
+        hub.checks.start()
+        assert hub.checks.wait_ready(timeout=60)
 
 
 def mixed_batch(police: Issuer, sequence: int, size: int) -> tuple[dict[str, Any], list[str]]:
@@ -120,24 +125,42 @@ def test_a_large_mixed_batch_gives_the_same_results_with_and_without_workers(
     assert replay["replayed"] is True and outcomes(replay) == expected
 
 
-def test_a_dead_worker_costs_no_operation_and_is_replaced(
-    client: TestClient, hub: Hub, police: Issuer
+def test_a_worker_killed_mid_batch_costs_no_operation_and_is_replaced(
+    client: TestClient, hub: Hub, police: Issuer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     use_workers(hub, 1)
-    first, expected = mixed_batch(police, 1, 4 * MIN_SHARE)
+    batches = [mixed_batch(police, sequence, 4 * MIN_SHARE) for sequence in (1, 2, 3)]
+    (first, expected), (second, expected_second), (third, expected_third) = batches
     assert outcomes(client.post("/v1/licences/batch", json=first, headers=police.headers).json()) == expected
     [worker] = hub.checks.worker_pids()
-    os.kill(worker, signal.SIGKILL)
-    time.sleep(0.2)
 
-    second, expected = mixed_batch(police, 2, 4 * MIN_SHARE)
+    # The worker is killed while it holds chunks of the second batch: when this process first checks
+    # a chunk of its own, the worker has been sent the batch and its first chunks.
+    check_here = Checking._check_here
+
+    def kill_then_check(self: Checking, chunk: int) -> None:
+        if any(self.in_flight.values()):
+            os.kill(worker, signal.SIGKILL)
+        check_here(self, chunk)
+
+    monkeypatch.setattr(Checking, "_check_here", kill_then_check)
     response = client.post("/v1/licences/batch", json=second, headers=police.headers)
     assert response.status_code == 200, response.text
-    assert outcomes(response.json()) == expected  # the dead worker's share was checked in-process
+    assert outcomes(response.json()) == expected_second  # the dead worker's chunks were checked in-process
+    with pytest.raises(ProcessLookupError):
+        os.kill(worker, 0)
+    monkeypatch.undo()
 
-    third, expected = mixed_batch(police, 3, 4 * MIN_SHARE)
-    assert outcomes(client.post("/v1/licences/batch", json=third, headers=police.headers).json()) == expected
+    hub.checks.start()
+    assert hub.checks.wait_ready(timeout=60)  # a new worker
+    response = client.post("/v1/licences/batch", json=third, headers=police.headers)
+    assert outcomes(response.json()) == expected_third
     assert len(hub.checks.worker_pids()) == 1 and hub.checks.worker_pids() != [worker]
+    assert count(hub, Licence) == sum(
+        op["op"] == "issue" and e == "accepted"
+        for body, outcomes_expected in batches
+        for op, e in zip(body["operations"], outcomes_expected, strict=True)
+    )
 
 
 WATCHED = """
@@ -190,8 +213,11 @@ class KeyOnlyHere(BlindIndex):
 def test_a_pool_that_keeps_breaking_is_given_up_and_checks_stay_in_process(
     client: TestClient, hub: Hub, police: Issuer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    use_workers(hub, 1, KeyOnlyHere(os.urandom(32)))
+    hub.checks.close()
+    hub.checks = CheckPool(1, KeyOnlyHere(os.urandom(32)))
     for sequence in range(1, MAX_BREAKS + 2):
+        hub.checks.start()
+        assert not hub.checks.wait_ready(timeout=60)  # the worker died as it started
         body, expected = mixed_batch(police, sequence, 3 * MIN_SHARE)
         response = client.post("/v1/licences/batch", json=body, headers=police.headers)
         assert response.status_code == 200, response.text
