@@ -216,10 +216,10 @@ class CheckPool:
             raise
 
     def _drop(self) -> None:
-        pool, self._pool, self._idle = self._pool, [], []
+        idle, self._pool, self._idle = self._idle, [], []
         self._breaks += 1
-        for worker in pool:
-            worker.conn.close()  # idle ones exit now; lent ones are stopped when given back
+        for worker in idle:  # those lent to a batch are stopped when it gives them back
+            worker.stop()
         if self._breaks < MAX_BREAKS:
             log.warning("ingest.check_pool.broken", extra={"workers": self.workers, "breaks": self._breaks})
         else:
@@ -232,26 +232,36 @@ class Checking:
 
     def __init__(self, pool: CheckPool, context: CheckContext, operations: list[Operation]) -> None:
         self.pool = pool
+        self.context = context
         self.operations = operations
         self.here = OperationChecker(context, pool.blind_index)
         count = len(operations)
-        self.workers = pool._lend() if pool.workers and count >= 2 * MIN_SHARE else []
-        size = max(MIN_SHARE, math.ceil(count / CHUNKS)) if self.workers else max(count, 1)
+        self.shared = bool(pool.workers) and count >= 2 * MIN_SHARE  # whether workers may take part
+        size = max(MIN_SHARE, math.ceil(count / CHUNKS)) if self.shared else max(count, 1)
         self.chunks = [(start, min(start + size, count)) for start in range(0, count, size)]
         self.pending = deque(range(len(self.chunks)))  # chunks nobody checks yet, in order
+        self.workers: list[_Worker] = []
         self.in_flight: dict[_Worker, deque[int]] = {}
         self.done: dict[int, list[Checked]] = {}
-        self.used = bool(self.workers)
-        if self.workers:
-            batch = pickle.dumps(("batch", context, operations), protocol=pickle.HIGHEST_PROTOCOL)
-            for worker in list(self.workers):
-                self.in_flight[worker] = deque()
-                try:
-                    worker.send(batch)
-                except _Dead:
-                    self._lost(worker)
-                    continue
-                self._feed(worker)
+        self.used = False
+        self._borrow()
+
+    def _borrow(self) -> None:
+        """Take the pool's free workers (if the batch is shared) and send them the batch and chunks."""
+        lent = self.pool._lend() if self.shared and self.pending else []
+        if not lent:
+            return
+        self.used = True
+        self.workers += lent
+        batch = pickle.dumps(("batch", self.context, self.operations), protocol=pickle.HIGHEST_PROTOCOL)
+        for worker in lent:
+            self.in_flight[worker] = deque()
+            try:
+                worker.send(batch)
+            except _Dead:
+                self._lost(worker)
+                continue
+            self._feed(worker)
 
     def __enter__(self) -> Checking:
         return self
@@ -263,6 +273,14 @@ class Checking:
         following = 0  # the first chunk not yet given out
         while following < len(self.chunks):
             self._collect(block=False)
+            if self.pending and not self.workers:
+                # Every worker was busy (with another feed's batch): check on here, a chunk at a time,
+                # taking a worker as soon as one is free. What is checked here alone is written at the
+                # end, in as few statements as can be, since nothing else would overlap the writing.
+                self._borrow()
+                if not self.workers:
+                    self._check_here(self.pending.popleft())
+                    continue
             ready: list[Checked] = []
             while following in self.done:
                 ready += self.done.pop(following)
@@ -321,5 +339,6 @@ class Checking:
         self.pending.extendleft(reversed(self.in_flight.pop(worker, deque())))
         self.workers.remove(worker)
         self.used = False
+        self.shared = False  # the pool starts anew: this batch is checked here from now on
         self.pool._lost(worker)
         worker.stop()

@@ -45,6 +45,7 @@ from hub.registry.ingest_checks import (
 )
 from hub.registry.models import Department, FeedBatch
 from hub.registry.schemas import LicenceBatchCreate, LicenceBatchRead, OperationResult
+from storage.database import plan_each_execution
 
 log = logging.getLogger("hub.registry.ingest")
 
@@ -83,6 +84,7 @@ def ingest_batch(
         raise NotFound(
             f"no department {batch.department!r}", errors=[field_error("department", "unknown department")]
         )
+    plan_each_execution(session)
     # The checks need no stored state but the department's keys and the catalog, so they start (on the
     # check pool's workers) before the feed is locked.
     operations = [(operation.op, operation.credential, operation.statement) for operation in batch.operations]

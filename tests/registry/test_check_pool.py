@@ -16,7 +16,9 @@ from joserfc.jwk import ECKey
 
 from hub.context import Hub
 from hub.kit.blind_index import BlindIndex
+from hub.registry import repository
 from hub.registry.check_pool import MAX_BREAKS, MIN_SHARE, Checking, CheckPool
+from hub.registry.ingest_checks import OperationChecker, PreparedOperation, load_context
 from hub.registry.models import Licence, LicenceStatusChange, LicenceVersion
 from tests.factories import (
     ID_CARD,
@@ -161,6 +163,52 @@ def test_a_worker_killed_mid_batch_costs_no_operation_and_is_replaced(
         for body, outcomes_expected in batches
         for op, e in zip(body["operations"], outcomes_expected, strict=True)
     )
+
+
+def summary(checked: list[Any]) -> list[tuple[Any, ...]]:
+    """What a check found, comparable: each operation's prepared values, or its problem's type."""
+    return [
+        (item.index, str(item.licence_id), item.holder_index, item.compact[:40])
+        if isinstance(item, PreparedOperation)
+        else ("rejected", item.to_problem()["type"])
+        for item in checked
+    ]
+
+
+def test_a_batch_takes_the_worker_another_batch_frees(
+    hub: Hub, police: Issuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two feeds' batches at once, one worker: the second starts checking alone, and takes the worker
+    as soon as the first gives it back; either way the results are those of checking in one process."""
+    use_workers(hub, 1)
+    body, _ = mixed_batch(police, 1, 6 * MIN_SHARE)
+    operations = [(o["op"], o.get("credential"), o.get("statement")) for o in body["operations"]]
+    with hub.session_factory() as session:
+        department = repository.get_department(session, police.id)
+        assert department is not None
+        context = load_context(session, hub, department)
+    alone = summary(OperationChecker(context, hub.blind_index).prepare_each(operations))
+
+    first = hub.checks.check(context, operations)
+    second = hub.checks.check(context, operations)
+    assert len(first.workers) == 1 and second.workers == []  # the one worker is the first batch's
+
+    check_here = Checking._check_here
+    checked_here: list[int] = []
+
+    def first_finishes_meanwhile(self: Checking, chunk: int) -> None:
+        if self is second:
+            if not checked_here:
+                assert summary([item for part in first for item in part]) == alone
+                first.close()
+            checked_here.append(chunk)
+        check_here(self, chunk)
+
+    monkeypatch.setattr(Checking, "_check_here", first_finishes_meanwhile)
+    with second:
+        assert summary([item for part in second for item in part]) == alone
+        assert second.used and second.workers  # it took the worker once the first batch was done
+    assert 1 <= len(checked_here) < len(second.chunks)
 
 
 WATCHED = """

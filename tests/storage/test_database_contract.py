@@ -39,6 +39,7 @@ from storage.database import (
     make_session_factory,
     normalise_url,
     ping,
+    plan_each_execution,
     reserve_ids,
     transaction,
 )
@@ -232,6 +233,23 @@ def test_transaction_closes_its_session(engine: Engine) -> None:
     with transaction(factory) as session:
         session.execute(select(1))
     assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+def test_plan_each_execution_lasts_for_the_transaction_only(engine: Engine) -> None:
+    """PostgreSQL plans every statement of that transaction for its own values, then goes back to its
+    default (cached generic plans allowed) for the connection's next transaction. SQLite has nothing to
+    change: the transaction goes on as usual."""
+    factory = make_session_factory(engine)
+    postgres = engine.dialect.name == "postgresql"
+    with transaction(factory) as session:
+        plan_each_execution(session)
+        if postgres:
+            assert session.scalar(text("SHOW plan_cache_mode")) == "force_custom_plan"
+        session.execute(insert(parent).values(id=1, name="kept"))
+    assert names(factory) == ["kept"]
+    if postgres:
+        with transaction(factory) as session:
+            assert session.scalar(text("SHOW plan_cache_mode")) == "auto"
 
 
 # UTC datetimes ---------------------------------------------------------------------------------------
