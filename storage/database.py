@@ -129,7 +129,10 @@ def reserve_ids(session: Session, column: Column[int], count: int) -> list[int]:
         return []
     table = column.table
     if session.get_bind().dialect.name == "postgresql":
-        stmt = text("SELECT nextval(pg_get_serial_sequence(:table, :column)) FROM generate_series(1, :count)")
+        stmt = text(
+            "SELECT nextval(s.sequence) FROM (SELECT pg_get_serial_sequence(:table, :column)::regclass"
+            " AS sequence) AS s, generate_series(1, :count)"
+        )
         params = {"table": table.name, "column": column.name, "count": count}
         return [int(v) for v in session.scalars(stmt, params)]
     largest = session.scalar(select(column).order_by(column.desc()).limit(1)) or 0
