@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -21,6 +20,7 @@ from hub.context import Hub, build_hub, resolve_secrets
 from hub.deps import HubDep
 from hub.errors import ServiceUnavailable, install_error_handlers
 from hub.keys.router import router as keys_router
+from hub.kit import collector
 from hub.kit.http import BodySizeLimit, ConcurrencyLimit, RateLimit, RequestMetrics
 from hub.kit.logging import configure_logging
 from hub.lookups.router import router as lookups_router
@@ -49,10 +49,7 @@ def create_app(settings: Settings | None = None, *, hub: Hub | None = None) -> F
         if owned:
             app.state.hub = await run_in_threadpool(build_hub, settings)
             app.state.hub.checks.start()
-            # What startup made lives as long as the process: keep the collector from walking it
-            # again and again (it is most of the heap; every full collection would revisit all of it).
-            gc.collect()
-            gc.freeze()
+            collector.settle()
         yield
         if owned:
             app.state.hub.close()

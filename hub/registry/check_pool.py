@@ -19,7 +19,6 @@ logged. ``HUB_INGEST_WORKERS=0`` keeps every check in the request's process.
 
 from __future__ import annotations
 
-import gc
 import logging
 import math
 import multiprocessing
@@ -32,6 +31,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from hub.errors import HubError
+from hub.kit import collector
 from hub.kit.blind_index import BlindIndex
 from hub.registry.ingest_checks import CheckContext, OperationChecker, PreparedOperation
 
@@ -56,7 +56,7 @@ _READY = "ready"
 def _serve(conn: Connection, blind_index: BlindIndex) -> None:
     """A worker's life: take a batch, then check the chunks of it it is asked for, until the hub's end of
     the pipe closes."""
-    gc.freeze()  # the imported modules are never garbage: keep the collector from walking them
+    collector.settle()
     checker: OperationChecker | None = None
     operations: list[Operation] = []
     try:
