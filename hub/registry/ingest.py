@@ -15,6 +15,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hub.access.models import Client
@@ -175,7 +176,12 @@ def _audit(
 class _BatchWriter:
     """Applies checked operations in order against the stored licences, a chunk at a time: each chunk's
     licences are read in one query, its operations applied to the batch's running state, and its rows
-    written at the chunk's end (a licence an earlier chunk created is updated like any stored one)."""
+    written at the chunk's end (a licence an earlier chunk created is updated like any stored one).
+
+    A chunk of new licences only (a department's bulk load) is written without first looking for stored
+    licences with its serials or status-list slots: the unique constraints on both refuse a clash. Then
+    the chunk is undone (to a savepoint, and in the running state) and applied again with the lookups,
+    which reject just the clashing operations, as do all the batch's later chunks."""
 
     def __init__(
         self, session: Session, hub: Hub, department: Department, sequence: int, op_names: list[str]
@@ -188,16 +194,33 @@ class _BatchWriter:
         self.results: list[OperationResult] = []
         self.type_codes: set[str] = set()
         self.now = utcnow()
+        self.unchecked_issues = True  # new licences go in without looking for clashes first
 
     def apply(self, chunk: list[PreparedOperation | HubError]) -> None:
+        if self.unchecked_issues and all(isinstance(p, PreparedOperation) and p.op == "issue" for p in chunk):
+            before = (len(self.results), set(self.state), set(self.used_slots), set(self.type_codes))
+            try:
+                with self.session.begin_nested():
+                    self._apply(chunk, look_up=False)
+                return
+            except IntegrityError:  # a serial or a slot already stored
+                results, keys, self.used_slots, self.type_codes = before
+                del self.results[results:]
+                for key in self.state.keys() - keys:
+                    del self.state[key]
+                self.unchecked_issues = False
+        self._apply(chunk, look_up=True)
+
+    def _apply(self, chunk: list[PreparedOperation | HubError], *, look_up: bool) -> None:
         session, department = self.session, self.department
         checked = [p for p in chunk if isinstance(p, PreparedOperation)]
-        keys = {(p.licence_id.type_code, p.licence_id.serial) for p in checked}
-        stored = repository.licences_by_serial(session, department.id, keys - self.state.keys())
-        self.state.update((k, dict(v)) for k, v in stored.items())
-        self.used_slots |= repository.used_status_slots(
-            session, department.id, (p.status_slot for p in checked if p.op == "issue")
-        )
+        if look_up:
+            keys = {(p.licence_id.type_code, p.licence_id.serial) for p in checked}
+            stored = repository.licences_by_serial(session, department.id, keys - self.state.keys())
+            self.state.update((k, dict(v)) for k, v in stored.items())
+            self.used_slots |= repository.used_status_slots(
+                session, department.id, (p.status_slot for p in checked if p.op == "issue")
+            )
         attachments = repository.existing_attachments(session, (d for p in checked for d in p.attachments))
         self.used_jtis |= repository.existing_statement_ids(
             session, (p.jti for p in checked if p.op == "status")

@@ -165,6 +165,43 @@ def test_a_worker_killed_mid_batch_costs_no_operation_and_is_replaced(
     )
 
 
+@pytest.mark.parametrize("workers", [0, 1])
+def test_new_licences_clashing_with_stored_ones_are_refused_one_by_one(
+    client: TestClient, hub: Hub, police: Issuer, workers: int
+) -> None:
+    """A bulk load's chunks go in without looking for stored serials or slots first; when one clashes,
+    its chunk is undone and applied again with the lookups. Only the clashing operations are refused,
+    wherever they fall in the batch, and everything else is stored once."""
+    use_workers(hub, workers)
+    stored = [police.licence_id(ID_CARD) for _ in range(3 * MIN_SHARE)]
+    first = [
+        issue(police.credential(ID_CARD, licence_id=lid, status_index=i)) for i, lid in enumerate(stored)
+    ]
+    assert client.post("/v1/licences/batch", json=batch(police, 1, *first), headers=police.headers).json()[
+        "accepted"
+    ] == len(first)
+
+    operations, expected = [], []
+    for index in range(6 * MIN_SHARE):
+        if index % 37 == 36:  # a serial already stored (none in the first chunk, which goes in unchecked)
+            credential = police.credential(
+                ID_CARD, licence_id=stored[index % len(stored)], status_index=5000 + index
+            )
+            expected.append("version-conflict")
+        elif index % 41 == 40:  # a slot already taken
+            credential = police.credential(ID_CARD, status_index=index % len(stored))
+            expected.append("conflict")
+        else:
+            credential = police.credential(ID_CARD, status_index=1000 + index)
+            expected.append("accepted")
+        operations.append(issue(credential))
+    response = client.post("/v1/licences/batch", json=batch(police, 2, *operations), headers=police.headers)
+    assert response.status_code == 200, response.text
+    assert outcomes(response.json()) == expected
+    assert count(hub, Licence) == len(stored) + expected.count("accepted")
+    assert count(hub, LicenceVersion) == len(stored) + expected.count("accepted")
+
+
 def summary(checked: list[Any]) -> list[tuple[Any, ...]]:
     """What a check found, comparable: each operation's prepared values, or its problem's type."""
     return [
