@@ -76,14 +76,20 @@ def _post_all(
         barrier.abort()
 
 
-def post_workload(base_url: str, workload: Workload, auth: dict[str, str] | None = None) -> dict[str, Any]:
+def post_workload(
+    base_url: str, workload: Workload, auth: dict[str, str] | None = None, part: tuple[int, int] = (0, 1)
+) -> dict[str, Any]:
     """Post every batch of the workload, each client one batch at a time, and time it.
 
     ``auth`` holds the ``Authorization`` header of each department's adapter. Bodies are serialised
     before the clock starts; the clock runs from the moment all clients are
-    connected until the last response of the slowest client has arrived.
+    connected until the last response of the slowest client has arrived. ``part`` (k, n) posts only the
+    k-th of n consecutive slices of each client's batches, so that a workload can be posted in rounds.
     """
-    orders = [interleave(feeds) for feeds in workload.clients]
+    k, n = part
+    orders = [
+        order[len(order) * k // n : len(order) * (k + 1) // n] for order in map(interleave, workload.clients)
+    ]
     results = [ClientResult() for _ in orders]
     epoch = [0.0]
     barrier = threading.Barrier(len(orders) + 1)
@@ -143,3 +149,41 @@ def percentile(values: list[float], pct: float) -> float:
     low = int(rank)
     high = min(low + 1, len(ordered) - 1)
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def merge_rounds(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """One phase posted in rounds (``post_workload``'s ``part``), each with its ``ceiling_per_second``
+    and ``ratio_to_ceiling``: the totals over all rounds, and as the phase's ratio the median of the
+    rounds' ratios (a round the machine slowed for, in the ingest or in a ceiling beside it, moves the
+    median little)."""
+    licences = sum(r["licences"] for r in rounds)
+    seconds = sum(r["seconds"] for r in rounds)
+    details, offset = [], 0.0  # each round's batches on one clock: posting time, ceilings left out
+    for r in rounds:
+        details += [{**d, "started_s": round(d["started_s"] + offset, 4)} for d in r["batches_detail"]]
+        offset += r["seconds"]
+    latencies = [d["seconds"] for d in details]
+    return {
+        "clients": rounds[0]["clients"],
+        "feeds": rounds[0]["feeds"],
+        "batches": sum(r["batches"] for r in rounds),
+        "licences": licences,
+        "seconds": seconds,
+        "per_second": licences / seconds,
+        "batch_latency_s": {
+            "p50": percentile(latencies, 50),
+            "p99": percentile(latencies, 99),
+            "max": max(latencies),
+            "mean": statistics.fmean(latencies),
+        },
+        "batches_detail": details,
+        "ceiling_per_second": statistics.fmean(r["ceiling_per_second"] for r in rounds),
+        "ratio_to_ceiling": statistics.median(r["ratio_to_ceiling"] for r in rounds),
+        "rounds": [
+            {
+                key: r[key]
+                for key in ("licences", "seconds", "per_second", "ceiling_per_second", "ratio_to_ceiling")
+            }
+            for r in rounds
+        ],
+    }

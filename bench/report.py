@@ -187,8 +187,9 @@ def _render_ingest(report: dict[str, Any], plots: list[str], add: Any) -> None:
         "operations in its own process and in its check pool's worker processes (`HUB_INGEST_WORKERS`, "
         "by default one fewer than the cores). A client sends one batch at a time and waits for the "
         "answer; with 2 clients, two feeds are pushed at once. The ceiling is one thread's bare ES256 "
-        "verify loop, measured before and after each phase; ratio = ingest licences/s ÷ the mean of the "
-        "two."
+        "verify loop. Each phase is posted in rounds with the ceiling measured between them; a round's "
+        "ratio = its licences/s ÷ the mean of the ceilings just before and after it, and the phase's ratio "
+        "is the median of its rounds'."
     )
     add("")
     add(

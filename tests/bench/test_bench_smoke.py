@@ -53,6 +53,8 @@ def test_harness_reports_every_figure_on_sqlite(tmp_path: Path, monkeypatch: pyt
         assert measured["licences"] == 24
         assert measured["batches"] == len(measured["batches_detail"]) > 0
         assert measured["per_second"] > 0 and measured["ratio_to_ceiling"] > 0
+        assert sum(r["licences"] for r in measured["rounds"]) == 24  # posted in rounds, none lost
+        assert min(r["ratio_to_ceiling"] for r in measured["rounds"]) <= measured["ratio_to_ceiling"]
         latency = measured["batch_latency_s"]
         assert 0 < latency["p50"] <= latency["p99"] <= latency["max"]
     assert sqlite["in_process"]["per_second"] > 0 and sqlite["in_process"]["statements"]
