@@ -204,8 +204,17 @@ class CheckPool:
     def _start(self) -> None:
         if self._pool or not self.workers or self._breaks >= MAX_BREAKS:
             return
-        self._pool = [_Worker(self.blind_index) for _ in range(self.workers)]
-        self._idle = list(self._pool)
+        started: list[_Worker] = []
+        try:
+            for _ in range(self.workers):
+                started.append(_Worker(self.blind_index))
+        except Exception:  # no process can be started here (limits, memory): check in-process for good
+            for worker in started:
+                worker.stop()
+            self._breaks = MAX_BREAKS
+            log.exception("ingest.check_pool.given_up", extra={"workers": self.workers})
+            return
+        self._pool, self._idle = started, list(started)
         log.info("ingest.check_pool.started", extra={"workers": self.workers})
 
     def _ready(self, worker: _Worker) -> bool:

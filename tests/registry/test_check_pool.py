@@ -16,7 +16,7 @@ from joserfc.jwk import ECKey
 
 from hub.context import Hub
 from hub.kit.blind_index import BlindIndex
-from hub.registry import repository
+from hub.registry import check_pool, repository
 from hub.registry.check_pool import MAX_BREAKS, MIN_SHARE, Checking, CheckPool
 from hub.registry.ingest_checks import OperationChecker, PreparedOperation, load_context
 from hub.registry.models import Licence, LicenceStatusChange, LicenceVersion
@@ -246,6 +246,27 @@ def test_a_batch_takes_the_worker_another_batch_frees(
         assert summary([item for part in second for item in part]) == alone
         assert second.used and second.workers  # it took the worker once the first batch was done
     assert 1 <= len(checked_here) < len(second.chunks)
+
+
+def test_a_pool_that_cannot_start_a_process_leaves_the_checks_in_process(
+    client: TestClient, hub: Hub, police: Issuer, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    def no_process(self: Any, blind_index: BlindIndex) -> None:
+        raise OSError("Resource temporarily unavailable")
+
+    monkeypatch.setattr(check_pool._Worker, "__init__", no_process)
+    hub.checks.close()
+    hub.checks = CheckPool(1, hub.blind_index)
+    hub.checks.start()
+    body, expected = mixed_batch(police, 1, 3 * MIN_SHARE)
+    response = client.post("/v1/licences/batch", json=body, headers=police.headers)
+    assert response.status_code == 200, response.text
+    assert outcomes(response.json()) == expected
+    assert hub.checks.worker_pids() == []
+    assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("ingest.check_pool.")] == [
+        "ingest.check_pool.given_up"
+    ]
 
 
 WATCHED = """
