@@ -120,12 +120,7 @@ def post_workload(
         "licences": licences,
         "seconds": wall,
         "per_second": licences / wall,
-        "batch_latency_s": {
-            "p50": percentile(latencies, 50),
-            "p99": percentile(latencies, 99),
-            "max": max(latencies),
-            "mean": statistics.fmean(latencies),
-        },
+        "batch_latency_s": latency_summary(latencies),
         "batches_detail": [
             {
                 "client": t.client,
@@ -137,6 +132,15 @@ def post_workload(
             }
             for t in timings
         ],
+    }
+
+
+def latency_summary(latencies: list[float]) -> dict[str, float]:
+    return {
+        "p50": percentile(latencies, 50),
+        "p99": percentile(latencies, 99),
+        "max": max(latencies),
+        "mean": statistics.fmean(latencies),
     }
 
 
@@ -170,12 +174,7 @@ def merge_rounds(rounds: list[dict[str, Any]]) -> dict[str, Any]:
         "licences": licences,
         "seconds": seconds,
         "per_second": licences / seconds,
-        "batch_latency_s": {
-            "p50": percentile(latencies, 50),
-            "p99": percentile(latencies, 99),
-            "max": max(latencies),
-            "mean": statistics.fmean(latencies),
-        },
+        "batch_latency_s": latency_summary(latencies),
         "batches_detail": details,
         "ceiling_per_second": statistics.fmean(r["ceiling_per_second"] for r in rounds),
         "ratio_to_ceiling": statistics.median(r["ratio_to_ceiling"] for r in rounds),

@@ -72,13 +72,20 @@ class Feed:
     credentials: list[str]
     type_codes: list[str]
     batch_size: int = BATCH_SIZE
+    _bodies: list[tuple[int, bytes]] | None = field(default=None, init=False, repr=False, compare=False)
 
     def batches(self) -> Iterator[tuple[int, list[str]]]:
         for number, start in enumerate(range(0, len(self.credentials), self.batch_size), start=1):
             yield number, self.credentials[start : start + self.batch_size]
 
     def bodies(self) -> list[tuple[int, bytes]]:
-        """(operations, request body) of every batch, serialised up front so timing covers only HTTP."""
+        """(operations, request body) of every batch, serialised up front so timing covers only HTTP (once:
+        a phase posted in rounds asks for them again each round)."""
+        if self._bodies is None:
+            self._bodies = self._serialise()
+        return self._bodies
+
+    def _serialise(self) -> list[tuple[int, bytes]]:
         return [
             (
                 len(chunk),
