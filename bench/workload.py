@@ -13,6 +13,7 @@ import random
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from joserfc.jwk import ECKey
@@ -123,6 +124,10 @@ def register_departments(hub: Hub, ids_and_kinds: Sequence[tuple[str, str]], see
             row = service.add_department_key(
                 session, department_id, {**key.as_dict(private=False), "alg": "ES256"}
             )
+            service.authorize_every_type(
+                session, department_id, jurisdiction_code="410100", legal_basis="benchmark",
+                valid_until=datetime.now(UTC) + timedelta(days=365),
+            )  # fmt: skip
             departments.append(
                 Department(department_id, kind, uscc, issuer, row.kid, key.as_dict(private=True), key)
             )

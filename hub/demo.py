@@ -38,6 +38,7 @@ DEPARTMENTS: tuple[dict[str, Any], ...] = (
     {"id": "zz-civil", "name": "郑州市民政局", "kind": "civil_affairs", "uscc_seed": 3},
 )
 ID_CARD, HOUSEHOLD = "11100000000013127D001", "11100000000013127D002"
+DEMO_LEGAL_BASIS = "《郑州市政务信息资源共享管理办法》(demo seed)"
 BUSINESS, MARRIAGE, SUBSISTENCE = "11100000000019887N001", "11100000000014269L001", "11100000000014269L003"
 
 
@@ -84,6 +85,11 @@ def seed_departments(hub: Hub, keys_dir: Path) -> list[dict[str, Any]]:
                 service.add_department_key(
                     session, spec["id"], {**key.as_dict(private=False), "alg": "ES256"}
                 )
+            if not repository.issuing_authorizations_in_force(session, spec["id"], utcnow()):
+                service.authorize_every_type(
+                    session, spec["id"], jurisdiction_code="410100", legal_basis=DEMO_LEGAL_BASIS,
+                    valid_until=utcnow() + timedelta(days=365 * 5),
+                )  # fmt: skip
             seeded.append(
                 {
                     "id": department.id,

@@ -150,8 +150,22 @@ def create_issuer(hub: Hub, kind: str, *, alg: str = "ES256", id: str | None = N
             session, id=department_id, name=name, kind=kind, region_code="410100", uscc=uscc, issuer=issuer
         )
         row = service.add_department_key(session, department_id, {**key.as_dict(private=False), "alg": alg})
+        authorize(session, department_id)
     client = create_client(hub, kind="department", department_id=department_id)
-    return Issuer(hub, department_id, kind, uscc, issuer, key, row.kid, alg, client_id=client.client_id)
+    # Departments of their own id draw other holders: a person holds one 居民身份证 at a time, so two
+    # police departments giving the same sample people ID cards would clash (issue 14).
+    holders = random.Random(7 if id is None else f"7:{id}")
+    return Issuer(
+        hub, department_id, kind, uscc, issuer, key, row.kid, alg, client_id=client.client_id, rng=holders
+    )
+
+
+def authorize(session: Any, department_id: str, jurisdiction: str = "410100") -> None:
+    """Issuing authorizations for every catalog type of the department's kind, as the operator."""
+    service.authorize_every_type(
+        session, department_id, jurisdiction_code=jurisdiction, legal_basis="tests",
+        valid_until=datetime.now(UTC) + timedelta(days=3650),
+    )  # fmt: skip
 
 
 _admins = itertools.count(1)

@@ -29,7 +29,12 @@ admin_app = typer.Typer(
 admin_clients_app = typer.Typer(help="OAuth clients.", no_args_is_help=True)
 admin_grants_app = typer.Typer(help="Access grants and their approval.", no_args_is_help=True)
 admin_departments_app = typer.Typer(help="Issuing departments and their keys.", no_args_is_help=True)
+admin_authorizations_app = typer.Typer(
+    help="Issuing authorizations: which department may issue what, for holders of which region.",
+    no_args_is_help=True,
+)
 admin_app.add_typer(admin_clients_app, name="clients")
+admin_app.add_typer(admin_authorizations_app, name="authorizations")
 admin_app.add_typer(admin_grants_app, name="grants")
 admin_app.add_typer(admin_departments_app, name="departments")
 
@@ -159,7 +164,8 @@ def admin_add(
     oidc_subject: Annotated[str | None, typer.Option(help="... as this subject (no password then).")] = None,
     password_stdin: PasswordStdin = False,
 ) -> None:
-    """Add an admin or auditor inside your region."""
+    """Add an admin or auditor inside your region: active at once in a region below yours, a request for
+    a second admin to approve (hub admin approve) in your own."""
     from hub.access import service
     from hub.access.schemas import AdminCreate
 
@@ -174,6 +180,30 @@ def admin_add(
             lambda s, by: _admin_json(service.create_admin(s, AdminCreate.model_validate(data), by=by)),
         )
     )
+
+
+@admin_app.command("approve")
+def admin_approve(
+    username: str,
+    as_admin: Annotated[
+        str | None,
+        typer.Option(
+            "--as", metavar="USERNAME", help="The admin who approves; without it, the operator approves."
+        ),
+    ] = None,
+) -> None:
+    """Approve an admin a peer requested (two-person rule). Without --as the operator approves, as the
+    top region's first admins need: nobody above them can."""
+    from hub.access import repository, service
+    from hub.errors import NotFound
+
+    def approve(session: Session, by: Admin | None) -> dict[str, Any]:
+        pending = repository.admin_by_username(session, username)
+        if pending is None or pending.id is None:
+            raise NotFound(f"no admin {username!r}")
+        return _admin_json(service.approve_admin(session, pending.id, by=by))
+
+    _echo_json(_acting(as_admin, approve) if as_admin else run_in_transaction(lambda s: approve(s, None)))
 
 
 @admin_clients_app.command("list")
@@ -394,7 +424,7 @@ def admin_departments_add_key(department: str, jwk_file: Path, as_admin: AsAdmin
 
 @admin_departments_app.command("retire-key")
 def admin_departments_retire_key(department: str, kid: str, as_admin: AsAdmin) -> None:
-    """Retire a department key: it keeps verifying what it signed before now."""
+    """Retire a department key: nothing it signs is taken in from now on; what was received stays."""
     from hub.access import service
     from hub.registry.schemas import DepartmentKeyRead
 
@@ -404,5 +434,133 @@ def admin_departments_retire_key(department: str, kid: str, as_admin: AsAdmin) -
             lambda s, by: DepartmentKeyRead.model_validate(
                 service.retire_department_key(s, department, kid, by=by)
             ).model_dump(mode="json"),
+        )
+    )
+
+
+def _key_json(key: Any) -> dict[str, Any]:
+    from hub.registry.schemas import DepartmentKeyRead
+
+    return DepartmentKeyRead.model_validate(key).model_dump(mode="json")
+
+
+@admin_departments_app.command("approve")
+def admin_departments_approve(department: str, as_admin: AsAdmin) -> None:
+    """Approve a department another admin registered (two-person rule)."""
+    from hub.access import service
+    from hub.registry.schemas import DepartmentRead
+
+    _echo_json(
+        _acting(
+            as_admin,
+            lambda s, by: DepartmentRead.model_validate(
+                service.approve_department(s, department, by=by)
+            ).model_dump(mode="json"),
+        )
+    )
+
+
+@admin_departments_app.command("approve-key")
+def admin_departments_approve_key(department: str, kid: str, as_admin: AsAdmin) -> None:
+    """Approve a department key another admin added (two-person rule)."""
+    from hub.access import service
+
+    _echo_json(
+        _acting(as_admin, lambda s, by: _key_json(service.approve_department_key(s, department, kid, by=by)))
+    )
+
+
+@admin_departments_app.command("compromised-key")
+def admin_departments_compromised_key(
+    department: str,
+    kid: str,
+    as_admin: AsAdmin,
+    since: Annotated[
+        datetime | None,
+        typer.Option(formats=["%Y-%m-%dT%H:%M:%S%z"], help="From when (ISO 8601 with offset; default now)."),
+    ] = None,
+) -> None:
+    """Mark a department key compromised: what it signed from SINCE on is withheld."""
+    from hub.access import service
+
+    _echo_json(
+        _acting(
+            as_admin,
+            lambda s, by: _key_json(service.compromise_department_key(s, department, kid, since, by=by)),
+        )
+    )
+
+
+def _authorization_json(row: Any) -> dict[str, Any]:
+    from hub.registry.schemas import IssuingAuthorizationRead
+
+    return IssuingAuthorizationRead.model_validate(row).model_dump(mode="json")
+
+
+@admin_authorizations_app.command("request")
+def admin_authorizations_request(
+    department: str,
+    type_code: str,
+    as_admin: AsAdmin,
+    jurisdiction: Annotated[str, typer.Option(help="Region code whose holders it covers (inside yours).")],
+    legal_basis: Annotated[str, typer.Option(help="The law or decision that entitles the department.")],
+    days: Annotated[int, typer.Option(min=1, max=3650, help="How long it lasts.")] = 365,
+) -> None:
+    """Request an issuing authorization; in force once a second admin of the catalog's level approves."""
+    from hub.access import service
+    from hub.registry.schemas import IssuingAuthorizationCreate
+
+    def request(session: Session, by: Admin) -> dict[str, Any]:
+        data = IssuingAuthorizationCreate(
+            department_id=department, type_code=type_code, jurisdiction_code=jurisdiction,
+            legal_basis=legal_basis, valid_until=datetime.now(UTC) + timedelta(days=days),
+        )  # fmt: skip
+        return _authorization_json(service.request_issuing_authorization(session, data, by=by))
+
+    _echo_json(_acting(as_admin, request))
+
+
+@admin_authorizations_app.command("approve")
+def admin_authorizations_approve(authorization_id: int, as_admin: AsAdmin) -> None:
+    """Approve another admin's issuing authorization request."""
+    from hub.access import service
+
+    _echo_json(
+        _acting(
+            as_admin,
+            lambda s, by: _authorization_json(
+                service.approve_issuing_authorization(s, authorization_id, by=by)
+            ),
+        )
+    )
+
+
+@admin_authorizations_app.command("revoke")
+def admin_authorizations_revoke(authorization_id: int, as_admin: AsAdmin) -> None:
+    """Revoke an issuing authorization."""
+    from hub.access import service
+
+    _echo_json(
+        _acting(
+            as_admin,
+            lambda s, by: _authorization_json(
+                service.revoke_issuing_authorization(s, authorization_id, by=by)
+            ),
+        )
+    )
+
+
+@admin_authorizations_app.command("list")
+def admin_authorizations_list(as_admin: AsAdmin, department: str | None = None) -> None:
+    """Issuing authorizations of the departments in your region."""
+    from hub.access import service
+
+    _echo_json(
+        _acting(
+            as_admin,
+            lambda s, by: [
+                _authorization_json(a)
+                for a in service.list_issuing_authorizations(s, by=by, department_id=department)
+            ],
         )
     )

@@ -57,7 +57,12 @@ class Grant(SQLModel, table=True):
 
 
 class Admin(SQLModel, table=True):
-    """An administrator (``admin``) or auditor (``auditor``) of one region of government."""
+    """An administrator (``admin``) or auditor (``auditor``) of one region of government.
+
+    ``controlled_by`` lists the admins any one of whom could have made this one alone: whoever appointed
+    it from the parent level, and those who could have made that admin. An admin made by two independent
+    people (a request and an approval) or by the operator is controlled by nobody
+    (``hub.access.approvals``)."""
 
     __table_args__ = (Index("uq_admin_oidc", "oidc_issuer", "oidc_subject", unique=True),)
     id: int | None = Field(default=None, primary_key=True)
@@ -69,4 +74,7 @@ class Admin(SQLModel, table=True):
     oidc_issuer: str | None = Field(default=None, max_length=255)
     oidc_subject: str | None = Field(default=None, max_length=255)
     status: str = Field(default="active", max_length=16)
+    requested_by: int | None = None
+    approved_by: int | None = None
+    controlled_by: list[int] | None = Field(default_factory=list, sa_column=Column(JSON, nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

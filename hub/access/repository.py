@@ -80,6 +80,15 @@ def admin_by_oidc(session: Session, issuer: str, subject: str) -> Admin | None:
     return session.scalars(stmt).first()
 
 
+def list_admins(
+    session: Session, region_codes: Sequence[str], *, status: str | None, limit: int, offset: int
+) -> Sequence[Admin]:
+    stmt = select(Admin).where(Admin.region_code.in_(region_codes)).order_by(Admin.id)  # type: ignore[attr-defined]
+    if status:
+        stmt = stmt.where(Admin.status == status)
+    return session.scalars(stmt.offset(offset).limit(limit)).all()
+
+
 def count_admins(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(Admin)) or 0
 

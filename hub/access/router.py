@@ -26,11 +26,22 @@ from hub.access.schemas import (
 from hub.deps import HubDep, PageOffset, SessionDep
 from hub.oauth import tokens
 from hub.oauth.deps import AdminDep, TokenDep
-from hub.registry.schemas import DepartmentCreate, DepartmentKeyRead, DepartmentRead
+from hub.registry.schemas import (
+    DepartmentCreate,
+    DepartmentKeyRead,
+    DepartmentRead,
+    IssuingAuthorizationCreate,
+    IssuingAuthorizationRead,
+    KeyCompromise,
+)
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
 ClientId = Annotated[str, Path(max_length=64)]
+DepartmentId = Annotated[str, Path(max_length=64)]
+Kid = Annotated[str, Path(max_length=128)]
+# Row ids in paths: the databases hold 64-bit integers at most.
+RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 @router.post("/sign-in", response_model=TokenRead)
@@ -61,35 +72,136 @@ def me(admin: AdminDep) -> AdminRead:
     return AdminRead.model_validate(admin)
 
 
+@router.get("/admins", response_model=list[AdminRead])
+def list_admins(
+    admin: AdminDep,
+    session: SessionDep,
+    status: Annotated[str | None, Query(pattern="^(pending|active|disabled)$")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: PageOffset = 0,
+) -> list[AdminRead]:
+    """Admins and auditors of the caller's region and below (``status=pending``: requests to approve)."""
+    found = service.list_admins(session, by=admin, status=status, limit=limit, offset=offset)
+    return [AdminRead.model_validate(a) for a in found]
+
+
 @router.post("/admins", response_model=AdminRead, status_code=201)
 def create_admin(body: AdminCreate, admin: AdminDep, session: SessionDep) -> AdminRead:
-    """Create an admin or auditor inside the caller's region."""
+    """Create an admin or auditor inside the caller's region. In a region below the caller's it is active
+    at once; in the caller's own region it is ``pending`` until a second, independent admin approves it."""
     return AdminRead.model_validate(service.create_admin(session, body, by=admin))
+
+
+@router.post("/admins/{admin_id}/approve", response_model=AdminRead)
+def approve_admin(admin_id: RowId, admin: AdminDep, session: SessionDep) -> AdminRead:
+    """Approve an admin a peer requested: neither you nor anyone who controls you may be its requester's
+    appointer or appointee (two-person rule)."""
+    return AdminRead.model_validate(service.approve_admin(session, admin_id, by=admin))
 
 
 @router.post("/departments", response_model=DepartmentRead, status_code=201)
 def register_department(body: DepartmentCreate, admin: AdminDep, session: SessionDep) -> DepartmentRead:
-    """Register an issuing department in the caller's region."""
+    """Request an issuing department in the caller's region; ``pending`` until a second admin approves it.
+    It issues nothing without an issuing authorization in force."""
     return DepartmentRead.model_validate(service.register_department(session, body.model_dump(), by=admin))
+
+
+@router.post("/departments/{department}/approve", response_model=DepartmentRead)
+def approve_department(department: DepartmentId, admin: AdminDep, session: SessionDep) -> DepartmentRead:
+    """Approve a pending department (a second admin, independent of the requester)."""
+    return DepartmentRead.model_validate(service.approve_department(session, department, by=admin))
 
 
 @router.post("/departments/{department}/keys", response_model=DepartmentKeyRead, status_code=201)
 def add_department_key(
-    department: Annotated[str, Path(max_length=64)], jwk: dict[str, Any], admin: AdminDep, session: SessionDep
+    department: DepartmentId,
+    jwk: dict[str, Any],
+    admin: AdminDep,
+    session: SessionDep,
+    rotation: Annotated[bool, Query(description="retire the other active keys once approved")] = False,
 ) -> DepartmentKeyRead:
-    """Register a department's public signing key (ES256 or EdDSA JWK); rotation = add new, retire old."""
-    return DepartmentKeyRead.model_validate(service.add_department_key(session, department, jwk, by=admin))
+    """Request a department signing key (ES256 or EdDSA JWK); ``pending`` until a second admin approves
+    it. With ``rotation=true`` the department's other active keys retire when it is approved."""
+    key = service.add_department_key(session, department, jwk, by=admin, rotation=rotation)
+    return DepartmentKeyRead.model_validate(key)
+
+
+@router.post("/departments/{department}/keys/{kid}/approve", response_model=DepartmentKeyRead)
+def approve_department_key(
+    department: DepartmentId, kid: Kid, admin: AdminDep, session: SessionDep
+) -> DepartmentKeyRead:
+    """Approve a pending department key (a second admin, independent of the requester)."""
+    return DepartmentKeyRead.model_validate(
+        service.approve_department_key(session, department, kid, by=admin)
+    )
 
 
 @router.post("/departments/{department}/keys/{kid}/retire", response_model=DepartmentKeyRead)
 def retire_department_key(
-    department: Annotated[str, Path(max_length=64)],
-    kid: Annotated[str, Path(max_length=128)],
+    department: DepartmentId, kid: Kid, admin: AdminDep, session: SessionDep
+) -> DepartmentKeyRead:
+    """Retire a department key (planned rotation): from now on nothing it signs is taken in, whatever its
+    ``iat``; what the hub received before stays valid."""
+    return DepartmentKeyRead.model_validate(service.retire_department_key(session, department, kid, by=admin))
+
+
+@router.post("/departments/{department}/keys/{kid}/compromised", response_model=DepartmentKeyRead)
+def compromise_department_key(
+    department: DepartmentId, kid: Kid, body: KeyCompromise, admin: AdminDep, session: SessionDep
+) -> DepartmentKeyRead:
+    """Mark a department key compromised from ``compromised_since`` (default now): it signs nothing more,
+    and the licences whose current version it signed that reached the hub (or claim to be signed) from
+    then on are no longer released and read invalid in their status lists."""
+    key = service.compromise_department_key(session, department, kid, body.compromised_since, by=admin)
+    return DepartmentKeyRead.model_validate(key)
+
+
+@router.get("/issuing-authorizations", response_model=list[IssuingAuthorizationRead])
+def list_issuing_authorizations(
     admin: AdminDep,
     session: SessionDep,
-) -> DepartmentKeyRead:
-    """Retire a department key: it keeps verifying what it signed before now."""
-    return DepartmentKeyRead.model_validate(service.retire_department_key(session, department, kid, by=admin))
+    department_id: Annotated[str | None, Query(max_length=64)] = None,
+    status: Annotated[str | None, Query(pattern="^(pending|active|revoked)$")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: PageOffset = 0,
+) -> list[IssuingAuthorizationRead]:
+    """Issuing authorizations of the departments in the caller's region."""
+    found = service.list_issuing_authorizations(
+        session, by=admin, department_id=department_id, status=status, limit=limit, offset=offset
+    )
+    return [IssuingAuthorizationRead.model_validate(a) for a in found]
+
+
+@router.post("/issuing-authorizations", response_model=IssuingAuthorizationRead, status_code=201)
+def request_issuing_authorization(
+    body: IssuingAuthorizationCreate, admin: AdminDep, session: SessionDep
+) -> IssuingAuthorizationRead:
+    """Request that a department may issue a licence type for holders of a region subtree (the caller's
+    region must hold both). In force once a second admin of the catalog's level (the city) approves it."""
+    return IssuingAuthorizationRead.model_validate(
+        service.request_issuing_authorization(session, body, by=admin)
+    )
+
+
+@router.post("/issuing-authorizations/{authorization_id}/approve", response_model=IssuingAuthorizationRead)
+def approve_issuing_authorization(
+    authorization_id: RowId, admin: AdminDep, session: SessionDep
+) -> IssuingAuthorizationRead:
+    """Approve a pending issuing authorization: an admin of the catalog's level, independent of the
+    requester."""
+    return IssuingAuthorizationRead.model_validate(
+        service.approve_issuing_authorization(session, authorization_id, by=admin)
+    )
+
+
+@router.post("/issuing-authorizations/{authorization_id}/revoke", response_model=IssuingAuthorizationRead)
+def revoke_issuing_authorization(
+    authorization_id: RowId, admin: AdminDep, session: SessionDep
+) -> IssuingAuthorizationRead:
+    """Revoke an issuing authorization; the department's next batch under it is refused."""
+    return IssuingAuthorizationRead.model_validate(
+        service.revoke_issuing_authorization(session, authorization_id, by=admin)
+    )
 
 
 @router.get("/clients", response_model=list[ClientRead])
@@ -161,12 +273,13 @@ def request_grant(body: GrantCreate, admin: AdminDep, session: SessionDep) -> Gr
 
 
 @router.post("/grants/{grant_id}/approve", response_model=GrantRead)
-def approve_grant(grant_id: int, admin: AdminDep, session: SessionDep) -> GrantRead:
-    """Approve another admin's pending T3 grant."""
+def approve_grant(grant_id: RowId, admin: AdminDep, session: SessionDep) -> GrantRead:
+    """Approve another admin's pending T3 grant: an admin independent of the requester (two-person
+    rule)."""
     return GrantRead.model_validate(service.approve_grant(session, grant_id, by=admin))
 
 
 @router.post("/grants/{grant_id}/revoke", response_model=GrantRead)
-def revoke_grant(grant_id: int, body: GrantRevoke, admin: AdminDep, session: SessionDep) -> GrantRead:
+def revoke_grant(grant_id: RowId, body: GrantRevoke, admin: AdminDep, session: SessionDep) -> GrantRead:
     """Revoke a grant; it stops counting on the next request, whatever tokens are outstanding."""
     return GrantRead.model_validate(service.revoke_grant(session, grant_id, body.reason, by=admin))

@@ -100,7 +100,9 @@ class AdminRead(BaseModel):
     display_name: str
     role: str
     region_code: str
-    status: str
+    status: str = Field(description="pending (awaiting a second admin), active or disabled")
+    requested_by: int | None = None
+    approved_by: int | None = None
 
 
 class AdminSignIn(BaseModel):

@@ -5,6 +5,9 @@
 - A grant of tier T3 (sensitive) always requires the holder's consent and takes effect only when a second
   admin approves it, before it expires and while its client is active; other grants take effect when
   requested. A disabled client is given no grant.
+- Two-person actions (``hub.access.approvals``): an admin created at its creator's own level, an issuing
+  authorization, a department, a department key and a T3 grant are pending until a second, independent
+  admin approves them. Both are named in the audit event.
 - A department's adapter client is created only by an admin over the department, in its region.
 - What a client may do is read from its grants at every use, so a revocation counts on the next request.
 """
@@ -23,6 +26,7 @@ from joserfc.jwk import KeySet
 from sqlalchemy.orm import Session
 
 from hub.access import repository
+from hub.access.approvals import appointed_from_above, require_second_person
 from hub.access.models import Admin, Client, Grant
 from hub.access.schemas import AdminCreate, ClientCreate, GrantCreate
 from hub.audit import service as audit
@@ -30,6 +34,9 @@ from hub.audit.refusals import ANONYMOUS, CallerRefused, admin_caller
 from hub.errors import Conflict, Forbidden, InvalidInput, NotFound, field_error
 from hub.kit.time import utcnow
 from hub.registry import repository as registry_repository
+from hub.registry import service as registry_service
+from hub.registry.models import Department, DepartmentKey, IssuingAuthorization
+from hub.registry.schemas import IssuingAuthorizationCreate
 
 log = logging.getLogger("hub.access")
 
@@ -88,8 +95,12 @@ def _require_region(session: Session, admin: Admin, code: str, what: str) -> Non
 
 
 def create_admin(session: Session, data: AdminCreate, *, by: Admin | None) -> Admin:
-    """Create an admin or auditor. ``by`` is None only for the first admin (:func:`create_first_admin`)
-    and for seeding (``hub demo``)."""
+    """Create an admin or auditor. ``by`` is None only for the operator: the first admin
+    (:func:`create_first_admin`) and seeding (``hub demo``).
+
+    Appointed from the parent level (a region below ``by``'s) the account is active at once; created by a
+    peer (in ``by``'s own region) it is a request until a second, independent admin approves it
+    (:func:`approve_admin`)."""
     if by is not None:
         _require_admin_role(by)
     _require_known_region(session, data.region_code)
@@ -102,6 +113,7 @@ def create_admin(session: Session, data: AdminCreate, *, by: Admin | None) -> Ad
         )
     if repository.admin_by_username(session, data.username) is not None:
         raise Conflict(f"admin {data.username!r} exists", errors=[field_error("username", "taken")])
+    peer = by is not None and data.region_code == by.region_code
     admin = Admin(
         username=data.username,
         display_name=data.display_name,
@@ -110,13 +122,50 @@ def create_admin(session: Session, data: AdminCreate, *, by: Admin | None) -> Ad
         password_hash=_hasher.hash(data.password) if data.password else None,
         oidc_issuer=data.oidc_issuer,
         oidc_subject=data.oidc_subject,
+        status="pending" if peer else "active",
+        requested_by=by.id if by else None,
+        approved_by=by.id if by and not peer else None,
+        controlled_by=appointed_from_above(by) if by and not peer else [],
     )
     session.add(admin)
     session.flush()
     audit.record_change(
-        session, by, "admin.created", admin=admin.id, role=admin.role, region=admin.region_code
-    )
+        session, by, "admin.requested" if peer else "admin.created", admin=admin.id, role=admin.role,
+        region=admin.region_code, status=admin.status, requested_by=admin.requested_by,
+        approved_by=admin.approved_by,
+    )  # fmt: skip
     return admin
+
+
+def approve_admin(session: Session, admin_id: int, *, by: Admin | None) -> Admin:
+    """Approve an admin a peer requested: a second admin over its region, independent of the requester.
+    Approved by two people, the new admin is controlled by neither. ``by`` is None for the operator at
+    the command line (``hub admin approve`` without ``--as``), which the top region's first admins need."""
+    if by is not None:
+        _require_admin_role(by)
+    admin = repository.get_admin(session, admin_id)
+    if admin is None:
+        raise NotFound(f"no admin {admin_id}")
+    if by is not None:
+        _require_region(session, by, admin.region_code, "the admin's")
+    if admin.status != "pending":
+        raise Conflict(f"admin {admin.username!r} is {admin.status}, not pending")
+    if by is not None:
+        require_second_person(session, admin.requested_by, by, f"admin {admin.username!r}")
+    admin.status, admin.approved_by, admin.controlled_by = "active", by.id if by else None, []
+    audit.record_change(
+        session, by, "admin.approved", admin=admin.id, role=admin.role, region=admin.region_code,
+        requested_by=admin.requested_by, approved_by=admin.approved_by,
+    )  # fmt: skip
+    return admin
+
+
+def list_admins(
+    session: Session, *, by: Admin, status: str | None = None, limit: int = 100, offset: int = 0
+) -> list[Admin]:
+    """Admins and auditors of the caller's region and below, by id."""
+    regions = repository.region_subtree(session, by.region_code)
+    return list(repository.list_admins(session, regions, status=status, limit=limit, offset=offset))
 
 
 def create_first_admin(session: Session, data: AdminCreate) -> Admin:
@@ -358,8 +407,7 @@ def approve_grant(session: Session, grant_id: int, *, by: Admin) -> Grant:
     grant = _managed_grant(session, grant_id, by)
     if grant.status != "pending":
         raise Conflict(f"grant {grant_id} is {grant.status}, not pending")
-    if grant.requested_by == by.id:
-        raise Forbidden("a sensitive grant needs a second admin: you requested this one")
+    require_second_person(session, grant.requested_by, by, f"sensitive grant {grant_id}")
     if grant.valid_until <= utcnow():
         raise Conflict(f"grant {grant_id} expired at {grant.valid_until.isoformat()}; request a new one")
     client = repository.get_client(session, grant.client_id)
@@ -367,8 +415,9 @@ def approve_grant(session: Session, grant_id: int, *, by: Admin) -> Grant:
         raise Conflict(f"client {grant.client_id} is disabled; its grants cannot be approved")
     grant.status, grant.approved_by, grant.approved_at = "active", by.id, utcnow()
     audit.record_change(
-        session, by, "grant.approved", client_id=grant.client_id, type_code=grant.type_code, grant=grant.id
-    )
+        session, by, "grant.approved", client_id=grant.client_id, type_code=grant.type_code, grant=grant.id,
+        requested_by=grant.requested_by, approved_by=by.id,
+    )  # fmt: skip
     return grant
 
 
@@ -402,36 +451,78 @@ def grantable_scopes(session: Session, client: Client, now: datetime | None = No
     return scopes
 
 
-# Departments, by admins --------------------------------------------------------------------------------
+# Departments, their keys and issuing authorizations, by admins ---------------------------------------
 
 
-def register_department(session: Session, data: dict[str, Any], *, by: Admin) -> Any:
-    """Register an issuing department in the admin's region (see registry.service for the checks)."""
-    from hub.registry import service as registry_service
-
-    _require_admin_role(by)
-    _require_known_region(session, str(data.get("region_code", "")))
-    _require_region(session, by, str(data.get("region_code", "")), "the department's")
-    department = registry_service.register_department(session, **data)
-    audit.record_change(session, by, "department.registered", department_id=department.id)
-    return department
-
-
-def add_department_key(session: Session, department_id: str, jwk: dict[str, Any], *, by: Admin) -> Any:
-    from hub.registry import service as registry_service
-
+def _managed_department(session: Session, department_id: str, by: Admin) -> Department:
     _require_admin_role(by)
     department = registry_repository.get_department(session, department_id)
     if department is None:
         raise NotFound(f"no department {department_id!r}")
     _require_region(session, by, department.region_code, "the department's")
-    key = registry_service.add_department_key(session, department_id, jwk)
-    audit.record_change(session, by, "department.key_added", department_id=department_id, kid=key.kid)
+    return department
+
+
+def register_department(session: Session, data: dict[str, Any], *, by: Admin) -> Department:
+    """Request an issuing department in the admin's region (see registry.service for the checks); it
+    takes in nothing until a second admin approves it (:func:`approve_department`)."""
+    _require_admin_role(by)
+    _require_known_region(session, str(data.get("region_code", "")))
+    _require_region(session, by, str(data.get("region_code", "")), "the department's")
+    department = registry_service.register_department(session, **data, requested_by=by.id)
+    audit.record_change(
+        session, by, "department.registered", department_id=department.id, status=department.status,
+        requested_by=by.id,
+    )  # fmt: skip
+    return department
+
+
+def approve_department(session: Session, department_id: str, *, by: Admin) -> Department:
+    department = _managed_department(session, department_id, by)
+    if department.status != "pending":
+        raise Conflict(f"department {department_id!r} is {department.status}, not pending")
+    require_second_person(session, department.requested_by, by, f"department {department_id!r}")
+    department.status, department.approved_by = "active", by.id
+    audit.record_change(
+        session, by, "department.approved", department_id=department_id,
+        requested_by=department.requested_by, approved_by=by.id,
+    )  # fmt: skip
+    return department
+
+
+def add_department_key(
+    session: Session, department_id: str, jwk: dict[str, Any], *, by: Admin, rotation: bool = False
+) -> DepartmentKey:
+    """Request a signing key for a department; it signs nothing until a second admin approves it
+    (:func:`approve_department_key`). A ``rotation`` key retires the others when approved."""
+    _managed_department(session, department_id, by)
+    key = registry_service.add_department_key(
+        session, department_id, jwk, requested_by=by.id, rotation=rotation
+    )
+    audit.record_change(
+        session, by, "department.key_added", department_id=department_id, kid=key.kid, status=key.status,
+        rotation=rotation, requested_by=by.id,
+    )  # fmt: skip
+    return key
+
+
+def approve_department_key(session: Session, department_id: str, kid: str, *, by: Admin) -> DepartmentKey:
+    _managed_department(session, department_id, by)
+    key = registry_service.department_key(session, department_id, kid)
+    if key.status != "pending":
+        raise Conflict(f"key {kid!r} is {key.status}, not pending")
+    require_second_person(session, key.requested_by, by, f"key {kid!r}")
+    key.approved_by = by.id
+    retired = registry_service.activate_department_key(session, key)
+    audit.record_change(
+        session, by, "department.key_approved", department_id=department_id, kid=kid,
+        requested_by=key.requested_by, approved_by=by.id, retired=retired,
+    )  # fmt: skip
     return key
 
 
 def list_departments(session: Session, *, by: Admin) -> list[tuple[Any, list[Any]]]:
-    """The departments in the caller's region subtree, each with its signing keys (active and retired).
+    """The departments in the caller's region subtree, each with its signing keys (every state).
     Auditors may read them too."""
     regions = set(repository.region_subtree(session, by.region_code))
     return [
@@ -441,24 +532,117 @@ def list_departments(session: Session, *, by: Admin) -> list[tuple[Any, list[Any
     ]
 
 
-def rotate_department_key(session: Session, department_id: str, jwk: dict[str, Any], *, by: Admin) -> Any:
-    """Rotate a department's signing key: register the new public key, then retire every other active
-    key. Retired keys keep verifying what they signed before now."""
-    added = add_department_key(session, department_id, jwk, by=by)
-    for key in registry_repository.department_keys(session, department_id):
-        if key.kid != added.kid and key.status == "active":
-            retire_department_key(session, department_id, key.kid, by=by)
-    return added
+def rotate_department_key(
+    session: Session, department_id: str, jwk: dict[str, Any], *, by: Admin
+) -> DepartmentKey:
+    """Request a new signing key that, once a second admin approves it, replaces every other active key
+    of the department (they retire: what they signed before stays valid)."""
+    return add_department_key(session, department_id, jwk, by=by, rotation=True)
 
 
-def retire_department_key(session: Session, department_id: str, kid: str, *, by: Admin) -> Any:
-    from hub.registry import service as registry_service
-
-    _require_admin_role(by)
-    department = registry_repository.get_department(session, department_id)
-    if department is None:
-        raise NotFound(f"no department {department_id!r}")
-    _require_region(session, by, department.region_code, "the department's")
+def retire_department_key(session: Session, department_id: str, kid: str, *, by: Admin) -> DepartmentKey:
+    """Retire a key (one admin: it narrows what anyone can do)."""
+    _managed_department(session, department_id, by)
     key = registry_service.retire_department_key(session, department_id, kid)
     audit.record_change(session, by, "department.key_retired", department_id=department_id, kid=kid)
     return key
+
+
+def compromise_department_key(
+    session: Session, department_id: str, kid: str, since: datetime | None, *, by: Admin
+) -> DepartmentKey:
+    """Mark a key compromised (one admin: an emergency, and it narrows what is released)."""
+    _managed_department(session, department_id, by)
+    key, withheld = registry_service.compromise_department_key(session, department_id, kid, since)
+    audit.record_change(
+        session, by, "department.key_compromised", department_id=department_id, kid=kid,
+        compromised_since=key.compromised_since.isoformat() if key.compromised_since else None,
+        withheld=withheld,
+    )  # fmt: skip
+    return key
+
+
+def request_issuing_authorization(
+    session: Session, data: IssuingAuthorizationCreate, *, by: Admin
+) -> IssuingAuthorization:
+    """Request that a department may issue a type for holders of a region subtree: by an admin whose
+    region holds both the department and the jurisdiction. In force once approved by a second admin of
+    the level that owns the catalog (:func:`approve_issuing_authorization`)."""
+    _managed_department(session, data.department_id, by)
+    _require_known_region(session, data.jurisdiction_code, "jurisdiction_code")
+    _require_region(session, by, data.jurisdiction_code, "the jurisdiction's")
+    row = registry_service.authorize_issuing(
+        session, department_id=data.department_id, type_code=data.type_code,
+        jurisdiction_code=data.jurisdiction_code, valid_from=data.valid_from, valid_until=data.valid_until,
+        legal_basis=data.legal_basis, requested_by=by.id,
+    )  # fmt: skip
+    audit.record_change(
+        session, by, "issuing_authorization.requested", authorization=row.id, department_id=row.department_id,
+        type_code=row.type_code, jurisdiction=row.jurisdiction_code, valid_until=row.valid_until.isoformat(),
+        requested_by=by.id,
+    )  # fmt: skip
+    return row
+
+
+def _managed_authorization(session: Session, authorization_id: int, by: Admin) -> IssuingAuthorization:
+    _require_admin_role(by)
+    row = registry_repository.get_issuing_authorization(session, authorization_id)
+    if row is None:
+        raise NotFound(f"no issuing authorization {authorization_id}")
+    _require_region(session, by, row.jurisdiction_code, "the jurisdiction's")
+    return row
+
+
+def approve_issuing_authorization(
+    session: Session, authorization_id: int, *, by: Admin
+) -> IssuingAuthorization:
+    """Approve a pending issuing authorization: an admin of the level that owns the licence type catalog
+    (the top of the region tree, the city), independent of the requester."""
+    row = _managed_authorization(session, authorization_id, by)
+    if row.status != "pending":
+        raise Conflict(f"issuing authorization {authorization_id} is {row.status}, not pending")
+    owner = repository.region_ancestors(session, row.jurisdiction_code)[-1]
+    if by.region_code != owner:
+        raise Forbidden(
+            f"issuing authorizations are approved at the level that owns the catalog (region {owner})",
+            errors=[field_error("region_code", "not the catalog's level")],
+        )
+    require_second_person(session, row.requested_by, by, f"issuing authorization {authorization_id}")
+    if row.valid_until <= utcnow():
+        raise Conflict(f"issuing authorization {authorization_id} has expired; request a new one")
+    row.status, row.approved_by, row.approved_at = "active", by.id, utcnow()
+    audit.record_change(
+        session, by, "issuing_authorization.approved", authorization=row.id, department_id=row.department_id,
+        type_code=row.type_code, jurisdiction=row.jurisdiction_code, requested_by=row.requested_by,
+        approved_by=by.id,
+    )  # fmt: skip
+    return row
+
+
+def revoke_issuing_authorization(
+    session: Session, authorization_id: int, *, by: Admin
+) -> IssuingAuthorization:
+    """Revoke an issuing authorization (one admin over its jurisdiction); the next batch is refused."""
+    row = _managed_authorization(session, authorization_id, by)
+    if row.status == "revoked":
+        raise Conflict(f"issuing authorization {authorization_id} is already revoked")
+    row.status, row.revoked_by, row.revoked_at = "revoked", by.id, utcnow()
+    audit.record_change(
+        session, by, "issuing_authorization.revoked", authorization=row.id, department_id=row.department_id,
+        type_code=row.type_code,
+    )  # fmt: skip
+    return row
+
+
+def list_issuing_authorizations(
+    session: Session, *, by: Admin, department_id: str | None = None, status: str | None = None,
+    limit: int = 100, offset: int = 0,
+) -> list[IssuingAuthorization]:  # fmt: skip
+    """Issuing authorizations of the departments in the caller's region subtree."""
+    regions = set(repository.region_subtree(session, by.region_code))
+    departments = [d.id for d in registry_repository.list_departments(session) if d.region_code in regions]
+    found = registry_repository.list_issuing_authorizations(
+        session, department_ids=departments, department_id=department_id, status=status, limit=limit,
+        offset=offset,
+    )  # fmt: skip
+    return list(found)

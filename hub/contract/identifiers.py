@@ -59,3 +59,10 @@ def check_uscc(value: object) -> str:
         return str(uscc.validate(value))
     except ValidationError as exc:
         raise ValueError(f"not a valid 统一社会信用代码 (GB 32100): {exc}") from None
+
+
+def holder_region(holder_kind: str, holder: str) -> str:
+    """The region code a holder's identifier names: a citizen's GB 11643 address code (the county where
+    the number was first given, not always where the holder lives now), an organisation's GB 32100
+    registration-authority code (characters 3-8)."""
+    return holder[:6] if holder_kind == "person" else holder[2:8]

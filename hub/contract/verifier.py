@@ -32,14 +32,16 @@ STATUS_LIST_TYP = "statuslist+jwt"
 BUNDLE_FORMAT = "licence-hub-keys/1"
 MAX_STATUS_LIST_BYTES = 16 << 20  # a decompressed list beyond this is refused, not inflated
 _PUBLIC_MEMBERS = ("kty", "crv", "x", "y", "kid", "alg", "use")
-_USABLE_KEY_STATUSES = frozenset({"active", "retired"})  # retired keys still verify what they signed
+# A retired key verifies what it signed before ``retired_at``, a compromised one what it signed before
+# ``compromised_since`` (the department JWKS publish both as NumericDates); a key of another state none.
+_USABLE_KEY_STATUSES = frozenset({"active", "retired", "compromised"})
 
 # Every VerificationFailed.reason; the machine-readable half of what `hub verify` prints.
 REASONS = frozenset({
     "malformed", "keys_unavailable", "unknown_issuer_key", "bad_signature", "disclosure_not_referenced",
     "expired", "not_yet_valid", "kb_invalid", "aud_mismatch", "nonce_mismatch", "kb_stale",
     "sd_hash_mismatch", "status_revoked", "status_suspended", "status_unavailable",
-    "status_list_bad_signature",
+    "status_list_bad_signature", "key_retired", "key_compromised",
 })  # fmt: skip
 # Reasons hub.contract.sdjwt raises that keep their name here; any other becomes the step's default.
 _KEPT = frozenset({
@@ -98,6 +100,27 @@ class TrustedKey:
     kid: str
     jwk: Mapping[str, Any] = field(repr=False)  # public members only
     status: str | None = None
+    retired_at: int | None = None
+    compromised_since: int | None = None
+
+    def check_signed_at(self, iat: Any) -> None:
+        """Refuse a credential this key signed (by its ``iat``) after it was retired or compromised.
+
+        ``iat`` is the signer's word: a thief of the key can backdate it. The hub refuses anything that
+        reaches it after retirement or compromise whatever its ``iat``, and withholds (marks invalid in
+        the status list) what reached it from ``compromised_since`` on, so the status check covers the
+        rest."""
+        if not isinstance(iat, int) or isinstance(iat, bool):
+            raise VerificationFailed("malformed", "the credential has no iat")
+        if self.status == "compromised" and (self.compromised_since is None or iat >= self.compromised_since):
+            raise VerificationFailed(
+                "key_compromised",
+                f"key {self.kid!r} of {self.iss} is compromised since {self.compromised_since}",
+            )
+        if self.status == "retired" and self.retired_at is not None and iat > self.retired_at:
+            raise VerificationFailed(
+                "key_retired", f"key {self.kid!r} of {self.iss} was retired at {self.retired_at}, before iat"
+            )
 
 
 class TrustedKeys:
@@ -122,14 +145,14 @@ class TrustedKeys:
         """The department issuers this bundle trusts (the hub itself issues no licence)."""
         return {iss for iss, _ in self._keys} - {self.hub}
 
-    def issuer_key(self, iss: str, kid: str | None) -> Mapping[str, Any] | None:
+    def issuer_key(self, iss: str, kid: str | None) -> TrustedKey | None:
         """The key ``kid`` of issuer ``iss``: never another issuer's, never the hub's."""
         if iss == self.hub or not isinstance(kid, str):
             return None
         key = self._keys.get((iss, kid))
         if key is None or (key.status is not None and key.status not in _USABLE_KEY_STATUSES):
             return None
-        return key.jwk
+        return key
 
     def hub_key(self, kid: str | None) -> Mapping[str, Any] | None:
         key = self._keys.get((self.hub, kid)) if isinstance(kid, str) else None
@@ -148,8 +171,9 @@ class TrustedKeys:
         keys = []
         for key in self._keys.values():
             entry = {**key.jwk, "iss": key.iss}
-            if key.status is not None:
-                entry["status"] = key.status
+            for name in ("status", "retired_at", "compromised_since"):
+                if getattr(key, name) is not None:
+                    entry[name] = getattr(key, name)
             keys.append(entry)
         return {"format": BUNDLE_FORMAT, "hub": self.hub, "keys": keys}
 
@@ -196,7 +220,11 @@ def _trusted_key(jwk: Mapping[str, Any], iss: str) -> TrustedKey:
         raise VerificationFailed("keys_unavailable", f"a key of {iss} has no kid")
     if status is not None and not isinstance(status, str):
         raise VerificationFailed("keys_unavailable", f"key {kid!r} has a non-string status")
-    return TrustedKey(iss=iss, kid=kid, jwk=public, status=status)
+    times = {name: jwk.get(name) for name in ("retired_at", "compromised_since")}
+    for name, value in times.items():
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            raise VerificationFailed("keys_unavailable", f"key {kid!r} has a non-NumericDate {name}")
+    return TrustedKey(iss=iss, kid=kid, jwk=public, status=status, **times)
 
 
 def http_client(timeout: float = 10.0) -> httpx.Client:
@@ -437,7 +465,9 @@ def verify_presentation_offline(
         )  # fmt: skip
         raise VerificationFailed("unknown_issuer_key", known)
     with _reasons("malformed"):
-        sdjwt.verify_issuer_signature(parsed, lambda _header: issuer_key)
+        sdjwt.verify_issuer_signature(parsed, lambda _header: issuer_key.jwk)
+    issuer_key.check_signed_at(parsed.payload.get("iat"))
+    with _reasons("malformed"):
         sdjwt.check_validity(parsed.payload, now=now, leeway_s=leeway_s)
         claims = sdjwt.resolve_disclosures(parsed)
 

@@ -111,9 +111,17 @@ def release_type(
         tier = wanted_tier
     if tier >= 3 and not consented:
         return _refuse(type_code, "consent_needed", "sensitive fields (T3) need the holder's consent")
-    found = repository.holder_licences(session, holder.index, type_code)
-    if not found:
+    stored = repository.holder_licences(session, holder.index, type_code)
+    if not stored:
         return _refuse(type_code, "no_licence", "the holder has no licence of this type")
+    # A licence whose signing key was compromised is never released (issue 14), even at T0.
+    found = [licence for licence in stored if licence.withheld is None]
+    if not found:
+        return _refuse(
+            type_code,
+            "key_compromised",
+            "the holder's licence was signed with a key since marked compromised",
+        )
     fields = {f["name"]: f for f in licence_type.fields}
     release = {name for name, spec in fields.items() if spec["tier"] <= tier}
     outcome = TypeOutcome()

@@ -19,10 +19,12 @@ V = LicenceVersion.__table__  # type: ignore[attr-defined]
 
 def holder_licences(session: Session, holder_index: str, type_code: str) -> Sequence[Row[Any]]:
     """The holder's licences of a type with their current version (one round trip): a lean Core select
-    of what a release reads — ``type_code``, ``status``, ``valid_until`` of the licence and
+    of what a release reads — ``type_code``, ``status``, ``valid_until``, ``withheld`` of the licence and
     ``licence_id``, ``credential_sealed`` of the version."""
     stmt = (
-        select(L.c.type_code, L.c.status, L.c.valid_until, V.c.licence_id, V.c.credential_sealed)
+        select(
+            L.c.type_code, L.c.status, L.c.valid_until, L.c.withheld, V.c.licence_id, V.c.credential_sealed
+        )
         .join(V, V.c.licence_id == L.c.current_licence_id)
         .where(L.c.holder_index == holder_index, L.c.type_code == type_code)
         .order_by(L.c.id)

@@ -8,7 +8,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 RefusalReason = Literal[
-    "no_grant", "purpose_not_covered", "outside_region", "consent_needed", "tier_too_high", "no_licence"
+    "no_grant",
+    "purpose_not_covered",
+    "outside_region",
+    "consent_needed",
+    "tier_too_high",
+    "no_licence",
+    "key_compromised",
 ]
 
 

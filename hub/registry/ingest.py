@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from hub.access.models import Client
 from hub.audit import service as audit
+from hub.audit import supervision
 from hub.audit.models import AuditEvent
 from hub.context import Hub
 from hub.contract.status import (
@@ -38,6 +39,7 @@ from hub.kit.time import utcnow
 from hub.registry import repository
 from hub.registry.ingest_checks import (
     TERMINAL_STATUSES,
+    ConflictingIssuer,
     InvalidClaims,
     PreparedOperation,
     Rejected,
@@ -85,11 +87,17 @@ def ingest_batch(
         raise NotFound(
             f"no department {batch.department!r}", errors=[field_error("department", "unknown department")]
         )
+    if department.status != "active":
+        raise Forbidden(
+            f"department {department.id!r} is {department.status}: a second admin has not approved it",
+            errors=[field_error("department", f"department is {department.status}")],
+        )
     plan_each_execution(session)
-    # The checks need no stored state but the department's keys and the catalog, so they start (on the
-    # check pool's workers) before the feed is locked.
+    # The checks need no stored state but the department's keys, authorizations and the catalog, so
+    # they start (on the check pool's workers) before the feed is locked.
     operations = [(operation.op, operation.credential, operation.statement) for operation in batch.operations]
-    with hub.checks.check(load_context(session, hub, department), operations) as checking:
+    context = load_context(session, hub, department)
+    with hub.checks.check(context, operations) as checking:
         digest = request_digest(batch)
         feed = repository.lock_feed(session, department.id)
         if batch.sequence <= feed.last_sequence:
@@ -109,10 +117,15 @@ def ingest_batch(
                 errors=[field_error("sequence", f"expected {feed.last_sequence + 1}")],
                 expected_sequence=feed.last_sequence + 1,
             )
-        writer = _BatchWriter(session, hub, department, batch.sequence, [op for op, _, _ in operations])
+        one_per_holder = {code for code, rules in context.types.items() if rules.one_per_holder}
+        writer = _BatchWriter(
+            session, hub, department, batch.sequence, [op for op, _, _ in operations], one_per_holder
+        )
         for chunk in checking:
             writer.apply(chunk)
     results = writer.results
+    for type_code, holder_index, other in writer.conflicts:
+        supervision.conflicting_issuer(session, department, type_code, holder_index, other)
 
     accepted = sum(r.outcome == "accepted" for r in results)
     event = _audit(session, pusher, department, batch.sequence, writer.type_codes, results)
@@ -184,10 +197,14 @@ class _BatchWriter:
     which reject just the clashing operations, as do all the batch's later chunks."""
 
     def __init__(
-        self, session: Session, hub: Hub, department: Department, sequence: int, op_names: list[str]
-    ) -> None:
+        self, session: Session, hub: Hub, department: Department, sequence: int, op_names: list[str],
+        one_per_holder: set[str],
+    ) -> None:  # fmt: skip
         self.session, self.hub, self.department, self.sequence = session, hub, department, sequence
         self.op_names = op_names
+        self.one_per_holder = one_per_holder
+        self.held_elsewhere: dict[tuple[str, str], str] = {}
+        self.conflicts: list[tuple[str, str, str]] = []  # type code, holder index, the other department
         self.state: dict[tuple[str, str], dict[str, Any]] = {}
         self.used_slots: set[tuple[int, int]] = set()
         self.used_jtis: set[str] = set()
@@ -221,6 +238,13 @@ class _BatchWriter:
             self.used_slots |= repository.used_status_slots(
                 session, department.id, (p.status_slot for p in checked if p.op == "issue")
             )
+        single = [
+            (p.type_code, p.holder_index)
+            for p in checked
+            if p.op == "issue" and p.type_code in self.one_per_holder
+        ]
+        if single:
+            self.held_elsewhere.update(repository.valid_elsewhere(session, department.id, single, self.now))
         attachments = repository.existing_attachments(session, (d for p in checked for d in p.attachments))
         self.used_jtis |= repository.existing_statement_ids(
             session, (p.jti for p in checked if p.op == "status")
@@ -360,6 +384,16 @@ def _apply_one(
             )
         )
     if item.op == "issue":
+        other = writer.held_elsewhere.get((item.type_code, item.holder_index))
+        if other is not None:
+            writer.conflicts.append((item.type_code, item.holder_index, other))
+            raise Rejected(
+                ConflictingIssuer(
+                    f"the holder has a valid {item.type_code} from department {other!r}; a person holds one "
+                    "at a time (the other must be cancelled first)",
+                    errors=[field_error(f"{where}.credential", "holder already holds a valid one elsewhere")],
+                )
+            )
         if current is not None:
             raise Rejected(
                 VersionConflict(
@@ -383,6 +417,7 @@ def _apply_one(
             "status_changed_at": None,
             "status_list": item.status_slot[0],
             "status_index": item.status_slot[1],
+            "withheld": None,
             "created_at": now,
         }
         created[key] = None
@@ -431,6 +466,7 @@ def _apply_one(
             )
         touched.add(key)
     current.update(
+        withheld=None,  # a new version signed by a key in force replaces one a compromised key signed
         current_version=item.licence_id.version,
         current_licence_id=licence_id,
         holder_index=item.holder_index,

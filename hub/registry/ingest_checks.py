@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from hub.contract import sdjwt
 from hub.contract.fields import field_problem
+from hub.contract.identifiers import holder_region
 from hub.contract.licence_id import LicenceId, LicenceIdError, parse_licence_id
 from hub.contract.status import (
     CREDENTIAL_TYP,
@@ -32,7 +33,7 @@ from hub.errors import (
     field_error,
 )
 from hub.kit.blind_index import BlindIndex
-from hub.kit.time import from_epoch
+from hub.kit.time import from_epoch, utcnow
 from hub.registry import repository
 from hub.registry.models import Department, DepartmentKey, LicenceType
 
@@ -71,6 +72,18 @@ class VersionConflict(Conflict):
     code, title = "version-conflict", "Licence version conflict"
 
 
+class NotAuthorizedToIssue(Forbidden):
+    code, title = "not-authorized-to-issue", "No issuing authorization in force covers this"
+
+
+class KeyNotInForce(InvalidSignature):
+    code, title = "key-not-in-force", "Signed by a key that is not in force"
+
+
+class ConflictingIssuer(Conflict):
+    code, title = "conflicting-issuer", "The holder has a valid licence of this type from another issuer"
+
+
 @dataclass(frozen=True, slots=True)
 class TypeRules:
     """What ingest checks of a licence type (a plain copy of its catalog row)."""
@@ -82,6 +95,7 @@ class TypeRules:
     holder_kind: str
     holder_field: str
     number_field: str
+    one_per_holder: bool
     fields: dict[str, dict[str, Any]]  # by name, in catalog order
 
     @classmethod
@@ -89,7 +103,8 @@ class TypeRules:
         return cls(
             code=row.code, name_en=row.name_en, classification=row.classification,
             issuer_kind=row.issuer_kind, holder_kind=row.holder_kind, holder_field=row.holder_field,
-            number_field=row.number_field, fields={f["name"]: dict(f) for f in row.fields},
+            number_field=row.number_field, one_per_holder=bool(row.one_per_holder),
+            fields={f["name"]: dict(f) for f in row.fields},
         )  # fmt: skip
 
 
@@ -102,10 +117,23 @@ class KeyRules:
     public_jwk: dict[str, Any]
     status: str
     retired_at: datetime | None
+    compromised_since: datetime | None
 
     @classmethod
     def of(cls, row: DepartmentKey) -> KeyRules:
-        return cls(row.kid, row.alg, dict(row.public_jwk), row.status, row.retired_at)
+        return cls(row.kid, row.alg, dict(row.public_jwk), row.status, row.retired_at, row.compromised_since)
+
+
+@dataclass(frozen=True, slots=True)
+class Jurisdiction:
+    """An issuing authorization in force, as ingest checks it: the regions whose holders it covers. One
+    over the root of the region tree also covers holders whose identifier names a region the hub does
+    not know (a citizen whose number was first given in another city)."""
+
+    authorization_id: int
+    code: str
+    regions: frozenset[str]
+    covers_unknown: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +149,24 @@ class CheckContext:
     types: dict[str, TypeRules]
     hub_jwks: dict[str, dict[str, Any]]
     list_prefix: str
+    jurisdictions: dict[str, tuple[Jurisdiction, ...]]  # by licence type code
+    known_regions: frozenset[str]
+
+
+def _jurisdictions(session: Session, department: Department) -> dict[str, tuple[Jurisdiction, ...]]:
+    parents = repository.region_parents(session)
+    found: dict[str, list[Jurisdiction]] = {}
+    for row in repository.issuing_authorizations_in_force(session, department.id, utcnow()):
+        assert row.id is not None
+        found.setdefault(row.type_code, []).append(
+            Jurisdiction(
+                authorization_id=row.id,
+                code=row.jurisdiction_code,
+                regions=frozenset(repository.region_subtree(session, row.jurisdiction_code)),
+                covers_unknown=parents.get(row.jurisdiction_code) is None,
+            )
+        )
+    return {code: tuple(rows) for code, rows in found.items()}
 
 
 def load_context(session: Session, hub: Hub, department: Department) -> CheckContext:
@@ -134,6 +180,8 @@ def load_context(session: Session, hub: Hub, department: Department) -> CheckCon
         hub_jwks={k["kid"]: k for k in hub.signer.jwks["keys"]},
         # Verifiers follow this URI: it must be the hub's own status list of this department.
         list_prefix=hub.settings.public_url + status_list_path(department.id, 0).rsplit("/", 1)[0] + "/",
+        jurisdictions=_jurisdictions(session, department),
+        known_regions=frozenset(repository.region_parents(session)),
     )
 
 
@@ -205,18 +253,40 @@ class OperationChecker:
             self._key_objects[row.kid] = JWKRegistry.import_key(dict(row.public_jwk))
         return self._key_objects[row.kid]
 
-    def _check_key_time(self, kid: str, issued_at: datetime, where: str) -> None:
+    def _check_key_in_force(self, kid: str, where: str) -> None:
+        """Only an active key signs what the hub takes in. What reaches the hub after a key's retirement
+        or compromise is refused whatever its ``iat``, which the signer chooses."""
         row = self.context.keys[kid]
-        if row.status == "retired" and row.retired_at is not None and issued_at > row.retired_at:
-            raise Rejected(
-                InvalidSignature(
-                    f"key {kid!r} was retired at {row.retired_at.isoformat()}; "
-                    "it verifies only what it signed before",
-                    errors=[field_error(where, "signed with a retired key after its retirement")],
-                )
+        if row.status == "active":
+            return
+        when = {"retired": row.retired_at, "compromised": row.compromised_since}.get(row.status)
+        since = f" since {when.isoformat()}" if when else ""
+        then = "it awaits a second admin's approval" if row.status == "pending" else "it signs nothing new"
+        raise Rejected(
+            KeyNotInForce(
+                f"key {kid!r} is {row.status}{since}; {then}",
+                errors=[field_error(where, f"signed with a {row.status} key")],
             )
-        if row.status not in ("active", "retired"):
-            raise Rejected(InvalidSignature(f"key {kid!r} is {row.status}"))
+        )
+
+    def _check_authorized(self, type_code: str, holder_region: str | None, where: str) -> int:
+        """The id of an issuing authorization in force for ``type_code`` whose jurisdiction holds
+        ``holder_region`` (any jurisdiction when None, as for a status change); else :class:`Rejected`."""
+        jurisdictions = self.context.jurisdictions.get(type_code, ())
+        for jurisdiction in jurisdictions:
+            if holder_region is None or holder_region in jurisdiction.regions:
+                return jurisdiction.authorization_id
+            if jurisdiction.covers_unknown and holder_region not in self.context.known_regions:
+                return jurisdiction.authorization_id
+        held = ", ".join(f"#{j.authorization_id} over {j.code}" for j in jurisdictions) or "none"
+        over = f" over region {holder_region}" if holder_region else ""
+        raise Rejected(
+            NotAuthorizedToIssue(
+                f"department {self.context.department_id!r} holds no issuing authorization in force for "
+                f"{type_code}{over} (its authorizations for this type: {held})",
+                errors=[field_error(f"{where}.vct", f"no issuing authorization in force{over}")],
+            )
+        )
 
     # -- operations ------------------------------------------------------------------------------------
 
@@ -319,7 +389,7 @@ class OperationChecker:
                 InvalidClaims("exp must be after nbf", errors=[field_error(f"{where}.exp", "not after nbf")])
             )
         kid = parsed.header["kid"]
-        self._check_key_time(kid, issued_at, where)
+        self._check_key_in_force(kid, where)
         self._check_holder_binding(payload.get("cnf"), where)
         slot = self._status_slot(payload.get("status"), where)
         previous = payload.get("previous_licence_id")
@@ -329,6 +399,7 @@ class OperationChecker:
 
         holder = claims[licence_type.holder_field]
         number = claims[licence_type.number_field]
+        self._check_authorized(licence_type.code, holder_region(licence_type.holder_kind, str(holder)), where)
         blind = self.blind_index
         return PreparedOperation(
             index=index,
@@ -536,7 +607,8 @@ class OperationChecker:
             raise Rejected(InvalidClaims("reason must be a string of at most 255 characters"))
         issued_at = self._epoch(payload, "iat", where, required=True)
         assert issued_at is not None
-        self._check_key_time(header["kid"], issued_at, where)
+        self._check_key_in_force(header["kid"], where)
+        self._check_authorized(licence_id.type_code, None, where)
         return PreparedOperation(
             index=index,
             op="status",

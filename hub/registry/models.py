@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, LargeBinary, String, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, LargeBinary, String, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 from hub.kit.time import utcnow
@@ -24,25 +24,47 @@ class Region(SQLModel, table=True):
     parent_code: str | None = Field(default=None, foreign_key="region.code", index=True, max_length=12)
 
 
+def _state(default: str) -> Any:
+    """A lifecycle state column; rows from before migration 0009 take ``default``."""
+    return Field(default=default, max_length=16, sa_column_kwargs={"server_default": default})
+
+
 class Department(SQLModel, table=True):
+    """An issuing department. Registered by an admin it is ``pending`` until a second admin approves it
+    (``hub.access.approvals``); only an ``active`` department's feed is taken in."""
+
     id: str = Field(primary_key=True, max_length=64)
     name: str = Field(max_length=128)
     kind: str = Field(max_length=32, index=True)
     region_code: str = Field(foreign_key="region.code", max_length=12)
     uscc: str = Field(max_length=18, unique=True)
     issuer: str = Field(max_length=255, unique=True)
+    status: str = _state("active")
+    requested_by: int | None = None  # admin ids; None: the operator, at the command line
+    approved_by: int | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class DepartmentKey(SQLModel, table=True):
+    """A department's public signing key: ``pending`` (added by an admin, awaiting a second) →
+    ``active`` → ``retired`` (planned rotation: signs nothing that reaches the hub from ``retired_at``
+    on) → ``compromised`` (what reached the hub, or claims to be signed, from ``compromised_since`` on
+    is withheld)."""
+
     __tablename__ = "department_key"
     kid: str = Field(primary_key=True, max_length=128)
     department_id: str = Field(foreign_key="department.id", index=True, max_length=64)
     alg: str = Field(max_length=16)
     public_jwk: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     status: str = Field(default="active", max_length=16)
+    rotation: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    requested_by: int | None = None
+    approved_by: int | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    activated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     retired_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    compromised_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    compromised_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class LicenceType(SQLModel, table=True):
@@ -55,6 +77,9 @@ class LicenceType(SQLModel, table=True):
     holder_field: str = Field(max_length=64)
     number_field: str = Field(max_length=64)
     classification: str = Field(max_length=16)
+    # A person holds one of these at a time (居民身份证, 户口簿): a second valid one from another issuer
+    # is refused at ingest and raises a supervision alert.
+    one_per_holder: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     fields: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
@@ -82,6 +107,9 @@ class Licence(SQLModel, table=True):
     status_index: int
     valid_from: datetime | None = Field(default=None, sa_type=UTCDateTime)
     valid_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Set when the current version was signed by a key marked compromised (``key_compromised``): the
+    # licence is not released and its status list entry reads invalid until a new version replaces it.
+    withheld: str | None = Field(default=None, max_length=32)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
@@ -102,7 +130,7 @@ class LicenceVersion(SQLModel, table=True):
     valid_from: datetime | None = Field(default=None, sa_type=UTCDateTime)
     valid_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     feed_sequence: int
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)  # when the hub received it
 
 
 class LicenceStatusChange(SQLModel, table=True):
@@ -141,6 +169,30 @@ class FeedBatch(SQLModel, table=True):
     accepted: int
     rejected: int
     result: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class IssuingAuthorization(SQLModel, table=True):
+    """Department × licence type × jurisdiction (a region subtree) × validity, on a legal basis: what a
+    department may issue, for holders of which region (DESIGN 3). Requested by an admin whose region
+    holds the jurisdiction, ``active`` once a second admin of the level that owns the catalog approves
+    it; ingest takes a credential or status change only under one in force."""
+
+    __tablename__ = "issuing_authorization"
+    __table_args__ = (Index("ix_issuing_authorization_department", "department_id", "type_code"),)
+    id: int | None = Field(default=None, primary_key=True)
+    department_id: str = Field(foreign_key="department.id", max_length=64)
+    type_code: str = Field(foreign_key="licence_type.code", max_length=32)
+    jurisdiction_code: str = Field(foreign_key="region.code", max_length=12)
+    valid_from: datetime = Field(sa_type=UTCDateTime)
+    valid_until: datetime = Field(sa_type=UTCDateTime)
+    legal_basis: str = Field(max_length=512)
+    status: str = Field(default="pending", max_length=16)
+    requested_by: int | None = None  # admin ids; None: the operator (migration, command line, demo)
+    approved_by: int | None = None
+    approved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revoked_by: int | None = None
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 

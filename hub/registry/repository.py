@@ -20,6 +20,7 @@ from hub.registry.models import (
     DepartmentKey,
     Feed,
     FeedBatch,
+    IssuingAuthorization,
     Licence,
     LicenceStatusChange,
     LicenceType,
@@ -98,6 +99,77 @@ def department_keys(session: Session, department_id: str) -> Sequence[Department
 
 def get_department_key(session: Session, kid: str) -> DepartmentKey | None:
     return session.get(DepartmentKey, kid)
+
+
+def withhold_signed_by(session: Session, kid: str, since: datetime) -> int:
+    """Mark withheld every licence whose current version ``kid`` signed and that reached the hub, or
+    claims to be signed, at or after ``since``; returns how many were marked."""
+    signed = select(V.c.licence_id).where(
+        V.c.issuer_kid == kid, (V.c.created_at >= since) | (V.c.issued_at >= since)
+    )
+    stmt = (
+        update(L)
+        .where(L.c.current_licence_id.in_(signed), L.c.withheld.is_(None))
+        .values(withheld="key_compromised")
+    )
+    return session.execute(stmt).rowcount or 0
+
+
+def region_subtree(session: Session, root: str) -> list[str]:
+    """``root`` and every region below it, from the cached region tree."""
+    parents = region_parents(session)
+    children: dict[str, list[str]] = {}
+    for code, parent in parents.items():
+        if parent is not None:
+            children.setdefault(parent, []).append(code)
+    found, frontier = [root], [root]
+    while frontier:
+        frontier = [child for code in frontier for child in children.get(code, ())]
+        found.extend(frontier)
+    return found
+
+
+# Issuing authorizations -------------------------------------------------------------------------------
+
+
+def add_issuing_authorization(session: Session, row: IssuingAuthorization) -> IssuingAuthorization:
+    session.add(row)
+    session.flush()
+    return row
+
+
+def get_issuing_authorization(session: Session, authorization_id: int) -> IssuingAuthorization | None:
+    return session.get(IssuingAuthorization, authorization_id)
+
+
+def issuing_authorizations_in_force(
+    session: Session, department_id: str, now: datetime
+) -> Sequence[IssuingAuthorization]:
+    A = IssuingAuthorization
+    stmt = select(A).where(
+        A.department_id == department_id, A.status == "active", A.valid_from <= now, A.valid_until > now
+    )
+    return session.scalars(stmt.order_by(A.id)).all()
+
+
+def list_issuing_authorizations(
+    session: Session,
+    *,
+    department_ids: Sequence[str] | None,
+    department_id: str | None = None,
+    status: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> Sequence[IssuingAuthorization]:
+    A = IssuingAuthorization
+    stmt = select(A).order_by(A.id)
+    if department_ids is not None:
+        stmt = stmt.where(A.department_id.in_(department_ids))
+    if department_id:
+        stmt = stmt.where(A.department_id == department_id)
+    if status:
+        stmt = stmt.where(A.status == status)
+    return session.scalars(stmt.limit(limit).offset(offset)).all()
 
 
 # Licence types ----------------------------------------------------------------------------------------
@@ -272,6 +344,7 @@ def insert_licences(session: Session, rows: list[dict[str, Any]]) -> dict[tuple[
 
 
 _LICENCE_STATE = (
+    "withheld",
     "current_version",
     "current_licence_id",
     "holder_index",
@@ -330,11 +403,31 @@ def get_licence(session: Session, licence_pk: int) -> Licence | None:
 
 def status_list_entries(
     session: Session, department_id: str, list_number: int
-) -> Sequence[tuple[int, str, datetime | None]]:
-    stmt = select(Licence.status_index, Licence.status, Licence.valid_until).where(
+) -> Sequence[tuple[int, str, datetime | None, str | None]]:
+    stmt = select(Licence.status_index, Licence.status, Licence.valid_until, Licence.withheld).where(
         Licence.department_id == department_id, Licence.status_list == list_number
     )
     return [tuple(row) for row in session.execute(stmt)]  # type: ignore[misc]
+
+
+def valid_elsewhere(
+    session: Session, department_id: str, holders: Iterable[tuple[str, str]], now: datetime
+) -> dict[tuple[str, str], str]:
+    """Of ``holders`` (type code, holder index), those holding a valid licence of that type from
+    another department, with that department's id."""
+    pairs = list(set(holders))
+    found: dict[tuple[str, str], str] = {}
+    for start in range(0, len(pairs), 500):
+        stmt = select(L.c.type_code, L.c.holder_index, L.c.department_id).where(
+            tuple_(L.c.holder_index, L.c.type_code).in_([(h, t) for t, h in pairs[start : start + 500]]),
+            L.c.department_id != department_id,
+            L.c.status == "01",
+            L.c.withheld.is_(None),
+            (L.c.valid_until.is_(None)) | (L.c.valid_until > now),
+        )
+        for type_code, holder_index, other in session.execute(stmt):
+            found[(type_code, holder_index)] = other
+    return found
 
 
 def versions_sealed_with_other_keys(

@@ -31,6 +31,9 @@ class DepartmentRead(BaseModel):
     region_code: str
     uscc: str
     issuer: str
+    status: str = Field(description="pending (awaiting a second admin) or active")
+    requested_by: int | None = None
+    approved_by: int | None = None
 
 
 class DepartmentCreate(BaseModel):
@@ -48,9 +51,51 @@ class DepartmentKeyRead(BaseModel):
     department_id: str
     alg: str
     public_jwk: dict[str, Any]
-    status: str
+    status: str = Field(description="pending, active, retired or compromised")
+    rotation: bool = Field(False, description="on approval, the department's other active keys retire")
+    requested_by: int | None = None
+    approved_by: int | None = None
     created_at: datetime
+    activated_at: datetime | None = None
     retired_at: datetime | None
+    compromised_since: datetime | None = None
+
+
+class KeyCompromise(BaseModel):
+    compromised_since: datetime | None = Field(
+        None,
+        description="From when the key is to be distrusted (default: now). What the hub received from "
+        "then on, or what claims to be signed from then on, is withheld.",
+    )
+
+
+class IssuingAuthorizationCreate(BaseModel):
+    department_id: str = Field(min_length=1, max_length=64)
+    type_code: str = Field(min_length=1, max_length=32)
+    jurisdiction_code: str = Field(
+        pattern=r"^\d{6}(\d{3}){0,2}$", description="The region subtree whose holders it may issue for."
+    )
+    valid_from: datetime | None = None
+    valid_until: datetime
+    legal_basis: str = Field(min_length=1, max_length=512)
+
+
+class IssuingAuthorizationRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    department_id: str
+    type_code: str
+    jurisdiction_code: str
+    valid_from: datetime
+    valid_until: datetime
+    legal_basis: str
+    status: str = Field(description="pending, active or revoked")
+    requested_by: int | None
+    approved_by: int | None
+    approved_at: datetime | None
+    revoked_by: int | None
+    revoked_at: datetime | None
+    created_at: datetime
 
 
 class LicenceFieldRead(BaseModel):
@@ -73,6 +118,7 @@ class LicenceTypeRead(BaseModel):
     holder_field: str
     number_field: str
     classification: str
+    one_per_holder: bool = Field(False, description="a holder has one valid licence of it at a time")
     fields: list[LicenceFieldRead]
 
 

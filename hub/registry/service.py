@@ -8,6 +8,7 @@ import logging
 import re
 import zlib
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any, BinaryIO
 
 from joserfc.jwk import JWKRegistry
@@ -29,7 +30,7 @@ from hub.errors import (
 )
 from hub.kit.time import to_epoch, utcnow
 from hub.registry import repository
-from hub.registry.models import Attachment, Department, DepartmentKey, LicenceType
+from hub.registry.models import Attachment, Department, DepartmentKey, IssuingAuthorization, LicenceType
 from hub.registry.schemas import (
     FeedCursorRead,
     LicenceStatusRead,
@@ -88,9 +89,20 @@ def get_region(session: Session, code: str) -> RegionRead:
 
 
 def register_department(
-    session: Session, *, id: str, name: str, kind: str, region_code: str, uscc: str, issuer: str
+    session: Session,
+    *,
+    id: str,
+    name: str,
+    kind: str,
+    region_code: str,
+    uscc: str,
+    issuer: str,
+    requested_by: int | None = None,
 ) -> Department:
-    """Register an issuing department (its keys are added separately)."""
+    """Register an issuing department (its keys and issuing authorizations are added separately).
+
+    Registered by the operator (``requested_by`` None) it is active at once; by an admin it is pending
+    until a second admin approves it (``hub.access.service.approve_department``)."""  # fmt: skip
     errors = []
     if not _DEPARTMENT_ID.match(id):
         errors.append(field_error("id", "2-63 characters of a-z, 0-9 and '-'"))
@@ -111,15 +123,29 @@ def register_department(
     for column, value in (("uscc", uscc), ("issuer", issuer)):
         if repository.department_with(session, column, value) is not None:
             raise Conflict(f"another department has this {column}", errors=[field_error(column, "taken")])
-    department = Department(id=id, name=name, kind=kind, region_code=region_code, uscc=uscc, issuer=issuer)
+    department = Department(
+        id=id, name=name, kind=kind, region_code=region_code, uscc=uscc, issuer=issuer,
+        status="active" if requested_by is None else "pending", requested_by=requested_by,
+    )  # fmt: skip
     session.add(department)
     session.flush()
     log.info("department.registered", extra={"department": id})
     return department
 
 
-def add_department_key(session: Session, department_id: str, public_jwk: dict[str, Any]) -> DepartmentKey:
-    """Register a department's public signing key (ES256 on P-256 or EdDSA on Ed25519)."""
+def add_department_key(
+    session: Session,
+    department_id: str,
+    public_jwk: dict[str, Any],
+    *,
+    requested_by: int | None = None,
+    rotation: bool = False,
+) -> DepartmentKey:
+    """Register a department's public signing key (ES256 on P-256 or EdDSA on Ed25519).
+
+    Added by the operator (``requested_by`` None) it is active at once; by an admin it is pending until
+    a second admin approves it. A ``rotation`` key retires the department's other active keys when it
+    becomes active."""
     if repository.get_department(session, department_id) is None:
         raise NotFound(f"no department {department_id!r}")
     jwk = {k: v for k, v in public_jwk.items() if k in ("kty", "crv", "x", "y", "kid", "alg", "use")}
@@ -144,33 +170,175 @@ def add_department_key(session: Session, department_id: str, public_jwk: dict[st
     if repository.get_department_key(session, kid) is not None:
         raise Conflict(f"key {kid!r} is already registered")
     jwk.update(kid=kid, alg=alg, use="sig")
-    row = DepartmentKey(kid=kid, department_id=department_id, alg=alg, public_jwk=jwk)
+    row = DepartmentKey(
+        kid=kid, department_id=department_id, alg=alg, public_jwk=jwk, requested_by=requested_by,
+        rotation=rotation, status="pending" if requested_by is not None else "active",
+    )  # fmt: skip
     session.add(row)
     session.flush()
-    log.info("department.key.added", extra={"department": department_id, "kid": kid})
+    if row.status == "active":
+        activate_department_key(session, row)
+    log.info("department.key.added", extra={"department": department_id, "kid": kid, "status": row.status})
     return row
 
 
-def retire_department_key(session: Session, department_id: str, kid: str) -> DepartmentKey:
-    """Retire a key: it still verifies what it signed before now, and signs nothing new."""
+def department_key(session: Session, department_id: str, kid: str) -> DepartmentKey:
     row = repository.get_department_key(session, kid)
     if row is None or row.department_id != department_id:
         raise NotFound(f"department {department_id!r} has no key {kid!r}")
+    return row
+
+
+def activate_department_key(session: Session, row: DepartmentKey) -> list[str]:
+    """Make a key active; a rotation key retires the department's other active keys. Returns their kids."""
+    row.status, row.activated_at = "active", utcnow()
+    retired = []
+    if row.rotation:
+        for other in repository.department_keys(session, row.department_id):
+            if other.kid != row.kid and other.status == "active":
+                retire_department_key(session, row.department_id, other.kid)
+                retired.append(other.kid)
+    return retired
+
+
+def retire_department_key(session: Session, department_id: str, kid: str) -> DepartmentKey:
+    """Retire a key (planned rotation): from now on nothing it signed is taken in, whatever its ``iat``;
+    what the hub received before stays valid."""
+    row = department_key(session, department_id, kid)
     if row.status != "active":
-        raise Conflict(f"key {kid!r} is already {row.status}")
+        raise Conflict(f"key {kid!r} is {row.status}, not active")
     row.status, row.retired_at = "retired", utcnow()
     log.info("department.key.retired", extra={"department": department_id, "kid": kid})
     return row
 
 
+def compromise_department_key(
+    session: Session, department_id: str, kid: str, since: datetime | None
+) -> tuple[DepartmentKey, int]:
+    """Mark a key compromised from ``since`` (default now): it signs nothing more, and every licence
+    whose current version it signed and that reached the hub, or claims to be signed, from ``since`` on
+    is withheld (not released; invalid in its status list). Returns the key and how many were withheld."""
+    row = department_key(session, department_id, kid)
+    now = utcnow()
+    if since is not None and since.tzinfo is None:
+        raise InvalidInput(
+            "give the time with a UTC offset", errors=[field_error("compromised_since", "no UTC offset")]
+        )
+    since = since or now
+    if since > now:
+        raise InvalidInput(
+            "a key is compromised from a time that has come",
+            errors=[field_error("compromised_since", "in the future")],
+        )
+    if row.status == "compromised" and row.compromised_since is not None and row.compromised_since <= since:
+        return row, 0  # marked already, from as early or earlier
+    row.status, row.compromised_since, row.compromised_at = "compromised", since, now
+    session.flush()
+    withheld = repository.withhold_signed_by(session, kid, since)
+    log.warning(
+        "department.key.compromised",
+        extra={"department": department_id, "kid": kid, "since": since.isoformat(), "withheld": withheld},
+    )
+    return row, withheld
+
+
+def _epoch_or_none(moment: datetime | None) -> int | None:
+    return to_epoch(moment) if moment is not None else None
+
+
 def department_jwks(session: Session, department_id: str) -> dict[str, Any]:
+    """The department's keys that are or were in force, each with its state and times (NumericDate):
+    ``status`` (active, retired, compromised), ``activated_at``, ``retired_at``, ``compromised_since``.
+    A verifier trusts a retired key only for what it signed before ``retired_at`` and a compromised key
+    only for what it signed before ``compromised_since`` (``hub.contract.verifier``)."""
     if repository.get_department(session, department_id) is None:
         raise NotFound(f"no department {department_id!r}")
-    return {
-        "keys": [
-            dict(k.public_jwk, status=k.status) for k in repository.department_keys(session, department_id)
-        ]
-    }
+    keys = []
+    for key in repository.department_keys(session, department_id):
+        if key.status == "pending":
+            continue
+        times = {
+            "activated_at": _epoch_or_none(key.activated_at),
+            "retired_at": _epoch_or_none(key.retired_at),
+            "compromised_since": _epoch_or_none(key.compromised_since),
+        }
+        keys.append(dict(key.public_jwk, status=key.status, **{k: v for k, v in times.items() if v}))
+    return {"keys": keys}
+
+
+# Issuing authorizations -------------------------------------------------------------------------------
+
+
+def authorize_issuing(
+    session: Session,
+    *,
+    department_id: str,
+    type_code: str,
+    jurisdiction_code: str,
+    valid_until: datetime,
+    legal_basis: str,
+    valid_from: datetime | None = None,
+    requested_by: int | None = None,
+) -> IssuingAuthorization:
+    """Record an issuing authorization. The operator's (``requested_by`` None: migration, command line,
+    demo) is in force at once; an admin's waits for a second admin (``hub.access.service``)."""
+    department = repository.get_department(session, department_id)
+    if department is None:
+        raise InvalidInput("unknown department", errors=[field_error("department_id", "unknown")])
+    licence_type = repository.get_licence_type(session, type_code)
+    if licence_type is None:
+        raise InvalidInput("unknown licence type", errors=[field_error("type_code", "not in the catalog")])
+    if licence_type.classification == "state_secret":
+        raise Forbidden("state-secret (涉密) licence types are never taken into the hub")
+    if licence_type.issuer_kind != department.kind:
+        raise InvalidInput(
+            f"{type_code} is issued by {licence_type.issuer_kind} departments, not {department.kind}",
+            errors=[field_error("type_code", "not of the department's kind")],
+        )
+    if repository.get_region(session, jurisdiction_code) is None:
+        raise InvalidInput("unknown region", errors=[field_error("jurisdiction_code", "unknown region")])
+    now = utcnow()
+    for name, value in (("valid_from", valid_from), ("valid_until", valid_until)):
+        if value is not None and value.tzinfo is None:
+            raise InvalidInput("give times with a UTC offset", errors=[field_error(name, "no UTC offset")])
+    start = valid_from or now
+    if valid_until <= max(start, now):
+        raise InvalidInput(
+            "valid_until must be later than now and valid_from",
+            errors=[field_error("valid_until", "too early")],
+        )
+    operator = requested_by is None
+    return repository.add_issuing_authorization(
+        session,
+        IssuingAuthorization(
+            department_id=department_id, type_code=type_code, jurisdiction_code=jurisdiction_code,
+            valid_from=start, valid_until=valid_until, legal_basis=legal_basis,
+            status="active" if operator else "pending", requested_by=requested_by,
+            approved_at=now if operator else None,
+        ),
+    )  # fmt: skip
+
+
+def authorize_every_type(
+    session: Session, department_id: str, *, jurisdiction_code: str, valid_until: datetime, legal_basis: str
+) -> list[IssuingAuthorization]:
+    """The operator's issuing authorizations for every catalog type of the department's kind (seeding:
+    ``hub demo``, ``hub departments add --authorize``, tests and benchmarks)."""
+    department = repository.get_department(session, department_id)
+    if department is None:
+        raise NotFound(f"no department {department_id!r}")
+    return [
+        authorize_issuing(
+            session,
+            department_id=department_id,
+            type_code=t.code,
+            jurisdiction_code=jurisdiction_code,
+            valid_until=valid_until,
+            legal_basis=legal_basis,
+        )
+        for t in repository.list_licence_types(session, department.kind)
+        if t.classification != "state_secret"
+    ]
 
 
 # Licence types ---------------------------------------------------------------------------------------
@@ -304,8 +472,11 @@ def status_list_token(session: Session, hub: Hub, department_id: str, list_numbe
     now = utcnow()
     per_byte = 8 // STATUS_LIST_BITS
     buffer = bytearray(STATUS_LIST_SIZE // per_byte)
-    for index, stored, valid_until in repository.status_list_entries(session, department_id, list_number):
-        value = effective_status(stored, valid_until, now).token_status
+    for index, stored, valid_until, withheld in repository.status_list_entries(
+        session, department_id, list_number
+    ):
+        # A withheld licence (its signing key compromised) reads invalid, whatever its own status.
+        value = 1 if withheld else effective_status(stored, valid_until, now).token_status
         buffer[index // per_byte] |= value << ((index % per_byte) * STATUS_LIST_BITS)
     encoded = base64.urlsafe_b64encode(zlib.compress(bytes(buffer), 9)).rstrip(b"=").decode()
     ttl = hub.settings.status_list_ttl_seconds

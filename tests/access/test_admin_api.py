@@ -55,6 +55,8 @@ def test_password_sign_in_gives_a_token_for_the_admin_api(client: TestClient, ca
         "role": "admin",
         "region_code": "410100",
         "status": "active",
+        "requested_by": None,
+        "approved_by": None,
     }
 
 
@@ -463,6 +465,12 @@ def test_departments_and_keys_through_the_admin_api(client: TestClient, hub: Hub
     registered = client.post("/v1/admin/departments", json=department_body(), headers=headers)
     assert registered.status_code == 201, registered.text
     assert registered.json()["region_code"] == "410100"
+    assert registered.json()["status"] == "pending"
+    second = bearer(hub, make_admin(hub, region="410100"))
+    problem(client.post("/v1/admin/departments/zz-civil-test/approve", headers=headers), 403)
+    approved = client.post("/v1/admin/departments/zz-civil-test/approve", headers=second)
+    assert approved.status_code == 200, approved.text
+    assert approved.json()["status"] == "active" and approved.json()["approved_by"] != city.id
 
     key = ECKey.generate_key("P-256", private=True)
     private = client.post(
@@ -476,7 +484,13 @@ def test_departments_and_keys_through_the_admin_api(client: TestClient, hub: Hub
     )
     assert added.status_code == 201, added.text
     kid = added.json()["kid"]
-    assert added.json()["status"] == "active"
+    assert added.json()["status"] == "pending"
+    assert kid not in [k["kid"] for k in client.get("/v1/departments/zz-civil-test/jwks").json()["keys"]]
+    approve = f"/v1/admin/departments/zz-civil-test/keys/{kid}/approve"
+    assert "you requested it" in problem(client.post(approve, headers=headers), 403)["detail"]
+    approved_key = client.post(approve, headers=second)
+    assert approved_key.status_code == 200, approved_key.text
+    assert approved_key.json()["status"] == "active"
     assert kid in [k["kid"] for k in client.get("/v1/departments/zz-civil-test/jwks").json()["keys"]]
 
     retired = client.post(f"/v1/admin/departments/zz-civil-test/keys/{kid}/retire", headers=headers)

@@ -234,7 +234,12 @@ def test_a_county_admin_manages_only_its_own_clients(cli: Cli, root: str) -> Non
 
 
 def test_grants_request_approve_list_and_revoke(cli: Cli, root: str) -> None:
-    cli.ok("admin", "add", "second", "--as", root, "--region", "410100", "--password-stdin", input=PASSWORD)
+    requested = cli.ok(
+        "admin", "add", "second", "--as", root, "--region", "410100", "--password-stdin", input=PASSWORD
+    )
+    assert requested["status"] == "pending"  # a peer of root's own region: a request
+    assert "you requested it" in cli.refused("admin", "approve", "second", "--as", root)
+    assert cli.ok("admin", "approve", "second")["status"] == "active"  # the operator approves
     client_id = cli.ok(
         "admin",
         "clients",
@@ -292,6 +297,7 @@ def test_grant_requests_are_checked_like_the_api(cli: Cli, root: str) -> None:
         "--password-stdin",
         input=PASSWORD,
     )
+    cli.ok("admin", "approve", "audit")
     client_id = cli.ok(
         "admin",
         "clients",
@@ -331,7 +337,12 @@ def test_departments_register_and_keys_as_an_admin(cli: Cli, root: str, tmp_path
     assert "uscc" in cli.refused(*register, "91410100MA0000000X", issuer, "--as", root, "--region", "410100")
     assert "region_code" in cli.refused(*register, uscc, issuer, "--as", "jinshui", "--region", "410100")
     made = cli.ok(*register, uscc, issuer, "--as", root, "--region", "410100")
-    assert made["id"] == "zz-civil-test" and made["uscc"] == uscc
+    assert made["id"] == "zz-civil-test" and made["uscc"] == uscc and made["status"] == "pending"
+    cli.ok("admin", "add", "second", "--as", root, "--region", "410100", "--password-stdin", input=PASSWORD)
+    cli.ok("admin", "approve", "second")
+    assert "you requested it" in cli.refused("admin", "departments", "approve", "zz-civil-test", "--as", root)
+    approved = cli.ok("admin", "departments", "approve", "zz-civil-test", "--as", "second")
+    assert approved["status"] == "active" and approved["approved_by"] != approved["requested_by"]
 
     key = ECKey.generate_key("P-256", private=True)
     jwk_file = tmp_path / "key.json"
@@ -340,10 +351,12 @@ def test_departments_register_and_keys_as_an_admin(cli: Cli, root: str, tmp_path
         "admin", "departments", "add-key", "zz-civil-test", str(jwk_file), "--as", "jinshui"
     )
     added = cli.ok("admin", "departments", "add-key", "zz-civil-test", str(jwk_file), "--as", root)
-    assert added["status"] == "active"
+    assert added["status"] == "pending"
+    approve_key = ["admin", "departments", "approve-key", "zz-civil-test", added["kid"]]
+    assert cli.ok(*approve_key, "--as", "second")["status"] == "active"
     retired = cli.ok("admin", "departments", "retire-key", "zz-civil-test", added["kid"], "--as", root)
     assert retired["status"] == "retired"
-    assert "already retired" in cli.refused(
+    assert "is retired, not active" in cli.refused(
         "admin", "departments", "retire-key", "zz-civil-test", added["kid"], "--as", root
     )
 

@@ -134,7 +134,8 @@ def _ids(types: list[dict]) -> list[str]:
 
 @pytest.mark.parametrize("lt", all_types(), ids=_ids(all_types()))
 def test_type_shape(lt):
-    assert set(lt) == TYPE_KEYS
+    assert set(lt) - {"one_per_holder"} == TYPE_KEYS
+    assert isinstance(lt.get("one_per_holder", False), bool)
     assert TYPE_CODE.match(lt["code"]), lt["code"]
     assert uscc.is_valid(lt["code"][:18]), f"{lt['code'][:18]} is not a valid USCC"
     assert lt["code"][18:].isdigit()

@@ -325,23 +325,28 @@ def test_status_statement_replay_and_forgery_are_refused(
     assert client.get(f"/v1/licences/{licence_id}/status").json()["status"] == "02"
 
 
-def test_retired_key_verifies_only_what_it_signed_before(
+def test_retired_key_signs_nothing_that_arrives_after_retirement(
     client: TestClient, hub: Hub, police: Issuer
 ) -> None:
+    """Issue 14: after retirement a key's signatures are refused whatever ``iat`` claims; what the hub
+    received before stays."""
     import time
 
     from hub.registry import service
     from storage.database import transaction
 
-    signed_before = police.credential(ID_CARD, issued_at=int(time.time()) - 60)
+    received_before = police.credential(ID_CARD, issued_at=int(time.time()) - 60)
+    assert post(client, batch(police, 1, issue(received_before)))["accepted"] == 1
     with transaction(hub.session_factory) as session:
         service.retire_department_key(session, police.id, police.kid)
-    signed_after = police.credential(ID_CARD, issued_at=int(time.time()) + 5)
-    body = post(client, batch(police, 1, issue(signed_before), issue(signed_after)))
-    assert [r["outcome"] for r in body["results"]] == ["accepted", "rejected"]
-    assert "retired" in body["results"][1]["problem"]["detail"]
-    jwks = client.get(f"/v1/departments/{police.id}/jwks").json()
-    assert jwks["keys"][0]["status"] == "retired"
+    backdated = police.credential(ID_CARD, issued_at=int(time.time()) - 3600)
+    body = post(client, batch(police, 2, issue(backdated)))
+    assert body["results"][0]["outcome"] == "rejected"
+    assert body["results"][0]["problem"]["type"].endswith("/key-not-in-force")
+    assert "retired" in body["results"][0]["problem"]["detail"]
+    [key] = client.get(f"/v1/departments/{police.id}/jwks").json()["keys"]
+    assert key["status"] == "retired"
+    assert key["retired_at"] >= key["activated_at"]
 
 
 def test_eddsa_department_and_other_departments(client: TestClient, hub: Hub, police: Issuer) -> None:
