@@ -385,7 +385,8 @@ def list_licence_types(session: Session, issuer_kind: str | None = None) -> list
 
 
 def list_departments(session: Session, kind: str | None = None) -> list[Department]:
-    return list(repository.list_departments(session, kind))
+    """The departments in force (approved), for the public catalog."""
+    return [d for d in repository.list_departments(session, kind) if d.status == "active"]
 
 
 def get_licence_type(session: Session, code: str) -> LicenceType:

@@ -26,14 +26,17 @@ from starlette.routing import Route
 
 from hub.access import service as access_service
 from hub.access.models import Admin
+from hub.access.schemas import AdminCreate
 from hub.context import Hub
 from hub.contract.issuing import build_credential
 from hub.demo_data import uscc_code
 from hub.main import create_app
 from hub.registry import service as registry_service
+from hub.registry.schemas import IssuingAuthorizationCreate
 from storage.database import transaction
 from tests.console.routes import CONSOLE_PUBLIC, CONSOLE_SESSION
 from tests.factories import (
+    BUSINESS_LICENCE,
     ID_CARD,
     NO_CRIMINAL_RECORD,
     Issuer,
@@ -109,6 +112,12 @@ class World:
     doomed_client: str = ""
     pending_grant: int = 0
     revocable_grant: int = 0
+    pending_admin: int = 0
+    pending_department: str = ""
+    pending_kid: str = ""
+    compromised_kid: str = ""
+    pending_authorization: int = 0
+    revocable_authorization: int = 0
     # Tokens of principals whose access was withdrawn after the token was issued, by audience.
     withdrawn: dict[str, str] = field(default_factory=dict)
 
@@ -133,6 +142,34 @@ def build_world(hub: Hub) -> World:
     with transaction(hub.session_factory) as session:
         spare = registry_service.add_department_key(session, police.id, es256_key()[1]["keys"][0])
         world.spare_kid = spare.kid
+        world.compromised_kid = registry_service.add_department_key(
+            session, police.id, es256_key()[1]["keys"][0]
+        ).kid
+        # Two-person requests made by the second admin, for the world's admin to approve.
+        second = session.get(Admin, second_admin.id)
+        assert second is not None
+        world.pending_admin = access_service.create_admin(
+            session, AdminCreate(username="matrix-pending", display_name="Pending", role="admin",
+                                 region_code="410100", password="long enough password"), by=second,
+        ).id or 0  # fmt: skip
+        world.pending_department = access_service.register_department(
+            session, {"id": "zz-matrix-pending", "name": "Pending", "kind": "police", "region_code": "410100",
+                      "uscc": uscc_code(random.Random(4), category="11"),
+                      "issuer": "https://hub.test/v1/departments/zz-matrix-pending"}, by=second,
+        ).id  # fmt: skip
+        world.pending_kid = access_service.add_department_key(
+            session, police.id, es256_key()[1]["keys"][0], by=second
+        ).kid
+        until = datetime.now(UTC) + timedelta(days=30)
+        world.pending_authorization = access_service.request_issuing_authorization(
+            session, IssuingAuthorizationCreate(department_id=police.id, type_code=ID_CARD,
+                                                jurisdiction_code="410100", valid_until=until,
+                                                legal_basis="matrix"), by=second,
+        ).id or 0  # fmt: skip
+        world.revocable_authorization = registry_service.authorize_issuing(
+            session, department_id=commerce.id, type_code=BUSINESS_LICENCE, jurisdiction_code="410100",
+            valid_until=until, legal_basis="matrix",
+        ).id or 0  # fmt: skip
     world.secret_client = create_client(hub, by=admin).client_id
     world.jwt_client = create_client(
         hub, auth_method="private_key_jwt", jwks=es256_key()[1], by=admin
@@ -329,6 +366,43 @@ PROTECTED: list[Row] = [
         "POST", "/v1/admin/departments/{department}/keys/{kid}/retire", "admin",
         lambda w: Call({"department": w.police.id, "kid": w.spare_kid}), 200,
         other=_county_admin,
+    ),
+    Row("GET", "/v1/admin/admins", "admin", lambda w: Call(), 200, auditor_may=True,
+        note="lists what lies in the caller's region"),
+    Row(
+        "POST", "/v1/admin/admins/{admin_id}/approve", "admin",
+        lambda w: Call({"admin_id": w.pending_admin}), 200, other=_county_admin,
+    ),
+    Row(
+        "POST", "/v1/admin/departments/{department}/approve", "admin",
+        lambda w: Call({"department": w.pending_department}), 200, other=_county_admin,
+    ),
+    Row(
+        "POST", "/v1/admin/departments/{department}/keys/{kid}/approve", "admin",
+        lambda w: Call({"department": w.police.id, "kid": w.pending_kid}), 200, other=_county_admin,
+    ),
+    Row(
+        "POST", "/v1/admin/departments/{department}/keys/{kid}/compromised", "admin",
+        lambda w: Call({"department": w.police.id, "kid": w.compromised_kid}, json={}), 200,
+        other=_county_admin,
+    ),
+    Row("GET", "/v1/admin/issuing-authorizations", "admin", lambda w: Call(), 200, auditor_may=True,
+        note="lists what lies in the caller's region"),
+    Row(
+        "POST", "/v1/admin/issuing-authorizations", "admin",
+        lambda w: Call(json={
+            "department_id": w.police.id, "type_code": ID_CARD, "jurisdiction_code": "410100",
+            "valid_until": _until(), "legal_basis": "matrix",
+        }), 201,
+        other=_county_admin,
+    ),
+    Row(
+        "POST", "/v1/admin/issuing-authorizations/{authorization_id}/approve", "admin",
+        lambda w: Call({"authorization_id": w.pending_authorization}), 200, other=_county_admin,
+    ),
+    Row(
+        "POST", "/v1/admin/issuing-authorizations/{authorization_id}/revoke", "admin",
+        lambda w: Call({"authorization_id": w.revocable_authorization}), 200, other=_county_admin,
     ),
     Row("GET", "/v1/admin/clients", "admin", lambda w: Call(), 200, auditor_may=True,
         note="lists what lies in the caller's region"),
