@@ -62,11 +62,12 @@ def test_a_retired_key_cannot_backdate_a_status_change(client: TestClient, hub: 
 
 
 def _lookup(client: TestClient, hub: Hub, service_client: str, holder: str) -> dict:
+    token = mint_client_token(hub, service_client, f"licence:{ID_CARD}:t1")
     return client.post(
         "/v1/lookups",
         json={"holder_id": holder, "types": [ID_CARD], "purpose": "MZCFBG", "case_id": "key-1",
               "nonce": "key-nonce-1"},
-        headers={"Authorization": f"Bearer {mint_client_token(hub, service_client, f'licence:{ID_CARD}:t1')}"},
+        headers={"Authorization": f"Bearer {token}"},
     ).json()  # fmt: skip
 
 
