@@ -61,7 +61,8 @@ def measure(hub_url: str, samples: Sequence[Sample], *, min_seconds: float = 2.0
     bare: list[tuple[str, ECKey, str, ECKey]] = []
     for presentation, _, _ in samples:
         parsed = sdjwt.parse(presentation)
-        issuer_jwk = keys.issuer_key(parsed.payload["iss"], parsed.header.get("kid"))
+        issuer = keys.issuer_key(parsed.payload["iss"], parsed.header.get("kid"))
+        issuer_jwk = issuer.jwk if issuer is not None else None
         issuer_jwt = presentation.split("~", 1)[0]
         kb_jwt = presentation.rsplit("~", 1)[1]
         kb_kid = json.loads(base64.urlsafe_b64decode(kb_jwt.split(".", 1)[0] + "==")).get("kid")

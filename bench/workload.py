@@ -13,16 +13,17 @@ import random
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from joserfc.jwk import ECKey
+from stdnum.cn import ric
 
 from hub.context import Hub
 from hub.contract.issuing import build_credential
 from hub.contract.licence_id import LicenceId
 from hub.contract.status import STATUS_LIST_SIZE
-from hub.demo_data import citizen_id, sample_values, uscc_code
+from hub.demo_data import ZHENGZHOU_COUNTIES, sample_values, uscc_code
 from hub.registry import service
 from hub.registry.catalog_data import load_licence_types
 from storage.database import transaction
@@ -141,6 +142,24 @@ def split_mix(total: int, mix: dict[str, float] = MIX) -> dict[str, int]:
     return counts
 
 
+# A person holds one ID card and one household register at a time (issue 14): two departments giving the
+# same person one would see the second refused. Each department's feed draws its citizens from a block of
+# birth dates of its own (two years: 8 counties × 1,000 sequence numbers × 730 days), in first-use order.
+_HOLDER_BLOCKS: dict[str, int] = {}
+
+
+def unique_citizen(department_id: str, index: int) -> str:
+    """The ``index``-th citizen ID number of ``department_id``'s block: never another department's."""
+    block = _HOLDER_BLOCKS.setdefault(department_id, len(_HOLDER_BLOCKS))
+    if block >= 27:
+        raise ValueError("more departments than blocks of birth dates between 1950 and 2004")
+    county = ZHENGZHOU_COUNTIES[index % len(ZHENGZHOU_COUNTIES)]
+    day, sequence = divmod(index // len(ZHENGZHOU_COUNTIES), 1000)
+    birth = date(1950, 1, 1) + timedelta(days=block * 730 + day % 730)
+    body = f"{county}{birth:%Y%m%d}{sequence:03d}"
+    return body + ric.calc_check_digit(body + "0")
+
+
 def make_feed(
     department: Department,
     type_counts: dict[str, int],
@@ -163,7 +182,8 @@ def make_feed(
     credentials = []
     for index, code in enumerate(codes):
         spec = types[code]
-        holder = citizen_id(rng) if spec["holder_kind"] == "person" else uscc_code(rng, category="91")
+        person = spec["holder_kind"] == "person"
+        holder = unique_citizen(department.id, index) if person else uscc_code(rng, category="91")
         credentials.append(
             build_credential(
                 licence_type=spec,

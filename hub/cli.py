@@ -6,7 +6,7 @@ import base64
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from rich.table import Table
@@ -257,7 +257,8 @@ def catalog_add_type(spec_file: Path) -> None:
 
 @departments_app.command("add")
 def departments_add(id: str, name: str, kind: str, uscc: str, issuer: str, region: str = "410100") -> None:
-    """Register an issuing department."""
+    """Register an issuing department, as the operator (active at once; give it issuing authorizations with
+    `hub departments authorize`)."""
     from hub.registry import service
 
     run_in_transaction(
@@ -279,9 +280,54 @@ def departments_add_key(department: str, jwk_file: Path) -> None:
     console.print(f"key {row.kid} added to {department}")
 
 
+@departments_app.command("authorize")
+def departments_authorize(
+    department: str,
+    legal_basis: Annotated[str, typer.Option(help="The law or decision that entitles the department.")],
+    jurisdiction: Annotated[str, typer.Option(help="Region code whose holders it may issue for.")] = "410100",
+    type_code: Annotated[
+        list[str] | None,
+        typer.Option("--type", help="A licence type (repeat); default: every type of its kind."),
+    ] = None,
+    days: Annotated[int, typer.Option(min=1, max=3650, help="How long the authorizations last.")] = 365,
+) -> None:
+    """Give a department issuing authorizations in force at once, as the operator (admins request them
+    with `hub admin authorizations request`, and a second admin approves)."""
+    from datetime import UTC, datetime, timedelta
+
+    from hub.registry import service
+
+    until = datetime.now(UTC) + timedelta(days=days)
+
+    def authorize(session: Any) -> list[Any]:
+        if not type_code:
+            return service.authorize_every_type(
+                session,
+                department,
+                jurisdiction_code=jurisdiction,
+                valid_until=until,
+                legal_basis=legal_basis,
+            )
+        return [
+            service.authorize_issuing(
+                session,
+                department_id=department,
+                type_code=code,
+                jurisdiction_code=jurisdiction,
+                valid_until=until,
+                legal_basis=legal_basis,
+            )
+            for code in type_code
+        ]
+
+    rows = run_in_transaction(authorize)
+    for row in rows:
+        console.print(f"authorization {row.id}: {department} issues {row.type_code} over {jurisdiction}")
+
+
 @departments_app.command("retire-key")
 def departments_retire_key(department: str, kid: str) -> None:
-    """Retire a department key: it keeps verifying what it signed before now."""
+    """Retire a department key: nothing it signs is taken in from now on; what was received stays."""
     from hub.registry import service
 
     run_in_transaction(lambda s: service.retire_department_key(s, department, kid))

@@ -227,6 +227,17 @@ def retire_key(
     )  # fmt: skip
 
 
+@router.post("/console/departments/{department}/keys/{kid}/approve", response_class=HTMLResponse)
+def approve_key(
+    request: Request, department: str, kid: str, admin: AdminPage, session: SessionDep
+) -> Response:
+    """Approve a key another admin requested (two-person rule)."""
+    return change(
+        request, session, admin, "departments",
+        lambda: access_service.approve_department_key(session, department, kid, by=admin),
+    )  # fmt: skip
+
+
 @router.get("/console/clients", response_class=HTMLResponse)
 def clients(request: Request, admin: AdminPage, session: SessionDep) -> Response:
     return render(request, "clients.html", admin=admin, **views.clients(session, admin))

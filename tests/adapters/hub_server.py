@@ -117,6 +117,13 @@ class HubServer:
         client_key_file.write_text(json.dumps({**client_key.as_dict(private=True), "kid": kid}))
         return DepartmentSetup(department_id, issuer.uscc, client.client_id, key_file, client_key_file)
 
+    def allow_several_per_holder(self) -> None:
+        """Let two departments give the same people ID cards and household registers. Tests that sync
+        one sample population through two police feeds need it; the hub otherwise refuses a person's
+        second valid one from another issuer (issue 14)."""
+        with self.hub.session_factory() as session, session.begin():
+            session.execute(text("UPDATE licence_type SET one_per_holder = :no"), {"no": False})
+
     def feed_rows(self, department_id: str) -> dict[str, int]:
         with self.hub.engine.connect() as conn:
             params = {"d": department_id}

@@ -141,6 +141,7 @@ def test_sync_matches_source_then_pushes_nothing_then_exactly_the_changes(
 def test_a_sync_killed_mid_way_ends_like_an_uninterrupted_one(hub_server: HubServer, tmp_path: Path) -> None:
     source = tmp_path / "export"
     write_export(generate(500, seed=41), source, seed=41)
+    hub_server.allow_several_per_holder()  # two feeds of the same people, compared
     steady, killed = (
         hub_server.register_police(tmp_path / "keys"),
         hub_server.register_police(tmp_path / "keys"),

@@ -24,6 +24,10 @@ CONSOLE_SESSION: dict[tuple[str, str], tuple[str, dict[str, str]]] = {
         "admin",
         {"department": "d", "kid": "k"},
     ),
+    ("POST", "/console/departments/{department}/keys/{kid}/approve"): (
+        "admin",
+        {"department": "d", "kid": "k"},
+    ),
     ("GET", "/console/clients"): ("admin", {}),
     ("POST", "/console/clients"): ("admin", {}),
     ("POST", "/console/clients/{client_id}/secret"): ("admin", {"client_id": "svc-x"}),

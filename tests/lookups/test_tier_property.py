@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import random
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -25,6 +26,7 @@ from hub.context import Hub
 from hub.contract import sdjwt
 from hub.contract.issuing import build_credential
 from hub.demo_data import sample_values
+from hub.kit.time import utcnow
 from hub.lookups import consents
 from hub.oauth import tokens
 from hub.registry import service as registry_service
@@ -199,6 +201,13 @@ class Bench:
         }  # fmt: skip
         with transaction(self.hub.session_factory) as session:
             registry_service.register_licence_type(session, spec)
+            # Every department of the type's kind may issue it (issuing authorizations, issue 14).
+            for (kind, _alg), issuer in self.issuers.items():
+                if kind == case.issuer_kind:
+                    registry_service.authorize_issuing(
+                        session, department_id=issuer.id, type_code=code, jurisdiction_code="410100",
+                        valid_until=utcnow() + timedelta(days=30), legal_basis="property test",
+                    )  # fmt: skip
         return spec
 
     def issue(self, case: Case, spec: dict[str, Any]) -> tuple[str, dict[str, Any]]:

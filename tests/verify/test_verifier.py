@@ -171,9 +171,9 @@ def test_the_reference_library_verifies_the_same_presentations(evidence: Evidenc
     keys = TrustedKeys.load(evidence.bundle)
 
     def issuer_key(iss: str, header: dict[str, Any]) -> JWK:
-        jwk = keys.issuer_key(iss, header.get("kid"))
-        assert jwk is not None, f"no trusted key for {iss}"
-        return JWK(**jwk)
+        key = keys.issuer_key(iss, header.get("kid"))
+        assert key is not None, f"no trusted key for {iss}"
+        return JWK(**key.jwk)
 
     for name in ("id_card", "business"):  # ES256 and EdDSA departments
         presentation = evidence.presentations[name]
