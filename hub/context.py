@@ -89,7 +89,7 @@ def build_hub(settings: Settings, *, migrate: bool = True) -> Hub:
         read_session_factory=make_session_factory(engine, read_only=True),
         keyring=keyring,
         blind_index=blind_index,
-        objects=object_store_from_url(settings.resolved_object_store_url),
+        objects=object_store_from_url(settings.resolved_object_store_url, keyring=keyring),
         signer=HubSigner(make_session_factory(engine, read_only=True), keyring),
         checks=CheckPool(settings.ingest_workers, blind_index),
     )
