@@ -266,6 +266,7 @@ class LocalObjectStore:
         _check_max_bytes(max_bytes)
         fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix="upload-")
         tmp = Path(tmp_name)
+        sha256 = ""
         try:
             with os.fdopen(fd, "wb") as sink:
                 sha256, size = _spool(stream, sink, max_bytes)
@@ -278,18 +279,31 @@ class LocalObjectStore:
             # The sidecar goes first: once the data file is visible its media type must be too.
             meta = {"media_type": media_type, "size": size}
             self._write_atomically(self._meta_path(path), json.dumps(meta).encode())
-            if self.sealer is None:
-                os.replace(tmp, path)
-            else:
-                with tmp.open("rb") as spooled:
-                    self._write_atomically(path, self.sealer.seal(sha256, _read_spool(spooled)))
+            if self.sealer is not None:
+                # Sealed over the spool itself (opening it "wb" gives its space back first), so a nearly
+                # full disk needs room for one copy of the object, not two.
+                sealed = self.sealer.seal(sha256, tmp.read_bytes())
+                with tmp.open("wb") as sink:
+                    sink.write(sealed)
+                    sink.flush()
+                    os.fsync(sink.fileno())
+            os.replace(tmp, path)
             return StoredObject(sha256=sha256, size=size, media_type=media_type)
         except OSError as exc:
+            if sha256:
+                self._forget_sidecar_of_missing(sha256)
             if exc.errno in _NO_ROOM:
                 raise ObjectStoreFull(f"no room to store the object in {self.root}: {exc}") from exc
             raise ObjectStoreError(f"could not store object: {exc}") from exc
         finally:
             tmp.unlink(missing_ok=True)
+
+    def _forget_sidecar_of_missing(self, sha256: str) -> None:
+        # A failed first write may have left the sidecar of an object that never appeared.
+        path = self._path(sha256)
+        with contextlib.suppress(OSError):
+            if not path.exists():
+                self._meta_path(path).unlink(missing_ok=True)
 
     def _write_atomically(self, path: Path, data: bytes) -> None:
         fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")

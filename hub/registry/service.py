@@ -39,7 +39,7 @@ from hub.registry.schemas import (
     RegionSummary,
     StatusListRef,
 )
-from storage.objects import ObjectCorrupt, ObjectNotFound, ObjectTooLarge
+from storage.objects import ObjectCorrupt, ObjectStoreError, ObjectTooLarge
 
 log = logging.getLogger("hub.registry")
 
@@ -345,7 +345,8 @@ def reseal_credentials(session: Session, hub: Hub, *, batch_size: int = 500) -> 
 @dataclass
 class AttachmentReseal:
     """What ``reseal_attachments`` did: objects (re)sealed, already sealed by the active key, and the
-    digests it could not seal (missing from the store, or failing their integrity check: left as they are)."""
+    digests it could not seal and why (missing, the store failing, or an object failing its integrity
+    check: left as they are)."""
 
     resealed: int = 0
     unchanged: int = 0
@@ -360,7 +361,7 @@ def reseal_attachments(session: Session, hub: Hub, *, batch_size: int = 500) -> 
     for sha256 in repository.attachment_digests(session, batch_size):
         try:
             changed = hub.objects.reseal(sha256)
-        except (ObjectNotFound, ObjectCorrupt) as exc:
+        except (ObjectStoreError, ObjectCorrupt) as exc:  # missing, unreachable, full, or corrupt
             log.error("attachment.reseal_failed", extra={"sha256": sha256, "reason": str(exc)})
             report.failed[sha256] = str(exc)
             continue
