@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -414,3 +415,37 @@ def test_reseal_names_an_attachment_it_cannot_seal(scene: Scene) -> None:
     assert report.resealed == 0 and list(report.failed) == [scene.photo]
     assert "SHA-256 is not its address" in report.failed[scene.photo]
     assert read_raw(scene.hub, scene.photo) == PNG + b"altered"
+
+
+@pytest.mark.parametrize("store_hub", ["local"], indirect=True)
+def test_hub_keys_reseal_seals_plain_photos_once_and_names_a_corrupt_one(
+    scene: Scene, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from hub.cli import app
+
+    for name in [n for n in os.environ if n.startswith("HUB_")]:
+        monkeypatch.delenv(name)
+    env = {
+        f"HUB_{name.upper()}": str(value)
+        for name, value in scene.hub.settings.model_dump(mode="json").items()
+        if value is not None and not isinstance(value, list | dict)
+    }
+    unreleased = scene.client.post(
+        "/v1/attachments", content=OTHER_PNG, headers={"content-type": "image/png", **scene.police.headers}
+    ).json()["sha256"]
+    write_raw(scene.hub, scene.photo, PNG)  # left plain by a hub before sealing at rest
+
+    first = CliRunner().invoke(app, ["keys", "reseal"], env={**env, "COLUMNS": "200"})
+    again = CliRunner().invoke(app, ["keys", "reseal"], env={**env, "COLUMNS": "200"})
+
+    assert first.exit_code == 0, first.output
+    assert "1 attachments (1 already sealed)" in first.stdout
+    assert "0 attachments (2 already sealed)" in again.stdout
+    assert read_raw(scene.hub, scene.photo).startswith(OBJECT_MAGIC)
+
+    write_raw(scene.hub, unreleased, b"\x89PNG\r\n\x1a\n damaged")
+    broken = CliRunner().invoke(app, ["keys", "reseal"], env={**env, "COLUMNS": "200"})
+    assert broken.exit_code == 1
+    assert f"not sealed: attachment {unreleased}" in broken.stdout
