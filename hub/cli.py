@@ -206,12 +206,14 @@ def keys_rotate() -> None:
 
 @keys_app.command("reseal")
 def keys_reseal() -> None:
-    """Re-encrypt the hub's private keys and every stored credential with the active data key.
+    """Re-encrypt the hub's private keys, every stored credential and every attachment with the active
+    data key; attachments stored plain (before sealing at rest) are sealed.
 
     Rotation: put a new key first in HUB_DATA_KEYS (keep the old one after it), run this, then drop the
-    old key once this reports nothing resealed."""
+    old key once this reports nothing resealed. Safe to run again; it exits 1 if an attachment could not
+    be sealed (missing, or failing its integrity check), naming it."""
     from hub.keys import service
-    from hub.registry.service import reseal_credentials
+    from hub.registry.service import reseal_attachments, reseal_credentials
     from storage.database import transaction
 
     hub = open_hub()
@@ -219,10 +221,17 @@ def keys_reseal() -> None:
         keys = service.reseal_all(session, hub.keyring)
     with transaction(hub.session_factory) as session:
         credentials = reseal_credentials(session, hub)
+    with hub.read_session_factory() as session:
+        attachments = reseal_attachments(session, hub)
     console.print(
-        f"resealed {keys} hub keys and {credentials} credentials with data key {hub.keyring.active.kid}"
+        f"resealed {keys} hub keys, {credentials} credentials and {attachments.resealed} attachments "
+        f"({attachments.unchanged} already sealed) with data key {hub.keyring.active.kid}"
     )
+    for sha256, reason in attachments.failed.items():
+        console.print(f"[red]not sealed:[/red] attachment {sha256}: {reason}")
     hub.close()
+    if attachments.failed:
+        raise typer.Exit(1)
 
 
 @catalog_app.command("load")

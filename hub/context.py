@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from hub import db
 from hub.keys.service import HubSigner, ensure_active_key
 from hub.kit.blind_index import BlindIndex
+from hub.kit.private_files import keep_private, write_private
 from hub.registry.check_pool import CheckPool
 from hub.settings import Settings
 from storage.database import make_engine, make_session_factory, transaction
@@ -46,16 +47,14 @@ def demo_secrets(var_dir: Path) -> dict[str, str]:
     """Secrets for demo mode, generated on first start and kept in ``var/keys/secrets.json`` (0600)."""
     path = var_dir / "keys" / "secrets.json"
     if path.exists():
+        keep_private(path)
         return dict(json.loads(path.read_text()))
-    path.parent.mkdir(parents=True, exist_ok=True)
     secrets = {
         "data_keys": Keyring.generate_spec("demo1"),
         "blind_index_key": base64.b64encode(os.urandom(32)).decode(),
         "session_secret": base64.b64encode(os.urandom(32)).decode(),
     }
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(secrets, handle)
+    write_private(path, json.dumps(secrets), exclusive=True)
     log.info("keys.demo_secrets.created", extra={"path": str(path)})
     return secrets
 
@@ -89,7 +88,7 @@ def build_hub(settings: Settings, *, migrate: bool = True) -> Hub:
         read_session_factory=make_session_factory(engine, read_only=True),
         keyring=keyring,
         blind_index=blind_index,
-        objects=object_store_from_url(settings.resolved_object_store_url),
+        objects=object_store_from_url(settings.resolved_object_store_url, keyring=keyring),
         signer=HubSigner(make_session_factory(engine, read_only=True), keyring),
         checks=CheckPool(settings.ingest_workers, blind_index),
     )

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import random
 import secrets
 from datetime import timedelta
@@ -25,6 +24,7 @@ from hub.access.schemas import AdminCreate, ClientCreate, GrantCreate
 from hub.context import Hub
 from hub.demo_adapters import load_through_adapters
 from hub.demo_data import uscc_code
+from hub.kit.private_files import keep_private, write_private
 from hub.kit.time import utcnow
 from hub.lookups.items import seed_service_items
 from hub.registry import repository, service
@@ -54,12 +54,10 @@ def seed_catalog(hub: Hub) -> None:
 def _department_key(keys_dir: Path, department_id: str) -> ECKey:
     path = keys_dir / f"{department_id}.private.jwk.json"
     if path.exists():
+        keep_private(path)
         return ECKey.import_key(json.loads(path.read_text()))
     key = ECKey.generate_key("P-256", private=True)
-    keys_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(key.as_dict(private=True), handle)
+    write_private(path, json.dumps(key.as_dict(private=True)), exclusive=True)
     return key
 
 
@@ -119,6 +117,9 @@ def seed_access(
     if existing.get("admins") and existing.get("clients"):
         for department, client in zip(departments, existing["clients"][: len(departments)], strict=True):
             department["client_id"] = client["client_id"]
+            client_key = demo_dir / "keys" / f"{department['id']}-client.private.jwk.json"
+            if client_key.exists():
+                keep_private(client_key)  # written by an older run, perhaps before files were 0600
         return {
             "admins": existing["admins"],
             "clients": existing["clients"],
@@ -217,8 +218,7 @@ def seed(hub: Hub) -> Path:
             "GET /.well-known/jwks.json",
         ],
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(listing, ensure_ascii=False, indent=2))
+    write_private(path, json.dumps(listing, ensure_ascii=False, indent=2))
     return path
 
 
@@ -237,4 +237,4 @@ def load_data(hub: Hub, hub_url: str) -> None:
         licence_ids = repository.sample_licence_ids(session, 5)
     listing["holders"] = {"citizen_id_numbers": citizens, "business_usccs": businesses}
     listing["sample_licence_ids"] = licence_ids
-    path.write_text(json.dumps(listing, ensure_ascii=False, indent=2))
+    write_private(path, json.dumps(listing, ensure_ascii=False, indent=2))

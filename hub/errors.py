@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from storage.objects import ObjectNotFound, ObjectStoreError, ObjectStoreFull
+from storage.objects import ObjectCorrupt, ObjectNotFound, ObjectStoreError, ObjectStoreFull
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://licence-hub.dev/problems/"
@@ -193,6 +193,24 @@ def install_error_handlers(app: FastAPI) -> None:
                 headers={"Retry-After": "5"},
             )
         return problem_response(error.to_problem(request.url.path), headers=error.headers or None)
+
+    @app.exception_handler(ObjectCorrupt)
+    async def _object_corrupt(request: Request, exc: ObjectCorrupt) -> JSONResponse:
+        # Stored data failed its integrity check: a server fault that a retry will not mend (so not 503).
+        log.critical(
+            "request.object_integrity_failed", extra={"path": request.url.path, "sha256": exc.sha256}
+        )
+        return problem_response(
+            {
+                "type": "about:blank",
+                "title": "Internal server error",
+                "status": 500,
+                "detail": (
+                    "the stored file failed its integrity check and was not sent; the operators are alerted"
+                ),
+                "instance": request.url.path,
+            }
+        )
 
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception) -> JSONResponse:

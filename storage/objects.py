@@ -3,6 +3,11 @@
 Objects are immutable blobs named by the SHA-256 of their bytes (key ``sha256/<hex>``), so the same
 content uploaded twice is stored once and a caller can verify what it reads. The store knows nothing
 about what the bytes mean; callers keep the digest in their own records.
+
+Given an ``ObjectSealer`` (``storage.object_sealing``), a store seals what it writes with the data
+keyring: the key stays the SHA-256 of the plaintext, the bytes at rest are ciphertext, ``open`` returns
+the plaintext only after checking it against its address, and there is no presigned URL (the store
+would hand out ciphertext). ``reseal`` seals a plain object, or reseals one under the active key.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import io
 import json
 import os
 import re
@@ -27,9 +33,13 @@ from minio import Minio
 from minio.error import MinioException, S3Error
 from minio.helpers import check_bucket_name
 
+from storage.object_sealing import ObjectCorrupt, ObjectSealer
+from storage.sealing import Keyring
+
 __all__ = [
     "CHUNK_SIZE",
     "LocalObjectStore",
+    "ObjectCorrupt",
     "ObjectNotFound",
     "ObjectStore",
     "ObjectStoreError",
@@ -107,17 +117,26 @@ class ObjectStore(Protocol):
         """Stream the object's bytes in chunks; raises ``ObjectNotFound`` at once if it is missing.
 
         The returned iterator has ``close()``; call it (or exhaust the iterator) to release the file
-        or connection early.
+        or connection early. A sealing store reads and opens the whole object first and raises
+        ``ObjectCorrupt`` (before any chunk) if it does not authenticate or match its address.
         """
         ...
 
     def presigned_url(self, sha256: str, *, expires: timedelta) -> str | None:
         """Return a time-limited URL a client can GET the object from, or None if this backend has
-        none (the caller then streams through ``open``). Does not check that the object exists."""
+        none or seals (the caller then streams through ``open``). Does not check that the object exists."""
         ...
 
     def delete(self, sha256: str) -> None:
         """Remove the object; deleting a missing object is not an error."""
+        ...
+
+    def reseal(self, sha256: str) -> bool:
+        """Seal a plain object, or reseal one sealed by an older key, with the active data key.
+
+        Returns whether the object was rewritten (False: already sealed by the active key, so running it
+        again is harmless). Raises ``ObjectNotFound``, ``ObjectCorrupt`` if the object fails its
+        integrity check (it is left as it is), and ValueError on a store without a sealer."""
         ...
 
     def ping(self) -> None:
@@ -172,6 +191,16 @@ def _spool(stream: BinaryIO, sink: IO[bytes], max_bytes: int) -> tuple[str, int]
     return digest.hexdigest(), size
 
 
+def _chunks_of(data: bytes) -> _ChunkIterator:
+    view = io.BytesIO(data)
+    return _ChunkIterator(lambda: view.read(CHUNK_SIZE), view.close)
+
+
+def _read_spool(sink: IO[bytes]) -> bytes:
+    sink.seek(0)
+    return sink.read()
+
+
 class _ChunkIterator(Iterator[bytes]):
     """Chunks from ``read`` until it returns b""; ``close`` releases the source even if never iterated."""
 
@@ -212,11 +241,12 @@ class LocalObjectStore:
     """Objects as files under ``root``: ``sha256/ab/cd/<hex>`` plus a ``<hex>.meta.json`` sidecar.
 
     Uploads are spooled into ``root/tmp`` (same file system) and moved into place with ``os.replace``,
-    so readers never see a partial object.
+    so readers never see a partial object. A sealed object's sidecar also holds its plaintext size.
     """
 
-    def __init__(self, root: Path | str) -> None:
+    def __init__(self, root: Path | str, sealer: ObjectSealer | None = None) -> None:
         self.root = Path(root).absolute()
+        self.sealer = sealer
         self._tmp = self.root / "tmp"
         self._tmp.mkdir(parents=True, exist_ok=True)
 
@@ -236,6 +266,7 @@ class LocalObjectStore:
         _check_max_bytes(max_bytes)
         fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix="upload-")
         tmp = Path(tmp_name)
+        sha256 = ""
         try:
             with os.fdopen(fd, "wb") as sink:
                 sha256, size = _spool(stream, sink, max_bytes)
@@ -246,15 +277,33 @@ class LocalObjectStore:
             path = self._path(sha256)
             path.parent.mkdir(parents=True, exist_ok=True)
             # The sidecar goes first: once the data file is visible its media type must be too.
-            self._write_atomically(self._meta_path(path), json.dumps({"media_type": media_type}).encode())
+            meta = {"media_type": media_type, "size": size}
+            self._write_atomically(self._meta_path(path), json.dumps(meta).encode())
+            if self.sealer is not None:
+                # Sealed over the spool itself (opening it "wb" gives its space back first), so a nearly
+                # full disk needs room for one copy of the object, not two.
+                sealed = self.sealer.seal(sha256, tmp.read_bytes())
+                with tmp.open("wb") as sink:
+                    sink.write(sealed)
+                    sink.flush()
+                    os.fsync(sink.fileno())
             os.replace(tmp, path)
             return StoredObject(sha256=sha256, size=size, media_type=media_type)
         except OSError as exc:
+            if sha256:
+                self._forget_sidecar_of_missing(sha256)
             if exc.errno in _NO_ROOM:
                 raise ObjectStoreFull(f"no room to store the object in {self.root}: {exc}") from exc
             raise ObjectStoreError(f"could not store object: {exc}") from exc
         finally:
             tmp.unlink(missing_ok=True)
+
+    def _forget_sidecar_of_missing(self, sha256: str) -> None:
+        # A failed first write may have left the sidecar of an object that never appeared.
+        path = self._path(sha256)
+        with contextlib.suppress(OSError):
+            if not path.exists():
+                self._meta_path(path).unlink(missing_ok=True)
 
     def _write_atomically(self, path: Path, data: bytes) -> None:
         fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
@@ -268,6 +317,13 @@ class LocalObjectStore:
             Path(tmp_name).unlink(missing_ok=True)
             raise
 
+    def _meta(self, path: Path) -> dict[str, object]:
+        try:
+            meta = json.loads(self._meta_path(path).read_bytes())
+        except (OSError, ValueError):
+            return {}
+        return meta if isinstance(meta, dict) else {}
+
     def stat(self, sha256: str) -> StoredObject | None:
         path = self._path(sha256)
         try:
@@ -276,14 +332,27 @@ class LocalObjectStore:
             return None
         except OSError as exc:
             raise ObjectStoreError(f"could not stat object: {exc}") from exc
+        meta = self._meta(path)
+        media_type = meta.get("media_type")
+        plain_size = meta.get("size")
+        return StoredObject(
+            sha256=sha256,
+            size=plain_size if isinstance(plain_size, int) else size,
+            media_type=media_type if isinstance(media_type, str) else DEFAULT_MEDIA_TYPE,
+        )
+
+    def _read_stored(self, path: Path, sha256: str) -> bytes:
         try:
-            media_type = json.loads(self._meta_path(path).read_bytes())["media_type"]
-        except (OSError, ValueError, KeyError, TypeError):
-            media_type = DEFAULT_MEDIA_TYPE
-        return StoredObject(sha256=sha256, size=size, media_type=media_type)
+            return path.read_bytes()
+        except FileNotFoundError:
+            raise ObjectNotFound(sha256) from None
+        except OSError as exc:
+            raise ObjectStoreError(f"could not open object: {exc}") from exc
 
     def open(self, sha256: str) -> Iterator[bytes]:
         path = self._path(sha256)
+        if self.sealer is not None:
+            return _chunks_of(self.sealer.open(sha256, self._read_stored(path, sha256)))
         try:
             f = path.open("rb")
         except FileNotFoundError:
@@ -291,6 +360,24 @@ class LocalObjectStore:
         except OSError as exc:
             raise ObjectStoreError(f"could not open object: {exc}") from exc
         return _ChunkIterator(lambda: f.read(CHUNK_SIZE), f.close)
+
+    def reseal(self, sha256: str) -> bool:
+        sealer = _need_sealer(self.sealer)
+        path = self._path(sha256)
+        stored = self._read_stored(path, sha256)
+        if not sealer.needs_sealing(stored):
+            return False
+        plaintext = sealer.open(sha256, stored)
+        try:
+            meta = self._meta(path) | {"size": len(plaintext)}
+            meta.setdefault("media_type", DEFAULT_MEDIA_TYPE)
+            self._write_atomically(self._meta_path(path), json.dumps(meta).encode())
+            self._write_atomically(path, sealer.seal(sha256, plaintext))
+        except OSError as exc:
+            if exc.errno in _NO_ROOM:
+                raise ObjectStoreFull(f"no room to reseal the object in {self.root}: {exc}") from exc
+            raise ObjectStoreError(f"could not reseal object: {exc}") from exc
+        return True
 
     def presigned_url(self, sha256: str, *, expires: timedelta) -> str | None:
         check_digest(sha256)
@@ -307,6 +394,12 @@ class LocalObjectStore:
     def ping(self) -> None:
         if not self.root.is_dir() or not os.access(self._tmp, os.W_OK | os.X_OK):
             raise ObjectStoreError(f"object folder {self.root} is missing or not writable")
+
+
+def _need_sealer(sealer: ObjectSealer | None) -> ObjectSealer:
+    if sealer is None:
+        raise ValueError("this object store has no data keyring to seal with")
+    return sealer
 
 
 def _s3_http_client(connect_timeout: float, read_timeout: float, retries: int) -> urllib3.PoolManager:
@@ -328,7 +421,7 @@ class S3ObjectStore:
     """Objects in one bucket of an S3 server (MinIO, SeaweedFS, AWS…) under ``sha256/<hex>``.
 
     The bucket is created on the first upload if it does not exist. The media type is stored as the
-    object's Content-Type.
+    object's Content-Type; a sealed object's plaintext size as its ``x-amz-meta-plaintext-size``.
     """
 
     def __init__(
@@ -343,7 +436,9 @@ class S3ObjectStore:
         connect_timeout: float = 3.0,
         read_timeout: float = 30.0,
         retries: int = 2,
+        sealer: ObjectSealer | None = None,
     ) -> None:
+        self.sealer = sealer
         try:
             check_bucket_name(bucket, strict=True)
         except ValueError as exc:
@@ -398,18 +493,36 @@ class S3ObjectStore:
             if existing is not None:
                 return existing
             self._ensure_bucket()
-            spool.seek(0)
-            try:
-                self._client.put_object(
-                    bucket_name=self.bucket,
-                    object_name=object_key(sha256),
-                    data=spool,
-                    length=size,
-                    content_type=media_type,
-                )
-            except (MinioException, urllib3.exceptions.HTTPError, OSError) as exc:
-                raise self._fail("upload", exc) from exc
+            if self.sealer is None:
+                spool.seek(0)
+                self._write(sha256, spool, size, media_type)
+            else:
+                self._write_sealed(sha256, self.sealer.seal(sha256, _read_spool(spool)), size, media_type)
         return StoredObject(sha256=sha256, size=size, media_type=media_type)
+
+    def _write(
+        self,
+        sha256: str,
+        data: BinaryIO,
+        length: int,
+        media_type: str,
+        metadata: dict[str, str] | None = None,
+    ) -> None:
+        try:
+            self._client.put_object(
+                bucket_name=self.bucket,
+                object_name=object_key(sha256),
+                data=data,
+                length=length,
+                content_type=media_type,
+                metadata=metadata,  # type: ignore[arg-type]
+            )
+        except (MinioException, urllib3.exceptions.HTTPError, OSError) as exc:
+            raise self._fail("upload", exc) from exc
+
+    def _write_sealed(self, sha256: str, sealed: bytes, plain_size: int, media_type: str) -> None:
+        metadata = {_PLAINTEXT_SIZE: str(plain_size)}
+        self._write(sha256, io.BytesIO(sealed), len(sealed), media_type, metadata)
 
     def stat(self, sha256: str) -> StoredObject | None:
         key = object_key(sha256)
@@ -421,13 +534,34 @@ class S3ObjectStore:
             raise self._fail("stat", exc) from exc
         except (MinioException, urllib3.exceptions.HTTPError, OSError) as exc:
             raise self._fail("stat", exc) from exc
+        plain_size = (info.metadata or {}).get(_PLAINTEXT_META)
         return StoredObject(
             sha256=sha256,
-            size=int(info.size or 0),
+            size=int(plain_size) if plain_size and plain_size.isdigit() else int(info.size or 0),
             media_type=info.content_type or DEFAULT_MEDIA_TYPE,
         )
 
+    def _read_stored(self, sha256: str) -> bytes:
+        with contextlib.closing(self._open_stored(sha256)) as chunks:
+            return b"".join(chunks)
+
     def open(self, sha256: str) -> Iterator[bytes]:
+        if self.sealer is not None:
+            return _chunks_of(self.sealer.open(sha256, self._read_stored(sha256)))
+        return self._open_stored(sha256)
+
+    def reseal(self, sha256: str) -> bool:
+        sealer = _need_sealer(self.sealer)
+        stored = self._read_stored(sha256)
+        if not sealer.needs_sealing(stored):
+            return False
+        plaintext = sealer.open(sha256, stored)
+        info = self.stat(sha256)
+        media_type = info.media_type if info is not None else DEFAULT_MEDIA_TYPE
+        self._write_sealed(sha256, sealer.seal(sha256, plaintext), len(plaintext), media_type)
+        return True
+
+    def _open_stored(self, sha256: str) -> _ChunkIterator:
         key = object_key(sha256)
         try:
             response = self._client.get_object(bucket_name=self.bucket, object_name=key)
@@ -452,6 +586,8 @@ class S3ObjectStore:
 
     def presigned_url(self, sha256: str, *, expires: timedelta) -> str | None:
         key = object_key(sha256)
+        if self.sealer is not None:
+            return None  # the bucket holds ciphertext: downloads go through ``open``
         try:
             return self._client.presigned_get_object(
                 bucket_name=self.bucket, object_name=key, expires=expires
@@ -479,6 +615,8 @@ class S3ObjectStore:
             raise self._fail("ping", exc) from exc
 
 
+_PLAINTEXT_SIZE = "plaintext-size"
+_PLAINTEXT_META = "x-amz-meta-" + _PLAINTEXT_SIZE
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 _URL_FORMS = (
@@ -494,8 +632,8 @@ def _redacted(url: str) -> str:
     return parts._replace(netloc=f"{parts.username}:***@{netloc}").geturl()
 
 
-def object_store_from_url(url: str) -> ObjectStore:
-    """Build the object store a settings URL names.
+def object_store_from_url(url: str, *, keyring: Keyring | None = None) -> ObjectStore:
+    """Build the object store a settings URL names, sealing with ``keyring`` if one is given.
 
     ``file:///abs/path`` or a plain path gives a ``LocalObjectStore``;
     ``s3://ACCESS:SECRET@host:port/bucket?secure=false&region=us-east-1`` gives an ``S3ObjectStore``
@@ -503,22 +641,23 @@ def object_store_from_url(url: str) -> ObjectStore:
     """
     if not url or not url.strip():
         raise ValueError(f"empty object store URL; expected {_URL_FORMS}")
+    sealer = ObjectSealer(keyring) if keyring is not None else None
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme == "":
-        return LocalObjectStore(Path(url))
+        return LocalObjectStore(Path(url), sealer)
     if scheme == "file":
         if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
             raise ValueError(f"file URL must be file:///absolute/path, got {url!r}")
         if parts.query or parts.fragment:
             raise ValueError(f"file URL takes no query or fragment, got {url!r}")
-        return LocalObjectStore(Path(unquote(parts.path)))
+        return LocalObjectStore(Path(unquote(parts.path)), sealer)
     if scheme == "s3":
-        return _s3_from_url(url, parts)
+        return _s3_from_url(url, parts, sealer)
     raise ValueError(f"unsupported object store URL {_redacted(url)!r}; expected {_URL_FORMS}")
 
 
-def _s3_from_url(url: str, parts: SplitResult) -> S3ObjectStore:
+def _s3_from_url(url: str, parts: SplitResult, sealer: ObjectSealer | None) -> S3ObjectStore:
     shown = _redacted(url)
     if not parts.username or parts.password is None:
         raise ValueError(f"S3 URL needs credentials as s3://ACCESS:SECRET@host/bucket, got {shown!r}")
@@ -553,4 +692,5 @@ def _s3_from_url(url: str, parts: SplitResult) -> S3ObjectStore:
         bucket=bucket,
         secure=secure,
         region=region,
+        sealer=sealer,
     )

@@ -17,9 +17,7 @@ marriage certificate number as their key: a divorce addresses the licences of it
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters.civil_affairs.registry_xml import RegistryExport, parse_registry_export
+from adapters.sdk.parsing import csv_rows
 from adapters.sdk.records import SourceError, SourceRecord
 
 REGISTRATIONS_FILE, ROSTER_FILE = "marriage_registrations.xml", "subsistence_roster.csv"
@@ -103,7 +102,7 @@ class CivilAffairsSource:
             ) from None
         except LookupError:
             raise SourceError(f"unknown encoding {self.encoding_name!r}") from None
-        reader = csv.reader(io.StringIO(text, newline=""))
+        reader = csv_rows(text, path)
         header = [h.strip() for h in next(reader, [])]
         if not header:
             raise SourceError(f"{path}: empty file")

@@ -38,6 +38,7 @@ from typing import IO, Any
 
 import httpx
 
+from adapters.sdk.parsing import JSONTooDeep, json_loads
 from adapters.sdk.records import SourceError, SourceRecord
 from adapters.sdk.retry import HubUnavailable, RetryPolicy, send_with_retries
 
@@ -235,7 +236,9 @@ class CommerceSource:
 def _page_body(response: httpx.Response, page: int, url: str, what: str) -> tuple[list[dict[str, Any]], int]:
     """The records and total of one answered page, or SourceError naming what is wrong with it."""
     try:
-        body = response.json()
+        body = json_loads(response.content)
+    except JSONTooDeep:
+        raise SourceError(f"{url}: {what} is JSON nested too deeply to read") from None
     except ValueError:
         raise SourceError(f"{url}: {what} is not valid JSON (truncated?): {response.text[:60]!r}") from None
     if not isinstance(body, dict):
@@ -272,8 +275,8 @@ def _order_key(record: Mapping[str, Any], where: str) -> tuple[datetime, str]:
 
 def _message(response: httpx.Response) -> str:
     try:
-        body = response.json()
-    except ValueError:
+        body = json_loads(response.content)
+    except ValueError:  # JSONTooDeep too: an error page's message is only a hint
         return response.text[:200]
     if isinstance(body, dict):
         return str(body.get("msg") or body.get("message") or body.get("detail") or "")[:200]

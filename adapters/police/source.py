@@ -17,15 +17,14 @@ again; unchanged records then cost nothing, because the engine compares content 
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from adapters.sdk.parsing import JSONTooDeep, csv_rows, json_loads
 from adapters.sdk.records import SourceError, SourceRecord
 
 POPULATION_FILE, CHANGES_FILE, CERTIFICATES_FILE, MANIFEST_FILE = (
@@ -131,7 +130,7 @@ class PoliceSource:
         path = self.directory / MANIFEST_FILE
         if path.exists():
             try:
-                manifest = json.loads(path.read_text(encoding="utf-8"))
+                manifest = json_loads(path.read_text(encoding="utf-8"))
                 return {
                     "snapshot_id": str(manifest["snapshot_id"]),
                     "changes_after": int(manifest.get("changes_after", 0)),
@@ -141,8 +140,11 @@ class PoliceSource:
         digest = hashlib.sha256(self._text(POPULATION_FILE, required=True).encode()).hexdigest()[:16]
         return {"snapshot_id": digest, "changes_after": 0}
 
+    def _population_rows(self) -> Iterator[list[str]]:
+        return csv_rows(self._text(POPULATION_FILE, required=True), self.directory / POPULATION_FILE)
+
     def _population_header(self) -> tuple[list[str], int]:
-        reader = csv.reader(io.StringIO(self._text(POPULATION_FILE, required=True), newline=""))
+        reader = self._population_rows()
         header = [h.strip() for h in next(reader, [])]
         if not header:
             raise SourceError(f"{self.directory / POPULATION_FILE}: empty file")
@@ -153,7 +155,11 @@ class PoliceSource:
             if not line.strip():
                 continue
             try:
-                entry = json.loads(line)
+                entry = json_loads(line)
+            except JSONTooDeep:
+                raise SourceError(
+                    f"{self.directory / name} line {number}: JSON nested too deeply to read"
+                ) from None
             except ValueError:
                 raise SourceError(
                     f"{self.directory / name} line {number}: not valid JSON (truncated?)"
@@ -193,7 +199,7 @@ class PoliceSource:
         yield from self._certificates(Cursor(cursor.snapshot, cursor.row, last_change, cursor.certificate))
 
     def _population(self, cursor: Cursor) -> Iterator[SourceRecord]:
-        reader = csv.reader(io.StringIO(self._text(POPULATION_FILE, required=True), newline=""))
+        reader = self._population_rows()
         header = [h.strip() for h in next(reader)]
         for number, row in enumerate(reader, start=1):
             if number <= cursor.row:

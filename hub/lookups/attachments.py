@@ -44,12 +44,11 @@ from hub.lookups import attachment_repository as repository
 from hub.lookups.models import ReleasedAttachment
 from hub.oauth.deps import ClientCaller
 from hub.registry import repository as registry_repository
-from storage.objects import ObjectNotFound, ObjectStoreError
+from storage.objects import ObjectCorrupt, ObjectNotFound, ObjectStoreError
 
 log = logging.getLogger("hub.lookups.attachments")
 
 RELEASE_WINDOW = timedelta(hours=1)
-PRESIGNED_URL_TTL = timedelta(seconds=60)
 DOWNLOAD_ACTION = "attachment.download"
 NOT_RELEASED = "no attachment with this digest was released to you, or its release has lapsed"
 
@@ -106,12 +105,12 @@ def _forget_pending(session: Session, transaction: SessionTransaction) -> None:
 
 @dataclass(frozen=True)
 class Delivery:
-    """How the file goes out: a redirect to a short-lived presigned URL (S3), or its bytes streamed."""
+    """The file's bytes, streamed through the hub: the store holds them sealed, so there is no presigned
+    URL to hand out. The store has opened and checked the whole file before the first chunk."""
 
     media_type: str
     size: int
-    redirect_url: str | None = None
-    chunks: Iterator[bytes] | None = None
+    chunks: Iterator[bytes]
 
 
 def _bound_to_consent(caller: ClientCaller, release: ReleasedAttachment) -> bool:
@@ -146,12 +145,14 @@ def usable_release(session: Session, caller: ClientCaller, sha256: str) -> Relea
 
 def _deliver(hub: Hub, sha256: str, media_type: str, size: int) -> Delivery:
     try:
-        url = hub.objects.presigned_url(sha256, expires=PRESIGNED_URL_TTL)
-        if url is not None:
-            return Delivery(media_type, size, redirect_url=url)
         return Delivery(media_type, size, chunks=hub.objects.open(sha256))
     except ObjectNotFound:
         raise  # a released digest always has an uploaded object: losing one is a fault, not a 404
+    except ObjectCorrupt as exc:
+        # Tampering or corruption at rest, not bad input and not transient: nothing goes out, the
+        # answer is a 500 (retrying cannot help) and this line is the operators' alert.
+        log.critical("attachment.integrity_failed", extra={"sha256": sha256, "reason": exc.reason})
+        raise
     except ObjectStoreError as exc:
         log.error("attachment.store_unavailable", extra={"sha256": sha256})
         raise ServiceUnavailable(
@@ -188,14 +189,13 @@ def download(session: Session, hub: Hub, caller: ClientCaller, sha256: str) -> D
                 "sha256": sha256,
                 "claim": release.claim,
                 "release_event": release.audit_event_id,
-                "delivery": "redirect" if delivery.redirect_url else "stream",
+                "delivery": "stream",
                 "consent": release.consented,
             },
         )
     except BaseException:
-        if delivery.chunks is not None:
-            close = getattr(delivery.chunks, "close", None)
-            if close is not None:
-                close()
+        close = getattr(delivery.chunks, "close", None)
+        if close is not None:
+            close()
         raise
     return delivery

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import RedirectResponse, Response, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from hub.deps import HubDep, PageOffset, SessionDep, WriteSessionDep
 from hub.errors import PROBLEM_JSON, NotFound, problem_response
@@ -48,9 +48,9 @@ def post_prefill(body: PrefillCreate, caller: ServiceDep, session: SessionDep, h
     tags=["lookups"],
     response_class=Response,
     responses={
-        200: {"description": "The file (local store).", "content": {"application/octet-stream": {}}},
-        307: {"description": "Redirect to a presigned URL valid for a minute (S3 store)."},
+        200: {"description": "The file.", "content": {"application/octet-stream": {}}},
         404: {"description": "Not released to you (or no such file).", "content": {PROBLEM_JSON: {}}},
+        500: {"description": "The stored file failed its integrity check.", "content": {PROBLEM_JSON: {}}},
     },
 )
 def get_attachment(
@@ -59,17 +59,18 @@ def get_attachment(
     """Download a file whose claim a lookup or prefill released to you (the ID card's photo, say).
 
     Allowed for an hour after the release while a grant that allowed it is in force; a release that took
-    the holder's consent needs a token bound to that consent. On S3 the answer is a 307 to a presigned URL
-    valid for a minute, otherwise the file itself. Anything else is 404, whether the file exists or not.
-    Every attempt is audited (``attachment.download``)."""
+    the holder's consent needs a token bound to that consent. Files are sealed at rest, so the hub opens
+    the file and checks it against its digest before sending it (on any store, never a redirect); one
+    that fails the check is a 500, not sent. Anything else is 404, whether the file exists or not. Every
+    attempt is audited (``attachment.download``)."""
     delivery = attachments.download(session, hub, caller, sha256)
     if delivery is None:
         return problem_response(NotFound(attachments.NOT_RELEASED).to_problem(request.url.path))
-    headers = {"Cache-Control": "no-store"}
-    if delivery.redirect_url is not None:
-        return RedirectResponse(delivery.redirect_url, status_code=307, headers=headers)
-    assert delivery.chunks is not None
-    headers |= {"Content-Length": str(delivery.size), "X-Content-Type-Options": "nosniff"}
+    headers = {
+        "Cache-Control": "no-store",
+        "Content-Length": str(delivery.size),
+        "X-Content-Type-Options": "nosniff",
+    }
     return StreamingResponse(delivery.chunks, media_type=delivery.media_type, headers=headers)
 
 

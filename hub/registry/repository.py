@@ -459,6 +459,23 @@ def set_sealed_credential(session: Session, licence_id: str, sealed: bytes) -> N
 # Attachments ------------------------------------------------------------------------------------------
 
 
+def attachment_digests(session: Session, batch_size: int) -> Iterator[str]:
+    """Every stored attachment's digest, in order, read in batches."""
+    last = ""
+    while True:
+        stmt = (
+            select(Attachment.sha256)
+            .where(Attachment.sha256 > last)  # type: ignore[arg-type]
+            .order_by(Attachment.sha256)
+            .limit(batch_size)
+        )
+        digests = list(session.scalars(stmt))
+        if not digests:
+            return
+        yield from digests
+        last = digests[-1]
+
+
 def get_attachment(session: Session, sha256: str) -> Attachment | None:
     return session.get(Attachment, sha256)
 

@@ -8,6 +8,7 @@ import logging
 import re
 import zlib
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, BinaryIO
 
@@ -39,7 +40,7 @@ from hub.registry.schemas import (
     RegionSummary,
     StatusListRef,
 )
-from storage.objects import ObjectTooLarge
+from storage.objects import ObjectCorrupt, ObjectStoreError, ObjectTooLarge
 
 log = logging.getLogger("hub.registry")
 
@@ -511,6 +512,38 @@ def reseal_credentials(session: Session, hub: Hub, *, batch_size: int = 500) -> 
 
 
 # Attachments -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class AttachmentReseal:
+    """What ``reseal_attachments`` did: objects (re)sealed, already sealed by the active key, and the
+    digests it could not seal and why (missing, the store failing, or an object failing its integrity
+    check: left as they are)."""
+
+    resealed: int = 0
+    unchanged: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def reseal_attachments(session: Session, hub: Hub, *, batch_size: int = 500) -> AttachmentReseal:
+    """Seal every stored attachment with the active data key: plain objects written before sealing
+    (the migration) and objects sealed by an older key (rotation). Idempotent: a second run rewrites
+    nothing. Only reads the database; the objects are rewritten in place under the same digest."""
+    report = AttachmentReseal()
+    for sha256 in repository.attachment_digests(session, batch_size):
+        try:
+            changed = hub.objects.reseal(sha256)
+        except (ObjectStoreError, ObjectCorrupt) as exc:  # missing, unreachable, full, or corrupt
+            log.error("attachment.reseal_failed", extra={"sha256": sha256, "reason": str(exc)})
+            report.failed[sha256] = str(exc)
+            continue
+        if changed:
+            report.resealed += 1
+        else:
+            report.unchanged += 1
+    log.info("attachment.resealed", extra={"count": report.resealed, "failed": len(report.failed)})
+    return report
+
 
 _MAGIC = {
     "image/jpeg": (b"\xff\xd8\xff",),

@@ -220,3 +220,20 @@ def test_the_generate_command_writes_an_export_the_source_reads(tmp_path: Path) 
     source = CivilAffairsSource(tmp_path)
     assert source.registrations.records[-1]["登记类型"] == "离婚"
     assert Cursor.load(list(source.read(None))[-1].position).serial == len(source.registrations.records)
+
+
+def test_a_roster_field_over_the_csv_limit_is_refused_naming_the_line(export: Path) -> None:
+    path = export / ROSTER_FILE
+    lines = path.read_text(encoding="utf-8").splitlines()
+    lines[2] = lines[2] + ',"' + "低保" * 70_000 + '"'
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(
+        SourceError, match=r"subsistence_roster\.csv line 3: the CSV cannot be read \(field larger"
+    ):
+        CivilAffairsSource(export)
+
+
+def test_an_xml_export_nested_deeply_is_refused_cleanly(tmp_path: Path) -> None:
+    write_xml(tmp_path, one_record("<a>" * 50_000 + "</a>" * 50_000))
+    with pytest.raises(SourceError, match=r"marriage_registrations\.xml"):
+        CivilAffairsSource(tmp_path)

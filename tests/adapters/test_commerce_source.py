@@ -196,6 +196,9 @@ MALFORMED = {
                        "record 1: 更新时间 missing or not an ISO 8601 time"),
     "no record id": (_page([{"更新时间": at(40)}]), "record 1: no 主体身份代码"),
     "out of order": (_page([GOOD, {**GOOD, "更新时间": at(39)}]), "record 2 is out of order"),
+    # Past the json parser's depth (a RecursionError inside it): named, not a traceback.
+    "nested too deeply": (_page([{**GOOD, "经营范围": "@"}]).replace(b'"@"', b"[" * 5000 + b"]" * 5000),
+                          r"registry\.example/api/v1/.*is JSON nested too deeply to read"),
 }  # fmt: skip
 
 

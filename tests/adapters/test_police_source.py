@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from adapters.police.generate import append_changes, write_export
-from adapters.police.source import CHANGES_FILE, POPULATION_FILE, Cursor, PoliceSource
+from adapters.police.source import CERTIFICATES_FILE, CHANGES_FILE, POPULATION_FILE, Cursor, PoliceSource
 from adapters.samples.population import generate
 from adapters.sdk.records import SourceError
 
@@ -101,3 +101,25 @@ def test_a_short_row_becomes_a_record_problem_not_a_file_error(export: Path) -> 
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     records = list(PoliceSource(export).read(None))
     assert "row has 6 fields" in records[4].data["_problem"]
+
+
+def test_a_field_over_the_csv_limit_is_refused_naming_the_line(export: Path) -> None:
+    path = export / POPULATION_FILE
+    lines = path.read_text(encoding="utf-8").splitlines()
+    lines[7] = lines[7] + ',"' + "住" * 140_000 + '"'
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(SourceError, match=r"population\.csv line 8: the CSV cannot be read \(field larger"):
+        PoliceSource(export)
+
+
+@pytest.mark.parametrize("name", [CHANGES_FILE, CERTIFICATES_FILE])
+def test_a_json_line_nested_past_the_parsers_depth_is_refused_naming_the_line(
+    export: Path, name: str
+) -> None:
+    path = export / name
+    lines = path.read_text(encoding="utf-8").splitlines()
+    deep = json.dumps({"seq": 10**9, "op": "changed", "record": {"住址": "__DEEP__"}})
+    lines.append(deep.replace('"__DEEP__"', "[" * 100_000 + "]" * 100_000))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(SourceError, match=rf"{name} line {len(lines)}: JSON nested too deeply to read"):
+        PoliceSource(export)

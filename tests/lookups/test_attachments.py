@@ -4,6 +4,9 @@ while a grant that allowed it stands, bound to the consent it took; audited; 404
 from __future__ import annotations
 
 import hashlib
+import io
+import logging
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -26,7 +29,11 @@ from hub.lookups.models import ReleasedAttachment
 from hub.lookups.schemas import ServiceItemWrite
 from hub.main import create_app
 from hub.oauth import tokens
+from hub.registry import service as registry_service
 from storage.database import transaction
+from storage.object_sealing import OBJECT_MAGIC
+from storage.objects import LocalObjectStore, S3ObjectStore, object_store_from_url
+from storage.sealing import Keyring
 from tests.factories import (
     HOUSEHOLD,
     ID_CARD,
@@ -44,6 +51,7 @@ from tests.factories import (
     seed_catalog,
 )
 from tests.fixtures.hub import make_settings
+from tests.fixtures.seaweedfs import minio_client
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64 + b"the holder's photo"
 OTHER_PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64 + b"uploaded, never released"
@@ -171,7 +179,7 @@ def assert_not_found(response: httpx.Response) -> None:
 # Released, then downloaded -------------------------------------------------------------------------------
 
 
-def test_released_photo_downloads_and_is_audited(scene: Scene, request: pytest.FixtureRequest) -> None:
+def test_released_photo_downloads_and_is_audited(scene: Scene) -> None:
     token, _ = scene.consent_token()
     result = scene.lookup(token)
     [released] = result["released"]
@@ -180,17 +188,11 @@ def test_released_photo_downloads_and_is_audited(scene: Scene, request: pytest.F
 
     response = scene.download(token)
     assert response.headers["cache-control"] == "no-store"
-    if request.node.callspec.params["store_hub"] == "s3":
-        assert response.status_code == 307, response.text
-        presigned = response.headers["location"]
-        assert "X-Amz-Expires=60" in presigned
-        fetched = httpx.get(presigned)
-        assert fetched.status_code == 200 and fetched.content == PNG
-    else:
-        assert response.status_code == 200, response.text
-        assert response.content == PNG and hashlib.sha256(response.content).hexdigest() == scene.photo
-        assert response.headers["content-type"] == "image/png"
-        assert response.headers["content-length"] == str(len(PNG))
+    # Streamed through the hub on every store (sealed at rest: no presigned URL to the bucket).
+    assert response.status_code == 200, response.text
+    assert response.content == PNG and hashlib.sha256(response.content).hexdigest() == scene.photo
+    assert response.headers["content-type"] == "image/png"
+    assert response.headers["content-length"] == str(len(PNG))
 
     [event] = download_events(scene.hub)
     assert event.outcome == "released" and event.client_id == scene.service.client_id
@@ -329,3 +331,121 @@ def test_only_approval_services_may_ask(scene: Scene) -> None:
     assert scene.client.get(f"/v1/attachments/{scene.photo}").status_code == 401
     response = scene.client.get(f"/v1/attachments/{scene.photo}", headers=scene.police.headers)
     assert response.status_code == 403 and response.headers["content-type"] == PROBLEM_JSON
+
+
+# Sealed at rest ----------------------------------------------------------------------------------------
+
+
+def read_raw(hub: Hub, sha256: str) -> bytes:
+    """The stored bytes, read behind the hub's back (the file, or the bucket through minio)."""
+    if isinstance(hub.objects, LocalObjectStore):
+        return (hub.objects.root / "sha256" / sha256[:2] / sha256[2:4] / sha256).read_bytes()
+    assert isinstance(hub.objects, S3ObjectStore)
+    response = minio_client(hub.settings.resolved_object_store_url).get_object(
+        bucket_name=hub.objects.bucket, object_name=f"sha256/{sha256}"
+    )
+    try:
+        return response.read()
+    finally:
+        response.close()
+        response.release_conn()
+
+
+def write_raw(hub: Hub, sha256: str, data: bytes) -> None:
+    if isinstance(hub.objects, LocalObjectStore):
+        (hub.objects.root / "sha256" / sha256[:2] / sha256[2:4] / sha256).write_bytes(data)
+        return
+    assert isinstance(hub.objects, S3ObjectStore)
+    minio_client(hub.settings.resolved_object_store_url).put_object(
+        bucket_name=hub.objects.bucket, object_name=f"sha256/{sha256}", data=io.BytesIO(data),
+        length=len(data),
+    )  # fmt: skip
+
+
+def test_the_photo_is_sealed_at_rest_and_a_tampered_one_is_refused(
+    scene: Scene, caplog: pytest.LogCaptureFixture
+) -> None:
+    raw = read_raw(scene.hub, scene.photo)
+    assert raw.startswith(OBJECT_MAGIC + f"v1.{scene.hub.keyring.active.kid}.".encode())
+    assert b"the holder's photo" not in raw
+    token, _ = scene.consent_token()
+    scene.lookup(token)
+    assert scene.download(token).content == PNG
+
+    tampered = bytearray(raw)
+    tampered[-1] ^= 0x80
+    write_raw(scene.hub, scene.photo, bytes(tampered))
+    with caplog.at_level(logging.CRITICAL, logger="hub.lookups.attachments"):
+        response = scene.download(token)
+
+    assert response.status_code == 500 and response.headers["content-type"] == PROBLEM_JSON
+    assert "failed its integrity check" in response.json()["detail"]
+    assert b"the holder's photo" not in response.content
+    [alert] = [r for r in caplog.records if r.getMessage() == "attachment.integrity_failed"]
+    assert alert.__dict__["sha256"] == scene.photo
+
+
+def test_reseal_seals_plain_photos_and_follows_a_key_rotation(scene: Scene) -> None:
+    token, _ = scene.consent_token()
+    scene.lookup(token)
+    write_raw(scene.hub, scene.photo, PNG)  # as a hub before sealing at rest left it
+    assert scene.download(token).content == PNG  # a plain object is served until it is sealed
+
+    with scene.hub.read_session_factory() as session:
+        first = registry_service.reseal_attachments(session, scene.hub)
+        again = registry_service.reseal_attachments(session, scene.hub)
+    assert (first.resealed, first.unchanged, first.failed) == (1, 0, {})
+    assert (again.resealed, again.unchanged) == (0, 1)
+    assert read_raw(scene.hub, scene.photo).startswith(OBJECT_MAGIC) and scene.download(token).content == PNG
+
+    rotated = Keyring.from_spec(Keyring.generate_spec("rotated") + "," + str(scene.hub.settings.data_keys))
+    scene.hub.objects = object_store_from_url(scene.hub.settings.resolved_object_store_url, keyring=rotated)
+    with scene.hub.read_session_factory() as session:
+        assert registry_service.reseal_attachments(session, scene.hub).resealed == 1
+    assert read_raw(scene.hub, scene.photo).startswith(OBJECT_MAGIC + b"v1.rotated.")
+    assert scene.download(token).content == PNG
+
+
+def test_reseal_names_an_attachment_it_cannot_seal(scene: Scene) -> None:
+    write_raw(scene.hub, scene.photo, PNG + b"altered")
+
+    with scene.hub.read_session_factory() as session:
+        report = registry_service.reseal_attachments(session, scene.hub)
+
+    assert report.resealed == 0 and list(report.failed) == [scene.photo]
+    assert "SHA-256 is not its address" in report.failed[scene.photo]
+    assert read_raw(scene.hub, scene.photo) == PNG + b"altered"
+
+
+@pytest.mark.parametrize("store_hub", ["local"], indirect=True)
+def test_hub_keys_reseal_seals_plain_photos_once_and_names_a_corrupt_one(
+    scene: Scene, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from hub.cli import app
+
+    for name in [n for n in os.environ if n.startswith("HUB_")]:
+        monkeypatch.delenv(name)
+    env = {
+        f"HUB_{name.upper()}": str(value)
+        for name, value in scene.hub.settings.model_dump(mode="json").items()
+        if value is not None and not isinstance(value, list | dict)
+    }
+    unreleased = scene.client.post(
+        "/v1/attachments", content=OTHER_PNG, headers={"content-type": "image/png", **scene.police.headers}
+    ).json()["sha256"]
+    write_raw(scene.hub, scene.photo, PNG)  # left plain by a hub before sealing at rest
+
+    first = CliRunner().invoke(app, ["keys", "reseal"], env={**env, "COLUMNS": "200"})
+    again = CliRunner().invoke(app, ["keys", "reseal"], env={**env, "COLUMNS": "200"})
+
+    assert first.exit_code == 0, first.output
+    assert "1 attachments (1 already sealed)" in first.stdout
+    assert "0 attachments (2 already sealed)" in again.stdout
+    assert read_raw(scene.hub, scene.photo).startswith(OBJECT_MAGIC)
+
+    write_raw(scene.hub, unreleased, b"\x89PNG\r\n\x1a\n damaged")
+    broken = CliRunner().invoke(app, ["keys", "reseal"], env={**env, "COLUMNS": "200"})
+    assert broken.exit_code == 1
+    assert f"not sealed: attachment {unreleased}" in broken.stdout

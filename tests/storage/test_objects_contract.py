@@ -1,4 +1,6 @@
-"""One contract for every object store backend, plus what only one backend promises."""
+"""One contract for every object store backend, plain and sealing, plus what only one backend promises.
+
+What sealing adds (ciphertext at rest, integrity, reseal) is in ``test_sealed_objects.py``."""
 
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from storage.objects import (
     StoredObject,
     object_store_from_url,
 )
+from storage.sealing import Keyring
 from tests.fixtures.seaweedfs import minio_client
 
 LIMIT = 64 * 1024 * 1024
@@ -59,16 +62,27 @@ class CountingReader(io.RawIOBase):
         return chunk
 
 
-@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
+KEYRING = Keyring.from_spec(Keyring.generate_spec("contract"))
+
+
+@pytest.fixture(
+    params=[
+        "local",
+        "local-sealed",
+        pytest.param("s3", marks=pytest.mark.s3),
+        pytest.param("s3-sealed", marks=pytest.mark.s3),
+    ]
+)
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "local":
+    if request.param.startswith("local"):
         return (tmp_path / "objects").as_uri()
-    return request.getfixturevalue("s3_bucket_url")
+    return str(request.getfixturevalue("s3_bucket_url"))
 
 
 @pytest.fixture
-def store(store_url: str) -> ObjectStore:
-    return object_store_from_url(store_url)
+def store(store_url: str, request: pytest.FixtureRequest) -> ObjectStore:
+    sealed = request.node.callspec.params["store_url"].endswith("-sealed")
+    return object_store_from_url(store_url, keyring=KEYRING if sealed else None)
 
 
 @pytest.fixture
