@@ -5,13 +5,14 @@ from __future__ import annotations
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import lru_cache
 from pathlib import Path
 
 import anyio.to_thread
 import fastapi_offline
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.sessions import SessionMiddleware
@@ -200,9 +201,21 @@ def _install_docs(app: FastAPI) -> None:
         """The viewers' script, style and icon, from the installed wheel."""
         if name not in DOCS_ASSETS:
             raise NotFound(f"no documentation asset {name!r}")
-        return FileResponse(
-            DOCS_ASSETS_DIR / name, media_type=DOCS_ASSETS[name], headers={"Cache-Control": "max-age=86400"}
+        return Response(
+            _docs_asset(name, favicon),
+            media_type=DOCS_ASSETS[name],
+            headers={"Cache-Control": "max-age=86400"},
         )
+
+
+#: ReDoc's sidebar shows a logo from Redocly's CDN; the hub's own icon stands in for it, so the viewer
+#: asks nothing of another host (the CSP would refuse it anyway).
+REDOC_CDN_LOGO = b"https://cdn.redoc.ly/redoc/logo-mini.svg"
+
+
+@lru_cache(maxsize=len(DOCS_ASSETS))
+def _docs_asset(name: str, favicon: str) -> bytes:
+    return (DOCS_ASSETS_DIR / name).read_bytes().replace(REDOC_CDN_LOGO, favicon.encode())
 
 
 def _session_secret(settings: Settings, hub: Hub | None) -> str:
