@@ -21,6 +21,7 @@ from hub.sessions.models import WebSession
 from hub.settings import Settings
 from storage.database import transaction
 from tests.fixtures.hub import make_settings
+from tests.lookups.conftest import world  # noqa: F401  (catalog, feeds, a service: tests/console/test_web_hardening.py)
 
 SESSION_SECONDS = 60
 PASSWORD = "correct horse battery"
