@@ -15,7 +15,9 @@ from fastapi.testclient import TestClient
 
 from hub.access.models import Admin
 from hub.context import Hub
+from hub.kit.time import utcnow
 from hub.lookups.models import Consent
+from hub.sessions.models import WebSession
 from storage.database import transaction
 from tests.console.conftest import SESSION_SECONDS, age_sign_ins, citizen_sign_in, csrf_of, sign_in
 from tests.factories import HOUSEHOLD, ID_CARD, create_admin, create_grant, seed_catalog
@@ -255,3 +257,17 @@ def test_cross_site_admin_sign_out_and_forms_are_refused(client: TestClient, hub
     assert client.post("/console/sign-out", data={}, follow_redirects=False).status_code == 403
     assert client.post("/console/grants/1/revoke", data={"reason": "x"}).status_code == 403
     assert client.get("/console", follow_redirects=False).status_code == 200  # still signed in
+
+
+def test_sign_ins_past_their_lifetime_are_purged_at_the_next_sign_in(
+    client: TestClient, hub: Hub, world: World
+) -> None:
+    citizen_sign_in(client, world.citizen)
+    age_sign_ins(hub, SESSION_SECONDS + 5)
+    with transaction(hub.session_factory) as session:
+        assert session.query(WebSession).count() == 1
+    client.cookies.clear()
+    citizen_sign_in(client, world.citizen)
+    with transaction(hub.session_factory) as session:
+        rows = session.query(WebSession).all()
+    assert len(rows) == 1 and (utcnow() - rows[0].signed_in_at).total_seconds() < SESSION_SECONDS
