@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import lru_cache
+from pathlib import Path
 
 import anyio.to_thread
+import fastapi_offline
 from fastapi import FastAPI
-from fastapi.responses import Response
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.sessions import SessionMiddleware
@@ -18,10 +23,10 @@ from hub.audit.router import router as audit_router
 from hub.console.router import install as install_console
 from hub.context import Hub, build_hub, resolve_secrets
 from hub.deps import HubDep
-from hub.errors import ServiceUnavailable, install_error_handlers
+from hub.errors import NotFound, ServiceUnavailable, install_error_handlers
 from hub.keys.router import router as keys_router
 from hub.kit import collector
-from hub.kit.http import BodySizeLimit, ConcurrencyLimit, RateLimit, RequestMetrics
+from hub.kit.http import BodySizeLimit, ConcurrencyLimit, RateLimit, RequestMetrics, SecurityHeaders
 from hub.kit.logging import configure_logging
 from hub.lookups.router import router as lookups_router
 from hub.me.router import router as me_router
@@ -59,6 +64,8 @@ def create_app(settings: Settings | None = None, *, hub: Hub | None = None) -> F
         version="1.0.0",
         description="Licence and certificate sharing hub: signed registry, graded access, verifiable proofs.",
         lifespan=lifespan,
+        docs_url=None,  # served below from the hub's own copies of Swagger UI and ReDoc
+        redoc_url=None,
     )
     app.state.hub = hub
     install_error_handlers(app)
@@ -71,6 +78,7 @@ def create_app(settings: Settings | None = None, *, hub: Hub | None = None) -> F
     app.include_router(audit_router)
     app.include_router(me_router)
     install_console(app)
+    _install_docs(app)
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:
@@ -120,7 +128,94 @@ def create_app(settings: Settings | None = None, *, hub: Hub | None = None) -> F
         key_for=tokens.caller_key,
     )
     app.add_middleware(RequestMetrics)
+    # Outermost: refusals of the limits above (413, 429, 503) carry the headers too.
+    app.add_middleware(SecurityHeaders, no_store_prefixes=PERSONAL_PREFIXES)
     return app
+
+
+#: Answers about a person (pages, their API answers, sign-in and consent, lookups and prefill, cases,
+#: admin views): never stored by a browser or a proxy.
+PERSONAL_PREFIXES = (
+    "/me", "/v1/me", "/console", "/oauth", "/v1/lookups", "/v1/prefill", "/v1/cases", "/v1/admin",
+)  # fmt: skip
+
+#: Swagger UI and ReDoc come from the ``fastapi-offline`` wheel and are served by the hub: government
+#: networks are often cut off from CDNs, and a page that loads script from elsewhere trusts elsewhere.
+DOCS_ASSETS_DIR = Path(fastapi_offline.__file__).parent / "static"
+DOCS_ASSETS = {
+    "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
+    "swagger-ui.css": "text/css; charset=utf-8",
+    "redoc.standalone.js": "text/javascript; charset=utf-8",
+    "favicon.png": "image/png",
+}
+
+
+def _docs_policy(nonce: str) -> str:
+    """The viewers' CSP: the hub's own scripts plus one inline start-up script by nonce (Swagger UI);
+    inline styles and blob: workers, which both viewers build at run time; still never framed."""
+    return (
+        f"default-src 'self'; script-src 'self' 'nonce-{nonce}'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; "
+        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+    )
+
+
+def _install_docs(app: FastAPI) -> None:
+    assets = "/docs/assets"
+    favicon = f"{assets}/favicon.png"
+
+    def page(html: HTMLResponse) -> HTMLResponse:
+        nonce = secrets.token_urlsafe(16)
+        body = bytes(html.body).decode().replace("<script>", f'<script nonce="{nonce}">')
+        return HTMLResponse(body, headers={"Content-Security-Policy": _docs_policy(nonce)})
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger_ui() -> HTMLResponse:
+        """Swagger UI for ``/openapi.json``."""
+        return page(
+            get_swagger_ui_html(
+                openapi_url="/openapi.json",
+                title=f"{app.title} · Swagger UI",
+                swagger_js_url=f"{assets}/swagger-ui-bundle.js",
+                swagger_css_url=f"{assets}/swagger-ui.css",
+                swagger_favicon_url=favicon,
+                swagger_ui_parameters={"validatorUrl": None},  # no call to the public validator
+            )
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc() -> HTMLResponse:
+        """ReDoc for ``/openapi.json``."""
+        return page(
+            get_redoc_html(
+                openapi_url="/openapi.json",
+                title=f"{app.title} · ReDoc",
+                redoc_js_url=f"{assets}/redoc.standalone.js",
+                redoc_favicon_url=favicon,
+                with_google_fonts=False,
+            )
+        )
+
+    @app.get(assets + "/{name}", include_in_schema=False)
+    def docs_asset(name: str) -> Response:
+        """The viewers' script, style and icon, from the installed wheel."""
+        if name not in DOCS_ASSETS:
+            raise NotFound(f"no documentation asset {name!r}")
+        return Response(
+            _docs_asset(name, favicon),
+            media_type=DOCS_ASSETS[name],
+            headers={"Cache-Control": "max-age=86400"},
+        )
+
+
+#: ReDoc's sidebar shows a logo from Redocly's CDN; the hub's own icon stands in for it, so the viewer
+#: asks nothing of another host (the CSP would refuse it anyway).
+REDOC_CDN_LOGO = b"https://cdn.redoc.ly/redoc/logo-mini.svg"
+
+
+@lru_cache(maxsize=len(DOCS_ASSETS))
+def _docs_asset(name: str, favicon: str) -> bytes:
+    return (DOCS_ASSETS_DIR / name).read_bytes().replace(REDOC_CDN_LOGO, favicon.encode())
 
 
 def _session_secret(settings: Settings, hub: Hub | None) -> str:

@@ -25,6 +25,7 @@ from hub.registry.models import (
     LicenceVersion,
     Region,
 )
+from hub.sessions.models import WebSession
 
 __all__ = [
     "Admin",
@@ -54,4 +55,5 @@ __all__ = [
     "SupervisionState",
     "TreeHead",
     "UsedAssertion",
+    "WebSession",
 ]

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
@@ -29,7 +28,6 @@ from hub.console.deps import (
     CsrfRefused,
     SignInRequired,
     check_csrf,
-    csrf_token,
     start_admin_session,
 )
 from hub.contract.status import LicenceStatus
@@ -37,6 +35,7 @@ from hub.deps import HubDep, SessionDep
 from hub.errors import HubError, InvalidInput, NotFound, Unauthorized, field_error
 from hub.lookups import consents, items
 from hub.lookups.schemas import ServiceItemWrite
+from hub.sessions.web import csrf_token, finish, safe_next
 
 HERE = Path(__file__).parent
 STATIC = {"console.css": "text/css; charset=utf-8", "console.js": "text/javascript; charset=utf-8"}
@@ -118,14 +117,6 @@ def change(
     return done(request, address)
 
 
-def _local_path(value: str | None, default: str) -> str:
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
-        return default
-    if any(ord(c) < 0x20 for c in value) or urlsplit(value).netloc:
-        return default
-    return value
-
-
 # Shared: static files, language, sign-in -----------------------------------------------------------------
 
 
@@ -142,7 +133,7 @@ def static_file(name: str) -> Response:
 @router.get("/console/lang")
 def switch_language(to: str = "zh-CN", next: str = "/console") -> Response:
     """Switch the pages' language (a cookie) and go back."""
-    response = RedirectResponse(_local_path(next, "/console"), status_code=303)
+    response = RedirectResponse(safe_next(next, "/console"), status_code=303)
     response.set_cookie(i18n.COOKIE, i18n.pick(to), max_age=365 * 86400, samesite="lax", httponly=True)
     return response
 
@@ -152,7 +143,7 @@ def sign_in_page(request: Request, next: str = "/console", expired: bool = False
     return render(
         request,
         "sign_in.html",
-        next=_local_path(next, "/console"),
+        next=safe_next(next, "/console"),
         error=i18n.translator(language(request))("sign_in.expired") if expired else None,
     )
 
@@ -161,6 +152,7 @@ def sign_in_page(request: Request, next: str = "/console", expired: bool = False
 def sign_in(
     request: Request,
     session: SessionDep,
+    hub: HubDep,
     username: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "/console",
@@ -175,17 +167,17 @@ def sign_in(
             request,
             "sign_in.html",
             status_code=401,
-            next=_local_path(next, "/console"),
+            next=safe_next(next, "/console"),
             error=message,
             username=username,
         )
-    start_admin_session(request, admin)
-    return RedirectResponse(_local_path(next, "/console"), status_code=303)
+    start_admin_session(request, session, hub, admin)
+    return RedirectResponse(safe_next(next, "/console"), status_code=303)
 
 
 @router.post("/console/sign-out")
-def sign_out(request: Request) -> Response:
-    request.session.clear()
+def sign_out(request: Request, session: SessionDep) -> Response:
+    finish(request, session)
     return RedirectResponse("/console/sign-in", status_code=303)
 
 
@@ -475,6 +467,6 @@ def withdraw_consent(
 
 
 @router.post("/me/sign-out")
-def citizen_sign_out(request: Request) -> Response:
-    request.session.clear()
+def citizen_sign_out(request: Request, session: SessionDep) -> Response:
+    finish(request, session)
     return RedirectResponse("/oauth/sign-in?next=/me", status_code=303)

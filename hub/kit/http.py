@@ -1,4 +1,5 @@
-"""ASGI pieces shared by the whole app: body size limits, per-client rate limits and request metrics."""
+"""ASGI pieces shared by the whole app: body size limits, per-client rate limits, request metrics and
+security headers."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Callable
 
 import anyio
 from prometheus_client import Counter, Gauge, Histogram
+from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hub.errors import PROBLEM_JSON, HubError, PayloadTooLarge, TooManyRequests
@@ -194,3 +196,50 @@ class RequestMetrics:
             template = getattr(route, "path", "unmatched")
             REQUESTS.labels(scope["method"], template, str(status)).inc()
             LATENCY.labels(scope["method"], template).observe(time.perf_counter() - start)
+
+
+#: The policy of every page the hub serves (CSP Level 3): scripts, styles and fetches from the hub only,
+#: no inline script, no plugins, and no framing by anyone (``frame-ancestors 'none'``: the consent page is
+#: the only gate on T3 data, and a framed one could be clickjacked). ``form-action`` stays open because
+#: the consent form's answer redirects to the approval service, which browsers check against it.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
+    ("content-security-policy", CONTENT_SECURITY_POLICY),
+    ("x-frame-options", "DENY"),  # RFC 7034, for browsers without frame-ancestors
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "no-referrer"),  # codes, case ids and purposes in URLs never leave in a Referer
+)
+
+
+class SecurityHeaders:
+    """Put the security headers on every answer (a route may set a stricter or looser CSP of its own, as
+    the API viewers do), and ``Cache-Control: no-store`` on answers under the personal ``prefixes`` that
+    set no caching of their own (RFC 9111 §5.2.2.5): nothing personal stays in a shared or browser cache."""
+
+    def __init__(self, app: ASGIApp, no_store_prefixes: tuple[str, ...]) -> None:
+        self.app = app
+        self.no_store_prefixes = no_store_prefixes
+
+    def _personal(self, path: str) -> bool:
+        return any(path == p or path.startswith(p + "/") for p in self.no_store_prefixes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        personal = self._personal(scope["path"])
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS:
+                    if name not in headers:
+                        headers[name] = value
+                if personal and "cache-control" not in headers:
+                    headers["cache-control"] = "no-store"
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

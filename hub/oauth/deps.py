@@ -11,20 +11,23 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlmodel import col
+from starlette.concurrency import run_in_threadpool
 
 from hub.access import repository as access_repository
 from hub.access.models import Admin, Client, Grant
 from hub.audit import refusals
 from hub.audit.refusals import Caller, remember_caller
+from hub.context import Hub
 from hub.deps import HubDep, SessionDep
 from hub.errors import Forbidden, Unauthorized
 from hub.kit.time import utcnow
 from hub.oauth import tokens
 from hub.oauth.models import IssuedToken
+from hub.sessions import web as web_session
 
 REALM = "licence-hub"
 
@@ -180,16 +183,28 @@ class Citizen:
         return self.subject.removeprefix("citizen:")
 
 
-def current_citizen(request: Request) -> Citizen:
-    from hub.oauth.signin import CITIZEN_REGION_KEY, CITIZEN_SESSION_KEY
+def signed_in_citizen(request: Request, session: Session, hub: Hub) -> Citizen | None:
+    """The citizen this browser is signed in as (the one session reader, ``hub.sessions.web``), or None."""
+    who = web_session.current(request, session, hub)
+    if who is None or who.kind != "citizen" or not who.subject:
+        return None
+    return Citizen(who.subject, who.region)
 
-    subject = request.session.get(CITIZEN_SESSION_KEY)
-    if not subject:
+
+async def current_citizen(request: Request, response: Response, session: SessionDep, hub: HubDep) -> Citizen:
+    """The signed-in citizen of a ``/v1/me/…`` call. The cookie is the credential, so a state-changing
+    call must also carry the session's CSRF token in ``X-CSRF-Token``, which every answer here hands out
+    (a cross-site page cannot read it)."""
+    citizen = await run_in_threadpool(signed_in_citizen, request, session, hub)
+    if citizen is None:
         raise Unauthorized(
             "sign in first (/oauth/sign-in)", headers={"WWW-Authenticate": f'Cookie realm="{REALM}"'}
         )
-    remember_caller(request, Caller("citizen", subject))
-    return Citizen(subject, request.session.get(CITIZEN_REGION_KEY))
+    remember_caller(request, Caller("citizen", citizen.subject))
+    if not await web_session.check_csrf(request):
+        raise Forbidden("a cookie-authenticated change needs the session's CSRF token (X-CSRF-Token)")
+    response.headers["X-CSRF-Token"] = web_session.csrf_token(request)
+    return citizen
 
 
 AdminDep = Annotated[Admin, Depends(current_admin)]

@@ -4,10 +4,9 @@ OAuth endpoints answer in RFC 6749 shape (``error``, ``error_description``), not
 
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from authlib.oauth2 import OAuth2Error
 from fastapi import APIRouter, Request
@@ -15,17 +14,17 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
-from hub.deps import HubDep, SessionDep
+from hub.deps import HubDep, SessionDep, WriteSessionDep
 from hub.oauth import service
+from hub.oauth.deps import signed_in_citizen
 from hub.oauth.server import HubOAuth2Request
 from hub.oauth.signin import (
-    CITIZEN_REGION_KEY,
-    CITIZEN_SESSION_KEY,
     PROVIDER_UNAVAILABLE,
     SIGN_IN_REFUSED,
     start_citizen_session,
     upstream_client,
 )
+from hub.sessions.web import check_csrf, csrf_token, finish, safe_next
 
 router = APIRouter(tags=["oauth"])
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -78,18 +77,6 @@ async def revoke(request: Request, hub: HubDep, session: SessionDep) -> Response
     return _json(await run_in_threadpool(service.revocation_endpoint, session, hub, oauth_request))
 
 
-def _csrf(request: Request) -> str:
-    token = request.session.get("csrf")
-    if not token:
-        token = request.session["csrf"] = secrets.token_urlsafe(24)
-    return token
-
-
-def _check_csrf(request: Request, submitted: str | None) -> bool:
-    expected = request.session.get("csrf")
-    return bool(expected and submitted and secrets.compare_digest(expected, submitted))
-
-
 def _error_page(request: Request, status: int, message: str) -> HTMLResponse:
     return HTMLResponse(
         f"<!doctype html><meta charset=utf-8><title>Error</title><h1>{status}</h1><p>{_escape(message)}</p>",
@@ -115,8 +102,8 @@ async def authorize(request: Request, hub: HubDep, session: SessionDep) -> Respo
         if getattr(error, "redirect_uri", None):
             return _json(await run_in_threadpool(service.error_redirect, hub, session, error))
         return _error_page(request, 400, f"{error.error}: {error.description or ''}")
-    citizen = request.session.get(CITIZEN_SESSION_KEY)
-    if not citizen:
+    citizen = await run_in_threadpool(signed_in_citizen, request, session, hub)
+    if citizen is None:
         return RedirectResponse(
             "/oauth/sign-in?" + urlencode({"next": str(request.url.path) + "?" + request.url.query}), 303
         )
@@ -131,10 +118,10 @@ async def authorize(request: Request, hub: HubDep, session: SessionDep) -> Respo
                 "purpose": checked.purpose,
                 "case_id": checked.case_id,
                 "query": request.url.query,
-                "csrf": _csrf(request),
+                "csrf": csrf_token(request),
             },
         )
-    if not _check_csrf(request, oauth_request.form.get("csrf")):
+    if not await check_csrf(request):
         return _error_page(request, 403, "the form expired or was not sent by this site; start again")
     approved = oauth_request.form.get("decision") == "approve"
     result = await run_in_threadpool(
@@ -142,27 +129,10 @@ async def authorize(request: Request, hub: HubDep, session: SessionDep) -> Respo
         session,
         hub,
         oauth_request,
-        citizen if approved else None,
-        request.session.get(CITIZEN_REGION_KEY),
+        citizen.subject if approved else None,
+        citizen.region,
     )
     return _json(result)
-
-
-def _safe_next(value: str | None) -> str:
-    """Only local paths: never redirect a signed-in citizen to another site.
-
-    Browsers parse URLs the WHATWG way: a backslash counts as a slash and tabs and newlines are dropped,
-    so ``/\\evil.example`` or ``/<tab>/evil.example`` would leave the site; such values are refused too."""
-    if (
-        not value
-        or not value.startswith("/")
-        or value.startswith("//")
-        or "\\" in value
-        or any(ord(char) < 0x20 or ord(char) == 0x7F for char in value)
-        or urlsplit(value).netloc
-    ):
-        return "/"
-    return value
 
 
 @router.get("/oauth/sign-in", response_class=HTMLResponse)
@@ -170,32 +140,40 @@ def sign_in_page(request: Request, hub: HubDep, next: str = "/") -> Response:
     """Citizen sign-in: the upstream identity provider, or (demo mode only) an ID-number form."""
     upstream = upstream_client(hub) is not None
     if not hub.settings.demo and upstream:
-        return RedirectResponse("/oauth/sign-in/oidc?" + urlencode({"next": _safe_next(next)}), 303)
+        return RedirectResponse("/oauth/sign-in/oidc?" + urlencode({"next": safe_next(next)}), 303)
     if not hub.settings.demo:
         return _error_page(request, 503, "no identity provider is configured (HUB_OIDC_ISSUER)")
     return templates.TemplateResponse(
         request,
         "sign_in.html",
-        {"demo": True, "upstream": upstream, "next": _safe_next(next), "csrf": _csrf(request)},
+        {"demo": True, "upstream": upstream, "next": safe_next(next), "csrf": csrf_token(request)},
     )
 
 
 @router.post("/oauth/sign-in", response_class=HTMLResponse)
-async def dev_sign_in(request: Request, hub: HubDep) -> Response:
+async def dev_sign_in(request: Request, hub: HubDep, session: SessionDep) -> Response:
     """Demo-only sign-in by ID number. Outside demo mode this route refuses."""
     if not hub.settings.demo:
         return _error_page(request, 404, "the demo sign-in exists only in demo mode")
     form = await request.form()
-    next_url = _safe_next(str(form.get("next") or "/"))
-    if not _check_csrf(request, str(form.get("csrf") or "")):
+    next_url = safe_next(str(form.get("next") or "/"))
+    if not await check_csrf(request):
         return _error_page(request, 403, "the form expired; start again")
     try:
-        start_citizen_session(request.session, hub, str(form.get("id_number") or ""))
+        await run_in_threadpool(
+            start_citizen_session, request, session, hub, str(form.get("id_number") or "")
+        )
     except ValueError as exc:
         return templates.TemplateResponse(
             request,
             "sign_in.html",
-            {"demo": True, "upstream": False, "next": next_url, "csrf": _csrf(request), "error": str(exc)},
+            {
+                "demo": True,
+                "upstream": False,
+                "next": next_url,
+                "csrf": csrf_token(request),
+                "error": str(exc),
+            },
             status_code=422,
         )
     return RedirectResponse(next_url, status_code=303)
@@ -207,7 +185,7 @@ async def upstream_sign_in(request: Request, hub: HubDep, next: str = "/") -> Re
     client = upstream_client(hub)
     if client is None:
         return _error_page(request, 503, "no identity provider is configured (HUB_OIDC_ISSUER)")
-    request.session["next"] = _safe_next(next)
+    request.session["next"] = safe_next(next)
     try:
         return await client.authorize_redirect(
             request, hub.settings.public_url + "/oauth/sign-in/oidc/callback"
@@ -217,7 +195,7 @@ async def upstream_sign_in(request: Request, hub: HubDep, next: str = "/") -> Re
 
 
 @router.get("/oauth/sign-in/oidc/callback")
-async def upstream_callback(request: Request, hub: HubDep) -> Response:
+async def upstream_callback(request: Request, hub: HubDep, session: WriteSessionDep) -> Response:
     """Finish upstream sign-in: the ID token's ID-number claim becomes the citizen's session."""
     client = upstream_client(hub)
     if client is None:
@@ -229,10 +207,14 @@ async def upstream_callback(request: Request, hub: HubDep) -> Response:
     except SIGN_IN_REFUSED as exc:
         return _error_page(request, 401, f"sign-in failed at the identity provider: {type(exc).__name__}")
     userinfo = token.get("userinfo") or {}
-    next_url = _safe_next(request.session.get("next"))
+    next_url = safe_next(request.session.get("next"))
     try:
-        start_citizen_session(
-            request.session, hub, str(userinfo.get(hub.settings.oidc_id_number_claim) or "")
+        await run_in_threadpool(
+            start_citizen_session,
+            request,
+            session,
+            hub,
+            str(userinfo.get(hub.settings.oidc_id_number_claim) or ""),
         )
     except ValueError:
         request.session.clear()
@@ -241,7 +223,9 @@ async def upstream_callback(request: Request, hub: HubDep) -> Response:
 
 
 @router.post("/oauth/sign-out")
-async def sign_out(request: Request) -> Response:
-    """End the citizen's session."""
-    request.session.clear()
+async def sign_out(request: Request, session: SessionDep) -> Response:
+    """End the citizen's session (its server-side row too); the form carries the session's CSRF token."""
+    if not await check_csrf(request):
+        return _error_page(request, 403, "the form expired or was not sent by this site; start again")
+    await run_in_threadpool(finish, request, session)
     return RedirectResponse("/", status_code=303)

@@ -2,29 +2,30 @@
 client), and the demo-only sign-in that asks for an ID number.
 
 A citizen is known to the hub only by the blind index of their 公民身份号码; the clear number never
-goes into the session cookie."""
+goes into the session cookie or the session's row."""
 
 from __future__ import annotations
 
 import json
-import time
 import warnings
 from functools import lru_cache
 from typing import Any
 
 import httpx
 from authlib.integrations.base_client import OAuthError
+from fastapi import Request
 from joserfc.errors import JoseError
+from sqlalchemy.orm import Session
 
 from hub.context import Hub
 from hub.contract.identifiers import check_citizen_id
+from hub.sessions import web as web_session
+from hub.sessions.service import SignedIn
 
 with warnings.catch_warnings():
     # Authlib suggests httpx2 for its client integration; the stack's httpx works the same here.
     warnings.simplefilter("ignore", DeprecationWarning)
     from authlib.integrations.starlette_client import OAuth
-
-CITIZEN_SESSION_KEY = "citizen"
 
 #: A sign-in the provider refused or that cannot be trusted: an error answer or a state that is not this
 #: browser's (Authlib), an ID token whose signature, issuer, audience, nonce or lifetime fails (joserfc).
@@ -33,26 +34,18 @@ SIGN_IN_REFUSED: tuple[type[Exception], ...] = (OAuthError, JoseError)
 PROVIDER_UNAVAILABLE: tuple[type[Exception], ...] = (httpx.HTTPError, json.JSONDecodeError)
 
 
-CITIZEN_REGION_KEY = "citizen_region"
-#: When the citizen signed in (epoch seconds): the console ends the session after
-#: ``console_session_seconds`` whatever the activity.
-SIGNED_IN_AT_KEY = "signed_in_at"
-
-
 def citizen_subject(hub: Hub, id_number: str) -> str:
     """The subject the hub uses for a citizen: the blind index of their ID number."""
     return "citizen:" + hub.blind_index.of("person", check_citizen_id(id_number))
 
 
-def start_citizen_session(session: dict[str, Any], hub: Hub, id_number: str) -> None:
-    """Sign a citizen in: a fresh session holding the blind-index subject and the county code of the ID
-    number (for grants' region checks); never the clear number. Raises ValueError for a bad number."""
+def start_citizen_session(request: Request, session: Session, hub: Hub, id_number: str) -> None:
+    """Sign a citizen in: a fresh server-side session holding the blind-index subject and the county code
+    of the ID number (for grants' region checks); never the clear number. Raises ValueError for a bad
+    number."""
     number = check_citizen_id(id_number)
-    subject = citizen_subject(hub, number)
-    session.clear()
-    session[CITIZEN_SESSION_KEY] = subject
-    session[CITIZEN_REGION_KEY] = number[:6]
-    session[SIGNED_IN_AT_KEY] = int(time.time())
+    who = SignedIn("citizen", subject=citizen_subject(hub, number), region=number[:6])
+    web_session.begin(request, session, hub, who)
 
 
 #: How the hub reaches the provider: None is the network. Tests put an ``httpx.MockTransport`` here,

@@ -4,6 +4,7 @@ a short console sign-in lifetime, and cheap argon2 (the tests sign in often; see
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from html import unescape
 from pathlib import Path
 
@@ -11,11 +12,16 @@ import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from httpx import Response
+from sqlalchemy import select
 
 from hub.access import service as access_service
 from hub.access.models import Admin
+from hub.context import Hub
+from hub.sessions.models import WebSession
 from hub.settings import Settings
+from storage.database import transaction
 from tests.fixtures.hub import make_settings
+from tests.lookups.conftest import world  # noqa: F401  (catalog, feeds, a service: tests/console/test_web_hardening.py)
 
 SESSION_SECONDS = 60
 PASSWORD = "correct horse battery"
@@ -62,3 +68,10 @@ def citizen_sign_in(client: TestClient, id_number: str) -> str:
     )
     assert response.status_code == 303, response.text
     return csrf_of(client.get("/me"))
+
+
+def age_sign_ins(hub: Hub, seconds: int) -> None:
+    """Move every stored sign-in ``seconds`` into the past, as if the browser had waited that long."""
+    with transaction(hub.session_factory) as session:
+        for row in session.scalars(select(WebSession)):
+            row.signed_in_at -= timedelta(seconds=seconds)

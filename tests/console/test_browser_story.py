@@ -27,7 +27,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 import pytest
 from argon2 import PasswordHasher
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Route, expect, sync_playwright
 
 from hub.access import service as access_service
 from hub.access.models import Admin
@@ -373,3 +373,36 @@ def test_grant_consent_lookup_and_withdrawal_in_chromium(
         print(f"\nconsole screenshots ({len(story.shots)}): {ARTIFACTS}")
     assert story.problems == []
     assert all(path.stat().st_size > 5000 for path in story.shots)
+
+
+def test_api_viewers_work_offline_under_their_csp(story: Story, chromium: Path) -> None:
+    """Swagger UI and ReDoc render the hub's API from the hub alone: any request to another host is
+    refused (as on an offline government network) and fails the test, as does any CSP violation (Chromium
+    reports those as console errors)."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS, headless=True)
+        try:
+            context = new_context(browser, DESKTOP)
+            elsewhere: list[str] = []
+
+            def only_the_hub(route: Route) -> None:
+                if route.request.url.startswith(story.url + "/") or route.request.url.startswith("data:"):
+                    route.continue_()
+                else:
+                    elsewhere.append(route.request.url)
+                    route.abort()
+
+            context.route("**/*", only_the_hub)
+            page = story.watch(context.new_page())
+            page.goto(f"{story.url}/docs")
+            expect(page.locator(".swagger-ui .info .title")).to_contain_text("Licence hub")
+            expect(page.locator(".opblock-summary-path").filter(has_text="/v1/lookups").first).to_be_visible()
+            story.shot(page, "swagger-ui")
+            page.goto(f"{story.url}/redoc")
+            expect(page.get_by_role("heading", name=re.compile("Licence hub"))).to_be_visible()
+            expect(page.get_by_text("/v1/lookups").first).to_be_attached()
+            story.shot(page, "redoc")
+        finally:
+            browser.close()
+    assert elsewhere == []
+    assert story.problems == []

@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import dataclasses
 import random
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
@@ -20,7 +18,7 @@ from hub.demo_data import citizen_id
 from hub.lookups import consents
 from hub.main import create_app
 from storage.database import transaction
-from tests.console.conftest import SESSION_SECONDS, citizen_sign_in, csrf_of, sign_in
+from tests.console.conftest import SESSION_SECONDS, age_sign_ins, citizen_sign_in, csrf_of, sign_in
 from tests.console.routes import CONSOLE_SESSION
 from tests.factories import (
     ID_CARD,
@@ -211,15 +209,14 @@ def test_sign_out_ends_the_session(client: TestClient, hub: Hub) -> None:
     assert after.status_code == 303 and after.headers["location"].startswith("/console/sign-in")
 
 
-def test_a_console_sign_in_expires(client: TestClient, hub: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_console_sign_in_expires(client: TestClient, hub: Hub) -> None:
     seed_catalog(hub)
     admin = create_admin(hub)
     sign_in(client, admin)
-    started = time.time()
-    monkeypatch.setattr(time, "time", lambda: started + SESSION_SECONDS - 10)
+    age_sign_ins(hub, SESSION_SECONDS - 10)
     assert client.get("/console", follow_redirects=False).status_code == 200
     # Past the console lifetime, though well inside the cookie's idle lifetime (citizen_session_seconds).
-    monkeypatch.setattr(time, "time", lambda: started + SESSION_SECONDS + 30)
+    age_sign_ins(hub, 40)
     expired = client.get("/console/grants", follow_redirects=False)
     assert expired.status_code == 303
     assert expired.headers["location"].startswith("/console/sign-in?expired=1")

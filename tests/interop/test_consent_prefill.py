@@ -72,10 +72,15 @@ def test_consent_prefill_and_withdrawal(live: LiveHub, service: ApprovalService,
     assert other_case.status_code == 403
 
     # The citizen sees the consent with its receipt, and withdraws it: the token stops working.
-    consents = browser.get("/v1/me/consents").json()
+    listed = browser.get("/v1/me/consents")
+    consents = listed.json()
     assert [c["status"] for c in consents] == ["given"]
     assert consents[0]["receipt"] == token["consent_receipt"]
-    withdrawn = browser.http.post(f"/v1/me/consents/{consents[0]['id']}/withdraw")
+    # A change made with the cookie carries the session's CSRF token, which the hub's answers hand out.
+    withdrawn = browser.http.post(
+        f"/v1/me/consents/{consents[0]['id']}/withdraw",
+        headers={"X-CSRF-Token": listed.headers["x-csrf-token"]},
+    )
     assert withdrawn.status_code == 200 and withdrawn.json()["status"] == "withdrawn"
     after = prefill(live, token["access_token"])
     assert after.status_code == 401

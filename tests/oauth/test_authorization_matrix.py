@@ -55,11 +55,9 @@ PROBLEM_JSON = "application/problem+json"
 
 # Routes anyone may call, and why. Everything else must be a row of PROTECTED.
 PUBLIC: dict[tuple[str, str], str] = {
-    **{
-        (method, path): "API description and its viewers"
-        for path in ("/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc")
-        for method in ("GET", "HEAD")
-    },
+    **{("GET", path): "API description and its viewers" for path in ("/openapi.json", "/docs", "/redoc")},
+    ("HEAD", "/openapi.json"): "API description",
+    ("GET", "/docs/assets/{name}"): "the API viewers' script, style and icon (served by the hub, no CDN)",
     ("GET", "/healthz"): "liveness probe",
     ("GET", "/readyz"): "readiness probe",
     ("GET", "/metrics"): "Prometheus scrape (counters, no data; the network restricts it)",
@@ -74,7 +72,7 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("POST", "/oauth/sign-in"): "demo-only citizen sign-in form; refuses outside demo mode",
     ("GET", "/oauth/sign-in/oidc"): "redirect to the upstream identity provider",
     ("GET", "/oauth/sign-in/oidc/callback"): "return from the upstream identity provider",
-    ("POST", "/oauth/sign-out"): "ends the citizen's own session",
+    ("POST", "/oauth/sign-out"): "ends the citizen's own session; CSRF token",
     ("POST", "/v1/admin/sign-in"): "authenticates the admin by password in the body",
     ("GET", "/v1/regions/{code}"): "catalog",
     ("GET", "/v1/departments"): "catalog",

@@ -1,0 +1,1 @@
+"""Browser sessions (server-side rows named by a random id in the signed cookie) and their CSRF token."""
