@@ -1,7 +1,7 @@
 """browser sign-ins kept on the server: the cookie names a row, and signing out deletes it
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-04 04:20:00
 
 Until now a sign-in lived only in the signed cookie, so a cookie copied before sign-out kept working
@@ -18,7 +18,7 @@ from alembic import op
 import storage.types
 
 revision: str = "0010"
-down_revision: str | None = "0008"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
