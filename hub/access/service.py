@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
@@ -30,7 +31,7 @@ from hub.access.approvals import appointed_from_above, require_second_person
 from hub.access.models import Admin, Client, Grant
 from hub.access.schemas import AdminCreate, ClientCreate, GrantCreate
 from hub.audit import service as audit
-from hub.audit.refusals import ANONYMOUS, CallerRefused, admin_caller
+from hub.audit.refusals import CallerRefused, admin_caller
 from hub.errors import Conflict, Forbidden, InvalidInput, NotFound, field_error
 from hub.kit.time import utcnow
 from hub.registry import repository as registry_repository
@@ -190,7 +191,7 @@ def authenticate_admin(session: Session, username: str, password: str) -> Admin:
     if admin is None or admin.status != "active" or not admin.password_hash:
         log.info("admin.sign_in.refused")
         # Named when the username exists, so the refusal is audited against that admin.
-        refused = admin_caller(named) if named else ANONYMOUS
+        refused = admin_caller(named) if named else None
         raise CallerRefused("unknown username or wrong password", caller=refused)
     if _hasher.check_needs_rehash(admin.password_hash):
         admin.password_hash = _hasher.hash(password)
@@ -304,6 +305,13 @@ def disable_client(session: Session, client_id: str, *, by: Admin) -> Client:
     client.status, client.updated_at = "disabled", utcnow()
     audit.record_change(session, by, "client.disabled", client_id=client_id)
     return client
+
+
+def spend_a_secret_check() -> None:
+    """Verify a secret against a throwaway hash: an unknown or disabled client id costs what a wrong
+    secret does, so timing does not tell which client ids exist."""
+    with contextlib.suppress(VerificationError, InvalidHashError):
+        _hasher.verify(_DUMMY_HASH, "not the secret")
 
 
 def check_client_secret(client: Client, secret: str) -> bool:

@@ -1,16 +1,21 @@
 """Refused attempts (401 and 403) as audit events.
 
 A refusal rolls back the request's own transaction, so its event is written in a transaction of its
-own, after the answer is decided. Who was refused is known as far as the request got: the verified
-caller when a dependency resolved one (:func:`remember_caller`), the admin whose password was wrong, the
-client named at the token endpoint when it exists; otherwise ``anonymous``. A request presenting no
-credential at all — no bearer token, no client authentication, no session — is only counted in the
-``hub_refusals_total`` metric: recording every scanner's knock would fill a log that is kept forever.
+own, after the answer is decided. Only a refusal that names an identity becomes an event: the verified
+caller when a dependency resolved one (:func:`remember_caller`), the existing admin whose password was
+wrong, the existing client named at the token endpoint. Anything else — no credential, a junk bearer
+token, an unknown username or client id — is only counted in the ``hub_refusals_total`` metric:
+recording every scanner's knock would fill a log that is kept forever. One identity's refusals become
+at most ``HUB_AUDIT_REFUSALS_PER_MINUTE`` events a minute in each process (the rest are counted), so a
+client hammering with a wrong secret cannot flood the log either.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +27,7 @@ from starlette.concurrency import run_in_threadpool
 
 from hub.access.models import Admin, Client
 from hub.audit import service as audit
+from hub.audit.settings import get_audit_settings
 from hub.errors import Forbidden, HubError, Unauthorized, problem_response
 from storage.database import transaction
 
@@ -61,9 +67,10 @@ ANONYMOUS = Caller("anonymous", "anonymous")
 
 
 class CallerRefused(Unauthorized):
-    """A 401 that names who was refused (an admin whose password was wrong, say)."""
+    """A 401 that names who was refused (an admin whose password was wrong, say); ``caller`` None when
+    the name given is nobody's (counted, not audited)."""
 
-    def __init__(self, detail: str, *, caller: Caller, **kwargs: Any) -> None:
+    def __init__(self, detail: str, *, caller: Caller | None, **kwargs: Any) -> None:
         super().__init__(detail, **kwargs)
         self.caller = caller
 
@@ -81,11 +88,44 @@ def _presented_credential(request: Request) -> str | None:
     return None
 
 
+class _PerIdentityCap:
+    """At most ``limit`` events per identity in any 60 seconds, in this process."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, identity: str, limit: int, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            if len(self._seen) > 100_000:  # a flood of identities: forget the quiet ones
+                self._seen = {k: v for k, v in self._seen.items() if v and now - v[-1] < 60}
+            recent = self._seen.setdefault(identity, deque())
+            while recent and now - recent[0] >= 60:
+                recent.popleft()
+            if len(recent) >= limit:
+                return False
+            recent.append(now)
+            return True
+
+
+_CAP = _PerIdentityCap()
+
+
+def count_only(status: int) -> None:
+    """A refusal that names no identity: counted, not audited."""
+    REFUSED.labels(str(status), "no").inc()
+
+
 def record_in(
     session: Session, *, caller: Caller, status: int, reason: str, method: str, path: str, credential: str,
     **detail: Any,
-) -> int:  # fmt: skip
-    """Append one refusal event in ``session``'s transaction; returns its leaf index."""
+) -> int | None:  # fmt: skip
+    """Append one refusal event in ``session``'s transaction; returns its leaf index, or None when the
+    identity is over its cap (then the refusal is only counted)."""
+    if not _CAP.take(caller.id, get_audit_settings().refusals_per_minute):
+        REFUSED.labels(str(status), "capped").inc()
+        return None
     event = audit.record(
         session, action=ACTION, outcome="refused", actor_kind=caller.kind, actor_id=caller.id,
         client_id=caller.client_id, region_code=caller.region_code,
@@ -110,23 +150,27 @@ def record(hub: Hub, **refusal: Any) -> int | None:
 def record_request(
     hub: Hub, request: Request, *, status: int, reason: str, caller: Caller | None = None
 ) -> int | None:
-    """Record a refused request unless it presented no credential at all (see the module's note)."""
-    credential = _presented_credential(request)
+    """Record a refused request if it names an identity (see the module's note); else count it."""
     caller = caller or getattr(request.state, _STATE_KEY, None)
-    if credential is None and caller is None:
-        REFUSED.labels(str(status), "no").inc()
+    if caller is None:
+        count_only(status)
         return None
     return record(
-        hub, caller=caller or ANONYMOUS, status=status, reason=reason, method=request.method,
-        path=request.url.path, credential=credential or "form",
+        hub, caller=caller, status=status, reason=reason, method=request.method,
+        path=request.url.path, credential=_presented_credential(request) or "form",
     )  # fmt: skip
 
 
-def record_error_in(session: Session, request: Request, exc: HubError, *, credential: str) -> int:
-    """Record a refusal a route answers itself (a sign-in form shown again, say) in its own transaction."""
+def record_error_in(session: Session, request: Request, exc: HubError, *, credential: str) -> int | None:
+    """Record a refusal a route answers itself (a sign-in form shown again, say) in the given session,
+    if it names an identity."""
+    caller = exc.caller if isinstance(exc, CallerRefused) else None
+    if caller is None:
+        count_only(exc.status)
+        return None
     return record_in(
-        session, caller=exc.caller if isinstance(exc, CallerRefused) else ANONYMOUS, status=exc.status,
-        reason=exc.detail or exc.title, method=request.method, path=request.url.path, credential=credential,
+        session, caller=caller, status=exc.status, reason=exc.detail or exc.title, method=request.method,
+        path=request.url.path, credential=credential,
     )  # fmt: skip
 
 

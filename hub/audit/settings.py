@@ -43,6 +43,10 @@ class AuditSettings(BaseSettings):
         24.0, gt=0, description="Alert when a department has pushed nothing for this long."
     )
     grant_expiry_days: float = Field(7.0, gt=0, description="Alert this long before a grant expires.")
+    refusals_per_minute: int = Field(
+        60, ge=1, description="At most this many refusals of one identity a minute become audit events "
+        "(per process); the rest are counted in hub_refusals_total{audited=\"capped\"}.",
+    )  # fmt: skip
 
 
 @lru_cache

@@ -384,6 +384,7 @@ class HubAuthorizationServer(AuthorizationServer):
     def query_client(self, client_id: str) -> OAuthClient | None:
         row = access_repository.get_client(self.session, client_id)
         if row is None or row.status != "active":
+            access_service.spend_a_secret_check()  # as long as a wrong secret takes
             return None
         return OAuthClient(row, access_service.grantable_scopes(self.session, row))
 

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from hub.access import repository as access_repository
 from hub.access import service as access_service
 from hub.audit import refusals
-from hub.audit.refusals import ANONYMOUS, client_caller
+from hub.audit.refusals import client_caller
 from hub.context import Hub
 from hub.errors import InvalidInput, field_error
 from hub.lookups import consents
@@ -109,11 +109,14 @@ def _claimed_client_id(request: HubOAuth2Request) -> str | None:
 def _audit_refused_token(session: Session, request: HubOAuth2Request, result: OAuthResponse) -> None:
     claimed = _claimed_client_id(request)
     client = access_repository.get_client(session, claimed[:64]) if claimed else None
-    caller = client_caller(client) if client else ANONYMOUS
+    if client is None:  # no such client: counted, not audited
+        refusals.count_only(result.status)
+        return
     body = result.body if isinstance(result.body, dict) else {}
     refusals.record_in(
-        session, caller=caller, status=result.status, reason=str(body.get("error", "refused")), method="POST",
-        path=TOKEN_PATH, credential="client", grant_type=request.form.get("grant_type", "")[:64],
+        session, caller=client_caller(client), status=result.status, reason=str(body.get("error", "refused")),
+        method="POST", path=TOKEN_PATH, credential="client",
+        grant_type=request.form.get("grant_type", "")[:64],
     )  # fmt: skip
 
 

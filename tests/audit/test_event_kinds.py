@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY
 from sqlalchemy import select
 
 from hub.audit.models import AuditEvent
-from hub.audit.settings import AuditSettings
+from hub.audit.settings import AuditSettings, get_audit_settings
 from hub.audit.supervision import evaluate_rules
 from hub.kit.time import utcnow
 from storage.database import transaction
@@ -105,14 +108,18 @@ def test_admin_sign_ins_and_refused_sign_ins(client: TestClient, world: World) -
     assert sign_in(client, "nobody-at-all", "wrong").status_code == 401
     [signed_in] = logged(world, "admin.sign_in")
     assert (signed_in.actor_id, signed_in.region_code) == (f"admin:{admin.id}", "410102")
-    named, anonymous = logged(world, "access.refused")
+    # The wrong password of an existing admin is an event; an unknown username only a count (issue 14).
+    [named] = logged(world, "access.refused")
     assert (named.actor_kind, named.actor_id, named.region_code) == ("admin", f"admin:{admin.id}", "410102")
     assert named.detail["status"] == 401 and named.detail["path"] == "/v1/admin/sign-in"
-    assert (anonymous.actor_kind, anonymous.region_code) == ("anonymous", None)
-    assert "nobody-at-all" not in str(anonymous.model_dump())  # what was typed is not kept
 
 
-def test_refused_calls_are_events_unless_no_credential_was_shown(client: TestClient, world: World) -> None:
+def _unaudited(status: str) -> float:
+    return REGISTRY.get_sample_value("hub_refusals_total", {"status": status, "audited": "no"}) or 0.0
+
+
+def test_refused_calls_are_events_only_when_they_name_an_identity(client: TestClient, world: World) -> None:
+    counted = _unaudited("401")
     pusher = client.post(
         "/v1/lookups", json={"holder_id": world.citizen, "types": [ID_CARD], "purpose": "MZCFBG",
                              "case_id": "C-1", "nonce": "n-0123456789"}, headers=world.police.headers,
@@ -127,18 +134,52 @@ def test_refused_calls_are_events_unless_no_credential_was_shown(client: TestCli
     unknown_client = token_with_secret(client, "svc-unknown", "whatever", "")
     assert unknown_client.status_code == 401
 
+    junk = [client.get("/v1/admin/me", headers={"Authorization": f"Bearer junk{i}"}) for i in range(20)]
+    assert {r.status_code for r in junk} == {401}
+
     refused = logged(world, "access.refused")
     assert [(e.actor_kind, e.detail["status"], e.detail["path"]) for e in refused] == [
         ("client", 403, "/v1/lookups"),
-        ("anonymous", 401, "/v1/admin/me"),
         ("client", 401, "/oauth/token"),
-        ("anonymous", 401, "/oauth/token"),
     ]
-    police_client, _, service_client, _ = refused
+    police_client, service_client = refused
     assert police_client.client_id is not None and police_client.client_id != world.service.client_id
+    assert police_client.detail["credential"] == "bearer"
     assert service_client.client_id == world.service.client_id
-    assert refused[1].detail["credential"] == "bearer"
-    assert refused[2].detail["reason"] == "invalid_client"
+    assert service_client.detail["reason"] == "invalid_client"
+    # A forged token, none at all, an unknown client and 20 junk tokens: counted, not in the log.
+    assert _unaudited("401") - counted == 23
+
+
+def test_one_identity_fills_the_log_only_up_to_its_cap(
+    client: TestClient, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HUB_AUDIT_REFUSALS_PER_MINUTE", "5")
+    get_audit_settings.cache_clear()
+    try:
+        for _ in range(8):
+            assert token_with_secret(client, world.service.client_id, "wrong", "").status_code == 401
+    finally:
+        get_audit_settings.cache_clear()
+    assert len(logged(world, "access.refused")) == 5
+
+
+def test_an_unknown_client_costs_a_secret_check_like_a_wrong_secret(
+    client: TestClient, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Timing does not tell which client ids exist: both refusals verify one Argon2 hash."""
+    verified: list[str] = []
+    original = PasswordHasher.verify
+
+    def counting(self: PasswordHasher, hash: str, password: str) -> bool:
+        verified.append(password)
+        return original(self, hash, password)
+
+    monkeypatch.setattr(PasswordHasher, "verify", counting)
+    assert token_with_secret(client, world.service.client_id, "not-the-secret", "").status_code == 401
+    wrong = len(verified)
+    assert token_with_secret(client, "svc-unknown", "whatever", "").status_code == 401
+    assert (wrong, len(verified) - wrong) == (1, 1)
 
 
 def test_refusals_feed_the_refused_attempts_rule(client: TestClient, world: World) -> None:
