@@ -7,7 +7,7 @@ import base64
 import json
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hub import db
 from hub.keys.service import HubSigner, ensure_active_key
+from hub.kit.backoff import Backoff
 from hub.kit.blind_index import BlindIndex
 from hub.kit.private_files import keep_private, write_private
 from hub.registry.check_pool import CheckPool
@@ -37,6 +38,8 @@ class Hub:
     objects: ObjectStore
     signer: HubSigner
     checks: CheckPool
+    # Failed sign-ins and client authentications, per identity and address, in this process.
+    auth_backoff: Backoff = field(default_factory=Backoff)
 
     def close(self) -> None:
         self.checks.close()

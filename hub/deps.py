@@ -34,6 +34,11 @@ def get_write_session(hub: HubDep) -> Iterator[Session]:
 WriteSessionDep = Annotated[Session, Depends(get_write_session, scope="function")]
 
 
+def client_address(request: Request) -> str:
+    """The caller's address as the server sees it (behind a proxy, run uvicorn with --proxy-headers)."""
+    return request.client.host if request.client else ""
+
+
 # How many items of a list to skip. Bounded: past the end a page is empty anyway, and the databases take
 # offsets of at most 64 bits (SQLite refuses a larger one outright).
 PageOffset = Annotated[int, Query(ge=0, le=1_000_000_000)]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 
 from hub.access import service
 from hub.access.schemas import (
@@ -23,7 +23,7 @@ from hub.access.schemas import (
     GrantRevoke,
     TokenRead,
 )
-from hub.deps import HubDep, PageOffset, SessionDep
+from hub.deps import HubDep, PageOffset, SessionDep, client_address
 from hub.oauth import tokens
 from hub.oauth.deps import AdminDep, TokenDep
 from hub.registry.schemas import (
@@ -45,9 +45,12 @@ RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 @router.post("/sign-in", response_model=TokenRead)
-def sign_in(body: AdminSignIn, session: SessionDep, hub: HubDep) -> TokenRead:
-    """Sign an admin in with username and password (argon2); returns a short-lived bearer token."""
-    admin = service.authenticate_admin(session, body.username, body.password)
+def sign_in(body: AdminSignIn, request: Request, session: SessionDep, hub: HubDep) -> TokenRead:
+    """Sign an admin in with username and password (argon2); returns a short-lived bearer token. After
+    five failures for a username or from an address, further attempts wait (429 with ``Retry-After``)."""
+    admin = service.authenticate_admin(
+        session, body.username, body.password, backoff=hub.auth_backoff, address=client_address(request)
+    )
     token, ttl = tokens.mint(
         session,
         hub,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import secrets
 from datetime import datetime
@@ -32,7 +33,8 @@ from hub.access.models import Admin, Client, Grant
 from hub.access.schemas import AdminCreate, ClientCreate, GrantCreate
 from hub.audit import service as audit
 from hub.audit.refusals import CallerRefused, admin_caller
-from hub.errors import Conflict, Forbidden, InvalidInput, NotFound, field_error
+from hub.errors import Conflict, Forbidden, InvalidInput, NotFound, TooManyRequests, field_error
+from hub.kit.backoff import Backoff
 from hub.kit.time import utcnow
 from hub.registry import repository as registry_repository
 from hub.registry import service as registry_service
@@ -181,8 +183,24 @@ def create_first_admin(session: Session, data: AdminCreate) -> Admin:
     return create_admin(session, data, by=None)
 
 
-def authenticate_admin(session: Session, username: str, password: str) -> Admin:
-    """Check an admin's password (argon2); the same error whether the name or the password is wrong."""
+def refuse_while_backing_off(backoff: Backoff, keys: list[str]) -> None:
+    """429 with ``Retry-After`` while any of ``keys`` (identity, address) has failed too often."""
+    wait = backoff.retry_after(keys)
+    if wait > 0:
+        seconds = max(1, math.ceil(wait))
+        raise TooManyRequests(
+            f"too many failed attempts; retry after {seconds} s", headers={"Retry-After": str(seconds)}
+        )
+
+
+def authenticate_admin(
+    session: Session, username: str, password: str, *, backoff: Backoff | None = None, address: str = ""
+) -> Admin:
+    """Check an admin's password (argon2); the same error whether the name or the password is wrong.
+    With ``backoff``, repeated failures of the username or from the address wait (``hub.kit.backoff``)."""
+    keys = [f"admin:{username[:64]}", f"addr:{address}"]
+    if backoff is not None:
+        refuse_while_backing_off(backoff, keys)
     admin = named = repository.admin_by_username(session, username)
     try:
         _hasher.verify(admin.password_hash if admin and admin.password_hash else _DUMMY_HASH, password)
@@ -190,9 +208,13 @@ def authenticate_admin(session: Session, username: str, password: str) -> Admin:
         admin = None
     if admin is None or admin.status != "active" or not admin.password_hash:
         log.info("admin.sign_in.refused")
+        if backoff is not None:
+            backoff.failed(keys)
         # Named when the username exists, so the refusal is audited against that admin.
         refused = admin_caller(named) if named else None
         raise CallerRefused("unknown username or wrong password", caller=refused)
+    if backoff is not None:
+        backoff.succeeded(keys[0])
     if _hasher.check_needs_rehash(admin.password_hash):
         admin.password_hash = _hasher.hash(password)
     audit.record_change(session, admin, "admin.sign_in")

@@ -31,7 +31,7 @@ from hub.console.deps import (
     start_admin_session,
 )
 from hub.contract.status import LicenceStatus
-from hub.deps import HubDep, SessionDep
+from hub.deps import HubDep, SessionDep, client_address
 from hub.errors import HubError, InvalidInput, NotFound, Unauthorized, field_error
 from hub.lookups import consents, items
 from hub.lookups.schemas import ServiceItemWrite
@@ -159,7 +159,9 @@ def sign_in(
 ) -> Response:
     """The same password check as ``POST /v1/admin/sign-in``; the session then holds the admin's id."""
     try:
-        admin = access_service.authenticate_admin(session, username, password)
+        admin = access_service.authenticate_admin(
+            session, username, password, backoff=hub.auth_backoff, address=client_address(request)
+        )
     except Unauthorized as refused:
         refusals.record_error_in(session, request, refused, credential="password")
         message = i18n.translator(language(request))("sign_in.failed")

@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
-from hub.deps import HubDep, SessionDep, WriteSessionDep
+from hub.deps import HubDep, SessionDep, WriteSessionDep, client_address
 from hub.oauth import service
 from hub.oauth.deps import signed_in_citizen
 from hub.oauth.server import HubOAuth2Request
@@ -60,7 +60,8 @@ async def token(request: Request, hub: HubDep, session: SessionDep) -> Response:
     """Token endpoint (RFC 6749 §3.2): client_credentials, or authorization_code with PKCE.
     Client authentication: private_key_jwt (RFC 7523), client_secret_basic, client_secret_post."""
     oauth_request = await _oauth_request(request, hub)
-    return _json(await run_in_threadpool(service.token_endpoint, session, hub, oauth_request))
+    address = client_address(request)
+    return _json(await run_in_threadpool(service.token_endpoint, session, hub, oauth_request, address))
 
 
 @router.post("/oauth/introspect")
