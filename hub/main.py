@@ -26,7 +26,14 @@ from hub.deps import HubDep
 from hub.errors import NotFound, ServiceUnavailable, install_error_handlers
 from hub.keys.router import router as keys_router
 from hub.kit import collector
-from hub.kit.http import BodySizeLimit, ConcurrencyLimit, RateLimit, RequestMetrics, SecurityHeaders
+from hub.kit.http import (
+    BodySizeLimit,
+    ConcurrencyLimit,
+    RateLimit,
+    RefuseNul,
+    RequestMetrics,
+    SecurityHeaders,
+)
 from hub.kit.logging import configure_logging
 from hub.lookups.router import router as lookups_router
 from hub.me.router import router as me_router
@@ -119,6 +126,7 @@ def create_app(settings: Settings | None = None, *, hub: Hub | None = None) -> F
         same_site="lax",
         https_only=settings.public_url.startswith("https://"),
     )
+    app.add_middleware(RefuseNul, binary_paths=frozenset({"/v1/attachments"}))
     app.add_middleware(BodySizeLimit, limit_for=limit_for)
     app.add_middleware(ConcurrencyLimit, limit=settings.max_concurrent_requests)
     app.add_middleware(
