@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Path, Query, Request
 from sqlalchemy.orm import Session
 
 from hub.context import Hub
@@ -37,6 +37,11 @@ WriteSessionDep = Annotated[Session, Depends(get_write_session, scope="function"
 def client_address(request: Request) -> str:
     """The caller's address as the server sees it (behind a proxy, run uvicorn with --proxy-headers)."""
     return request.client.host if request.client else ""
+
+
+# Row ids and cursors: the databases hold 64-bit integers at most (a larger one was a 500).
+MAX_ROW_ID = 2**63 - 1
+RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 
 
 # How many items of a list to skip. Bounded: past the end a page is empty anyway, and the databases take

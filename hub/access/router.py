@@ -23,7 +23,7 @@ from hub.access.schemas import (
     GrantRevoke,
     TokenRead,
 )
-from hub.deps import HubDep, PageOffset, SessionDep, client_address
+from hub.deps import HubDep, PageOffset, RowId, SessionDep, client_address
 from hub.oauth import tokens
 from hub.oauth.deps import AdminDep, TokenDep
 from hub.registry.schemas import (
@@ -40,8 +40,6 @@ router = APIRouter(prefix="/v1/admin", tags=["admin"])
 ClientId = Annotated[str, Path(max_length=64)]
 DepartmentId = Annotated[str, Path(max_length=64)]
 Kid = Annotated[str, Path(max_length=128)]
-# Row ids in paths: the databases hold 64-bit integers at most.
-RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 @router.post("/sign-in", response_model=TokenRead)

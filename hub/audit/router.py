@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, Query
+from pydantic import AwareDatetime
 from starlette.concurrency import run_in_threadpool
 
 from hub.audit import alerts, heads, log, service
@@ -25,7 +25,7 @@ from hub.audit.schemas import (
 )
 from hub.audit.settings import get_audit_settings
 from hub.audit.supervisor import Supervisor
-from hub.deps import HubDep, SessionDep
+from hub.deps import MAX_ROW_ID, HubDep, RowId, SessionDep
 from hub.oauth.deps import AdminDep
 
 
@@ -84,9 +84,9 @@ def list_events(
     type_code: Annotated[str | None, Query(max_length=32, pattern=r"^[0-9A-Za-z]+$")] = None,
     action: Code = None,
     outcome: Annotated[str | None, Query(max_length=16, pattern=r"^[a-z_]+$")] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    before: Annotated[int | None, Query(ge=0)] = None,
+    since: AwareDatetime | None = None,
+    until: AwareDatetime | None = None,
+    before: Annotated[int | None, Query(ge=0, le=MAX_ROW_ID)] = None,
     limit: Limit = 50,
 ) -> AuditEventPage:
     """Audit events in the caller's region subtree (the acting client's or admin's region), newest
@@ -107,8 +107,8 @@ def list_alerts(
     session: SessionDep,
     rule: Annotated[str | None, Query(max_length=32, pattern=r"^[a-z_]+$")] = None,
     status: Annotated[str | None, Query(pattern="^(open|acknowledged)$")] = None,
-    since: datetime | None = None,
-    before: Annotated[int | None, Query(ge=1)] = None,
+    since: AwareDatetime | None = None,
+    before: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
     limit: Limit = 50,
 ) -> AlertPage:
     """Supervision alerts in the caller's region, newest first; page with ``before``."""
@@ -123,7 +123,7 @@ def list_alerts(
 
 @router.post("/v1/admin/alerts/{alert_id}/acknowledge", response_model=AlertRead, tags=["admin"])
 def acknowledge_alert(
-    alert_id: int, admin: AdminDep, session: SessionDep, body: AlertAcknowledge | None = None
+    alert_id: RowId, admin: AdminDep, session: SessionDep, body: AlertAcknowledge | None = None
 ) -> AlertRead:
     """Acknowledge an alert (admins and auditors of its region; again is a no-op)."""
     return AlertRead.model_validate(
