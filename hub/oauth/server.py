@@ -13,7 +13,9 @@ Client authentication: ``private_key_jwt`` (RFC 7523, audience, expiry and ``jti
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import re
 from collections import defaultdict
 from datetime import timedelta
 from typing import Any, cast
@@ -41,6 +43,7 @@ from hub.access import service as access_service
 from hub.access.models import Client
 from hub.audit import service as audit
 from hub.context import Hub
+from hub.errors import InvalidInput, field_error
 from hub.kit.time import from_epoch, to_epoch, utcnow
 from hub.lookups.models import Consent
 from hub.oauth import tokens
@@ -67,6 +70,37 @@ class _Payload(OAuth2Payload):
         return defaultdict(list, self._datalist)
 
 
+# RFC 6749 Appendix A: these parameters are printable ASCII, and those Authlib echoes in an error
+# description may not hold '"' or '\\' (§5.2) — Authlib raised ValueError on them, a 500. Refused at the
+# door instead, naming the parameter.
+_ECHOED = frozenset({
+    "response_type", "grant_type", "scope", "redirect_uri", "client_id", "purpose", "case_id",
+    "code_challenge_method", "token_type_hint", "response_mode",
+})  # fmt: skip
+_NQSCHAR = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*")
+
+
+def _check_parameters(items: list[tuple[str, str]]) -> None:
+    for name, value in items:
+        if name in _ECHOED and not _NQSCHAR.fullmatch(value):
+            raise InvalidInput(
+                f"{name} holds characters RFC 6749 does not allow there",
+                errors=[field_error(name, 'printable ASCII only, without " or \\')],
+            )
+
+
+def _usable_basic(headers: dict[str, str]) -> dict[str, str]:
+    """``headers`` without an ``Authorization: Basic`` value that is not base64 of UTF-8 (Authlib raised
+    UnicodeDecodeError on it, a 500); the request then carries no client credentials (401)."""
+    for name, value in headers.items():
+        if name.lower() == "authorization" and value[:6].lower() == "basic ":
+            try:
+                base64.b64decode(value[6:].strip(), validate=True).decode()
+            except (ValueError, UnicodeDecodeError):
+                return {k: v for k, v in headers.items() if k != name}
+    return headers
+
+
 class HubOAuth2Request(OAuth2Request):
     """An Authlib request built from what the route already read (query, form, headers).
 
@@ -84,6 +118,9 @@ class HubOAuth2Request(OAuth2Request):
         # Authlib refuses a non-https ``uri`` on every request, which surfaced as a 500 on any hub whose
         # public URL is plain http. The URI is the configured public URL, not the wire (TLS usually ends
         # at the load balancer), so transport is a deployment matter, not something to re-check here.
+        _check_parameters(args)
+        _check_parameters(form)
+        headers = _usable_basic(headers)
         super().__init__(method=method, uri="https://hub.invalid/", headers=Headers(headers=headers))
         self.uri = uri
         self._args: dict[str, list[str]] = defaultdict(list)

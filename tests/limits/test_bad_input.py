@@ -28,3 +28,21 @@ def test_naive_times_and_integers_past_64_bits_are_422s(client: TestClient, hub:
         (f"/v1/admin/admins/{HUGE}/approve", "admin_id"),
     ):
         assert problem_fields(client.post(path, headers=admin), 422) == [field]
+
+
+def test_oauth_parameters_authlib_would_echo_are_422s_and_bad_basic_is_401(
+    client: TestClient, hub: Hub
+) -> None:
+    seed_catalog(hub)
+    for name, value in (("response_type", 'co"de'), ("scope", "a\\b"), ("redirect_uri", "https://a/é"),
+                        ("purpose", "办事"), ("case_id", 'x"y')):  # fmt: skip
+        params = {"response_type": "code", "client_id": "svc-x", name: value}
+        assert problem_fields(client.get("/oauth/authorize", params=params), 422) == [name]
+    token = client.post("/oauth/token", data={"grant_type": "client_credentials", "scope": 'a"b'})
+    assert problem_fields(token, 422) == ["scope"]
+    for path in ("/oauth/token", "/oauth/introspect", "/oauth/revoke"):
+        refused = client.post(
+            path, data={"grant_type": "client_credentials", "token": "x"},
+            headers={"Authorization": "Basic //46/w=="},
+        )  # fmt: skip
+        assert refused.status_code == 401 and refused.json()["error"] == "invalid_client", refused.text
