@@ -45,7 +45,7 @@ Kid = Annotated[str, Path(max_length=128)]
 @router.post("/sign-in", response_model=TokenRead)
 def sign_in(body: AdminSignIn, request: Request, session: SessionDep, hub: HubDep) -> TokenRead:
     """Sign an admin in with username and password (argon2); returns a short-lived bearer token. After
-    five failures for a username or from an address, further attempts wait (429 with ``Retry-After``)."""
+    ten failures for a username or from an address, further attempts wait (429 with ``Retry-After``)."""
     admin = service.authenticate_admin(
         session, body.username, body.password, backoff=hub.auth_backoff, address=client_address(request)
     )

@@ -17,7 +17,7 @@ MAX_KEYS = 100_000
 
 
 class Backoff:
-    def __init__(self, free: int = 5, base: float = 1.0, cap: float = 900.0) -> None:
+    def __init__(self, free: int = 10, base: float = 1.0, cap: float = 900.0) -> None:
         self.free, self.base, self.cap = free, base, cap
         self._failures: dict[str, tuple[int, float]] = {}
         self._lock = threading.Lock()

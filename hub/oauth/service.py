@@ -79,7 +79,7 @@ def _respond(status: int, body: Any, headers: list[tuple[str, str]]) -> OAuthRes
 def token_endpoint(session: Session, hub: Hub, request: HubOAuth2Request, address: str = "") -> OAuthResponse:
     """RFC 6749 §3.2: issue an access token for client_credentials or an authorization code. A refused
     request is audited in the same transaction (a refusal writes nothing else worth rolling back).
-    After five failed client authentications for a client id or from an address, further attempts
+    After ten failed client authentications for a client id or from an address, further attempts
     wait (429 with ``Retry-After``, ``hub.kit.backoff``)."""
     keys = [f"client:{(_claimed_client_id(request) or '')[:64]}", f"addr:{address}"]
     access_service.refuse_while_backing_off(hub.auth_backoff, keys)

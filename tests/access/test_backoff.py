@@ -33,7 +33,7 @@ def test_backoff_grows_after_the_free_attempts_and_ends() -> None:
 def test_password_guessing_is_answered_429_with_retry_after(client: TestClient, hub: Hub) -> None:
     seed_catalog(hub)
     admin = create_admin(hub, region="410100", password=PASSWORD)
-    for _ in range(5):
+    for _ in range(10):
         wrong = client.post("/v1/admin/sign-in", json={"username": admin.username, "password": "guess"})
         problem(wrong, 401)
     blocked = client.post("/v1/admin/sign-in", json={"username": admin.username, "password": PASSWORD})
@@ -44,7 +44,7 @@ def test_password_guessing_is_answered_429_with_retry_after(client: TestClient, 
 def test_client_secret_guessing_is_answered_429(client: TestClient, hub: Hub) -> None:
     seed_catalog(hub)
     service = create_client(hub, kind="service")
-    for _ in range(5):
+    for _ in range(10):
         assert token_with_secret(client, service.client_id, "guess", "").status_code == 401
     blocked = token_with_secret(client, service.client_id, service.secret or "", "")
     assert blocked.status_code == 429 and int(blocked.headers["retry-after"]) >= 1
