@@ -25,6 +25,10 @@ class AuditSettings(BaseSettings):
         60.0, ge=0, description="How often each worker evaluates the rules and signs a due head; "
         "0 leaves it to `hub audit supervise`.",
     )  # fmt: skip
+    witness_urls: str = Field(
+        "", description="Comma-separated witness URLs that `hub audit checkpoint` POSTs the current "
+        "checkpoint to (text/plain, the signed note).",
+    )  # fmt: skip
 
     volume_factor: float = Field(
         5.0, gt=1, description="Alert when a client's lookups in the last hour exceed this many times "
@@ -43,6 +47,10 @@ class AuditSettings(BaseSettings):
         24.0, gt=0, description="Alert when a department has pushed nothing for this long."
     )
     grant_expiry_days: float = Field(7.0, gt=0, description="Alert this long before a grant expires.")
+
+    @property
+    def witnesses(self) -> list[str]:
+        return [url.strip() for url in self.witness_urls.split(",") if url.strip()]
 
 
 @lru_cache
