@@ -15,9 +15,10 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy.orm import Session
 
-from hub.audit import log, repository
+from hub.audit import checkpoint, log, repository
 from hub.audit.models import TreeHead
 from hub.context import Hub
 from hub.contract import sdjwt
@@ -109,3 +110,21 @@ def check_head(head: TreeHead, resolve_key: KeyResolver) -> str | None:
 def jwks_resolver(jwks: dict[str, Any]) -> KeyResolver:
     keys = {k.get("kid"): k for k in jwks.get("keys", [])}
     return lambda header: keys.get(header.get("kid"))
+
+
+def log_origin(hub: Hub) -> str:
+    """The checkpoints' origin line and key name (see :mod:`hub.audit.checkpoint`)."""
+    return checkpoint.origin_for(hub.settings.public_url)
+
+
+def note_keys(hub: Hub) -> list[checkpoint.NoteKey]:
+    """The note verifier keys of every published hub key (active and retired)."""
+    return checkpoint.note_keys_of_jwks(log_origin(hub), hub.signer.jwks)
+
+
+def checkpoint_note(hub: Hub, head: TreeHead) -> str:
+    """``head`` as a C2SP checkpoint signed with the active hub key (signature type 0x02)."""
+    origin = log_origin(hub)
+    private = hub.signer.snapshot().signing_key.private_key
+    assert isinstance(private, ec.EllipticCurvePrivateKey)
+    return checkpoint.sign_note(checkpoint.note_text(origin, head.tree_size, head.root_hash), origin, private)

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, Query
+from fastapi.responses import PlainTextResponse
 from pydantic import AwareDatetime
 from starlette.concurrency import run_in_threadpool
 
@@ -19,6 +20,7 @@ from hub.audit.schemas import (
     AlertRead,
     AuditEventPage,
     AuditEventRead,
+    CheckpointKeysRead,
     ConsistencyProofRead,
     InclusionProofRead,
     TreeHeadRead,
@@ -42,6 +44,11 @@ async def supervision(app: FastAPI) -> AsyncIterator[None]:
 
 router = APIRouter(tags=["audit"], lifespan=supervision)
 
+CHECKPOINT_EXAMPLE = (
+    "hub.example.gov.cn/audit\n20852\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n\n"
+    "\u2014 hub.example.gov.cn/audit Az3grl…\n"
+)
+
 Code = Annotated[str | None, Query(max_length=64, pattern=r"^[0-9A-Za-z.:_-]+$")]
 Limit = Annotated[int, Query(ge=1, le=service.MAX_PAGE)]
 
@@ -53,6 +60,33 @@ def get_tree_head(hub: HubDep) -> TreeHeadRead:
     s = get_audit_settings()
     head = heads.fresh_head(hub, min_interval_s=s.head_min_interval_seconds, max_age_s=s.head_max_age_seconds)
     return TreeHeadRead.of(head)
+
+
+@router.get(
+    "/v1/audit/checkpoint",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/plain": {"example": CHECKPOINT_EXAMPLE}}}},
+)
+def get_checkpoint(hub: HubDep) -> PlainTextResponse:
+    """The newest tree head (the same one as ``/v1/audit/tree-head``) as a C2SP checkpoint
+    (c2sp.org/tlog-checkpoint), a signed note (c2sp.org/signed-note): origin line ``<host>/audit``, tree
+    size, base64 root hash, a blank line, then ``— <origin> base64(key id || signature)``. Signature type
+    0x02, ECDSA P-256 over SHA-256 of the note text, ASN.1 DER, key id = first 4 bytes of SHA-256 of the
+    key's DER SubjectPublicKeyInfo (as github.com/transparency-dev/witness implements it). Verifier keys:
+    ``GET /v1/audit/checkpoint-key``. Save it, or hand it to witnesses, and check the log against it later
+    with ``hub audit verify --head``."""
+    s = get_audit_settings()
+    head = heads.fresh_head(hub, min_interval_s=s.head_min_interval_seconds, max_age_s=s.head_max_age_seconds)
+    return PlainTextResponse(heads.checkpoint_note(hub, head), media_type="text/plain; charset=utf-8")
+
+
+@router.get("/v1/audit/checkpoint-key", response_model=CheckpointKeysRead)
+def get_checkpoint_keys(hub: HubDep) -> CheckpointKeysRead:
+    """The note verifier keys of the checkpoints: one per hub key (active and retired, the same keys as
+    in ``/.well-known/jwks.json``), each ``<origin>+<hex key id>+base64(0x02 || DER SPKI)``, the form
+    Go's ``note`` verifiers (transparency-dev/formats) take. Pin one to check heads without trusting the
+    hub's database: ``hub audit verify --key``."""
+    return CheckpointKeysRead.of(heads.log_origin(hub), heads.note_keys(hub))
 
 
 @router.get("/v1/audit/proofs/inclusion", response_model=InclusionProofRead)

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from hub.audit.checkpoint import SIGNATURE_TYPE_ECDSA, NoteKey
 from hub.audit.heads import b64
 from hub.audit.log import ConsistencyProof, InclusionProof
 from hub.audit.models import TreeHead
@@ -23,6 +24,22 @@ class TreeHeadRead(BaseModel):
     def of(cls, head: TreeHead) -> TreeHeadRead:
         return cls(tree_size=head.tree_size, root_hash=b64(head.root_hash), timestamp=head.timestamp_ms,
                    signed=head.signed)  # fmt: skip
+
+
+class CheckpointKeyRead(BaseModel):
+    vkey: str = Field(description="Note verifier key: <name>+<hex key id>+base64(0x02 || DER SPKI).")
+    key_id: str = Field(description="The 4-byte key id in hex: SHA-256(DER SPKI)[:4].")
+
+
+class CheckpointKeysRead(BaseModel):
+    origin: str = Field(description="The checkpoints' origin line, also the signing key's name.")
+    signature_type: int = Field(description="signed-note signature type: 2, ECDSA (P-256, SHA-256).")
+    keys: list[CheckpointKeyRead]
+
+    @classmethod
+    def of(cls, origin: str, keys: list[NoteKey]) -> CheckpointKeysRead:
+        return cls(origin=origin, signature_type=SIGNATURE_TYPE_ECDSA,
+                   keys=[CheckpointKeyRead(vkey=k.vkey, key_id=f"{k.key_id:08x}") for k in keys])  # fmt: skip
 
 
 class InclusionProofRead(BaseModel):

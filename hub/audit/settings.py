@@ -25,6 +25,10 @@ class AuditSettings(BaseSettings):
         60.0, ge=0, description="How often each worker evaluates the rules and signs a due head; "
         "0 leaves it to `hub audit supervise`.",
     )  # fmt: skip
+    witness_urls: str = Field(
+        "", description="Comma-separated witness URLs that `hub audit checkpoint` POSTs the current "
+        "checkpoint to (text/plain, the signed note).",
+    )  # fmt: skip
 
     volume_factor: float = Field(
         5.0, gt=1, description="Alert when a client's lookups in the last hour exceed this many times "
@@ -47,6 +51,10 @@ class AuditSettings(BaseSettings):
         60, ge=1, description="At most this many refusals of one identity a minute become audit events "
         "(per process); the rest are counted in hub_refusals_total{audited=\"capped\"}.",
     )  # fmt: skip
+
+    @property
+    def witnesses(self) -> list[str]:
+        return [url.strip() for url in self.witness_urls.split(",") if url.strip()]
 
 
 @lru_cache

@@ -9,16 +9,26 @@
    must verify with the hub's keys (retired keys included).
 3. Consecutive heads must grow, and a consistency proof served from the stored subtree hashes must
    verify between them (RFC 9162 §2.1.4.2) — what a monitor holding both heads would check.
+4. Heads kept elsewhere (``--head``, already signature-checked by :mod:`hub.audit.external`): the log
+   must hold at least as many leaves (else *truncated*), the rebuilt tree at that size must have that
+   root (else *rewritten*: the first differing leaf lies between the largest hub-signed head that still
+   matches and the smallest that does not — named exactly when those sizes are adjacent), and a stored
+   head must have that size and root (else *head_deleted*).
+
+Steps 1–3 only compare the database with itself: someone who can write to it can edit an event,
+recompute every node and delete the heads, or drop the newest events with their nodes and heads, and
+still pass them. Only step 4 rules that out, as far back as the external heads reach.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
 from hub.audit import heads, log, merkle, repository
+from hub.audit.external import ExternalHead
 from hub.audit.heads import KeyResolver
 from hub.audit.leaf import leaf_bytes
 from hub.audit.models import AuditEvent, TreeHead
@@ -31,6 +41,7 @@ MISSING = b"\x00" * 32
 class Finding:
     # modified | reordered | deleted | not_in_log | unsequenced
     # | head_signature | head_mismatch | head_order | inconsistent
+    # | truncated | rewritten | head_deleted (against external heads)
     kind: str
     message: str
     leaf_index: int | None = None
@@ -38,12 +49,20 @@ class Finding:
     head_id: int | None = None
 
 
+NO_EXTERNAL_HEAD = (
+    "no external head given (--head): this checks the database against itself only and cannot rule out "
+    "a rewrite or truncation by someone who can write to the database"
+)
+
+
 @dataclass
 class Report:
     tree_size: int = 0
     events: int = 0
     heads: int = 0
+    external_heads: int = 0
     findings: list[Finding] = field(default_factory=list)
+    caveat: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -163,15 +182,68 @@ def _check_pair(session: Session, report: Report, first: TreeHead, second: TreeH
         ))  # fmt: skip
 
 
-def verify_log(session: Session, resolve_key: KeyResolver) -> Report:
-    """Check events, stored hashes and signed tree heads against each other (read-only)."""
+def _check_external(
+    session: Session, report: Report, size: int, external: Sequence[ExternalHead], stored: list[TreeHead],
+    roots: dict[int, bytes], resolve: KeyResolver,
+) -> None:  # fmt: skip
+    # Every head the hub signed is an anchor, wherever it was kept: external ones are verified already,
+    # stored ones count only when their signature verifies.
+    anchors = [(h.tree_size, h.root_hash) for h in external]
+    anchors += [(h.tree_size, h.root_hash) for h in stored if heads.check_head(h, resolve) is None]
+    kept = {(h.tree_size, h.root_hash) for h in stored}
+    for head in external:
+        if head.tree_size > size:
+            report.findings.append(Finding(
+                "truncated", f"truncated: {head.describe()} has {head.tree_size} leaves, log has {size}",
+            ))  # fmt: skip
+        elif roots.get(head.tree_size) != head.root_hash:
+            report.findings.append(_rewritten(session, report, head, anchors, roots, size))
+        if (head.tree_size, head.root_hash) not in kept:
+            same_size = [h.id for h in stored if h.tree_size == head.tree_size]
+            report.findings.append(Finding(
+                "head_deleted", f"{head.describe()}: no stored head has its size and root — deleted"
+                + (f" (stored heads {same_size} of that size sign another root)" if same_size else ""),
+            ))  # fmt: skip
+
+
+def _rewritten(
+    session: Session, report: Report, head: ExternalHead, anchors: list[tuple[int, bytes]],
+    roots: dict[int, bytes], size: int,
+) -> Finding:  # fmt: skip
+    good = max((n for n, root in anchors if n <= size and roots.get(n) == root), default=0)
+    bad = min((n for n, root in anchors if good < n <= size and roots.get(n) != root), default=head.tree_size)
+    lead = (
+        f"rewritten: the log's first {head.tree_size} leaves no longer hash to the root of {head.describe()}"
+    )
+    if bad - good == 1:
+        found = repository.events_from(session, good, 1)
+        event = found[0].id if found and found[0].leaf_index == good else None
+        named = any(f.leaf_index == good for f in report.findings)
+        return Finding(
+            "rewritten", f"{lead}; leaf {good}" + (f" (event {event})" if event is not None else "")
+            + " is the first rewritten leaf" + ("" if named else ", its stored leaf hash and nodes "
+            "recomputed to match the edit"), good, event,
+        )  # fmt: skip
+    return Finding(
+        "rewritten", f"{lead}; the first rewritten leaf lies in leaves {good} to {bad - 1} (heads kept at "
+        "sizes closer together would name it)",
+    )  # fmt: skip
+
+
+def verify_log(session: Session, resolve_key: KeyResolver, external: Sequence[ExternalHead] = ()) -> Report:
+    """Check events, stored hashes and signed tree heads against each other and against heads kept
+    elsewhere (read-only)."""
     size = repository.committed_size(session)
     stored = list(repository.all_heads(session))
-    report = Report(tree_size=size, heads=len(stored))
-    roots = _check_leaves(session, report, size, {h.tree_size for h in stored})
+    report = Report(tree_size=size, heads=len(stored), external_heads=len(external))
+    if not external:
+        report.caveat = NO_EXTERNAL_HEAD
+    sizes = {h.tree_size for h in stored} | {h.tree_size for h in external if h.tree_size <= size}
+    roots = _check_leaves(session, report, size, sizes)
     for event in repository.unsequenced_events(session):
         report.findings.append(
             Finding("not_in_log", f"event {event.id}: not in the log (no leaf index)", event_id=event.id)
         )
     _check_heads(session, report, stored, roots, resolve_key)
+    _check_external(session, report, size, external, stored, roots, resolve_key)
     return report

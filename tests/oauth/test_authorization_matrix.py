@@ -84,6 +84,8 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/v1/service-items"): "catalog of service items and their materials",
     ("GET", "/v1/service-items/{code}"): "catalog of service items and their materials",
     ("GET", "/v1/audit/tree-head"): "signed tree head: sizes and hashes only, for anyone to verify",
+    ("GET", "/v1/audit/checkpoint"): "the tree head as a C2SP checkpoint: sizes and hashes only",
+    ("GET", "/v1/audit/checkpoint-key"): "the public key that verifies checkpoints",
     ("GET", "/v1/audit/proofs/inclusion"): "Merkle audit path: hashes only (RFC 9162 §2.1.3)",
     ("GET", "/v1/audit/proofs/consistency"): "Merkle consistency proof: hashes only (RFC 9162 §2.1.4)",
 }
