@@ -91,13 +91,13 @@ class RefuseNul:
             while more:
                 message = await receive()
                 if message["type"] != "http.request":
-                    await self.app(scope, _replay([], message), send)
+                    await self.app(scope, _replay([], message, receive), send)
                     return
                 chunks.append(message.get("body", b""))
                 more = message.get("more_body", False)
             body = b"".join(chunks)
             where = _nul_in_body(body)
-            receive = _replay([body], None)
+            receive = _replay([body], None, receive)
         if where is not None:
             error = InvalidInput(
                 f"{where} holds a NUL character, which no field of this API accepts",
@@ -108,8 +108,9 @@ class RefuseNul:
         await self.app(scope, receive, send)
 
 
-def _replay(bodies: list[bytes], then: Message | None) -> Callable[[], Any]:
-    """A ``receive`` that gives the body already read, then waits for the client as the original did."""
+def _replay(bodies: list[bytes], then: Message | None, original: Receive) -> Callable[[], Any]:
+    """A ``receive`` that gives the body already read, then the original's messages: a streamed response
+    listens there for the client's disconnect, which must not come early."""
     pending: list[Message] = [{"type": "http.request", "body": b, "more_body": False} for b in bodies]
     if then is not None:
         pending.append(then)
@@ -117,7 +118,7 @@ def _replay(bodies: list[bytes], then: Message | None) -> Callable[[], Any]:
     async def receive() -> Message:
         if pending:
             return pending.pop(0)
-        return {"type": "http.disconnect"}
+        return await original()
 
     return receive
 
