@@ -27,7 +27,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from joserfc.jwk import KeySet
 from sqlalchemy.orm import Session
 
-from hub.access import repository
+from hub.access import redirect_uris, repository
 from hub.access.approvals import appointed_from_above, require_second_person
 from hub.access.models import Admin, Client, Grant
 from hub.access.schemas import AdminCreate, ClientCreate, GrantCreate
@@ -258,11 +258,17 @@ def create_client(session: Session, data: ClientCreate, *, by: Admin) -> tuple[C
             "only department clients belong to a department",
             errors=[field_error("department_id", "not allowed")],
         )
-    for uri in data.redirect_uris:
-        if not uri.startswith("https://") and not uri.startswith("http://127.0.0.1"):
-            raise InvalidInput(
-                "redirect URIs use https", errors=[field_error("redirect_uris", f"{uri} not https")]
-            )
+    refused = [
+        field_error(f"redirect_uris[{i}]", reason)
+        for i, uri in enumerate(data.redirect_uris)
+        if (reason := redirect_uris.problem_with(uri))
+    ]
+    if refused:
+        raise InvalidInput(
+            "redirect URIs are absolute https URIs, or http on a loopback address, with no user name and "
+            "no fragment",
+            errors=refused,
+        )
     if data.auth_method != "private_key_jwt" and data.jwks is not None:
         raise InvalidInput(
             "keys are for private_key_jwt clients; this one authenticates with a secret",

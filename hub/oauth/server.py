@@ -38,6 +38,7 @@ from joserfc.jwk import KeySet
 from sqlalchemy.orm import Session
 from starlette.datastructures import Headers
 
+from hub.access import redirect_uris
 from hub.access import repository as access_repository
 from hub.access import service as access_service
 from hub.access.models import Client
@@ -165,7 +166,7 @@ class OAuthClient(ClientMixin):
         return " ".join(sorted(requested & self.allowed_scopes if requested else self.allowed_scopes))
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
-        return redirect_uri in self.row.redirect_uris
+        return redirect_uris.matches(self.row.redirect_uris, redirect_uri)
 
     def check_client_secret(self, client_secret: str) -> bool:
         return access_service.check_client_secret(self.row, client_secret)

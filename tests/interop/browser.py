@@ -24,6 +24,7 @@ from tests.interop.discovery import DiscoveryClient
 from tests.interop.live import LiveHub
 
 REDIRECT_URI = "https://client.example/cb"
+LOOPBACK_URI = "http://127.0.0.1/cb"  # a native app's; RFC 8252 §7.3: any port at request time
 PURPOSE = "MZCFBG"  # a seeded service item (民族成分变更)
 CASE_ID = "ZZ-2026-000123"
 SCOPE = f"licence:{ID_CARD}:t1 licence:{HOUSEHOLD}:t2"
@@ -99,7 +100,7 @@ class ApprovalService:
             live.hub,
             auth_method="private_key_jwt",
             jwks={"keys": [key.as_dict(private=False)]},
-            redirect_uris=[REDIRECT_URI],
+            redirect_uris=[REDIRECT_URI, LOOPBACK_URI],
             by=admin,
         )
         create_grant(live.hub, row.client_id, ID_CARD, max_tier=1, by=admin)

@@ -18,6 +18,7 @@ from hub.demo_data import citizen_id
 from tests.factories import HOUSEHOLD, ID_CARD, MARRIAGE, TYPES, seed_catalog
 from tests.interop.browser import (
     CASE_ID,
+    LOOPBACK_URI,
     PURPOSE,
     REDIRECT_URI,
     ApprovalService,
@@ -218,6 +219,42 @@ def test_untrusted_redirect_gets_an_error_page_never_a_redirect(
     assert response.status_code == 400
     assert "location" not in response.headers
     assert response.headers["content-type"].startswith("text/html")
+
+
+@pytest.mark.parametrize(
+    "redirect_uri",
+    [
+        "https://client.example:443/cb",
+        "https://client.example/cb?x=1",
+        "https://client.example/cb/",
+        "https://CLIENT.example/cb",
+        "http://127.0.0.1.evil.example:53127/cb",
+        "http://127.0.0.1@evil.example/cb",
+        "http://127.0.0.1:53127/cb/other",
+        "https://127.0.0.1:53127/cb",
+        "http://localhost:53127/cb",
+    ],
+)
+def test_redirect_uris_match_exactly_never_by_prefix(
+    signed_in: Browser, service: ApprovalService, redirect_uri: str
+) -> None:
+    """RFC 9700 §4.1.1: exact string matching; no prefix, no case folding, no default-port folding."""
+    response = signed_in.get(service.request().path(redirect_uri=redirect_uri))
+    assert response.status_code == 400, response.text
+    assert "location" not in response.headers
+
+
+def test_a_loopback_redirect_uri_matches_with_any_port(signed_in: Browser, service: ApprovalService) -> None:
+    """RFC 8252 §7.3: a native app listens on whatever port it got; the registered URI has none."""
+    on_port = LOOPBACK_URI.replace("127.0.0.1", "127.0.0.1:53127")
+    request = service.request()
+    page = signed_in.get(request.path(redirect_uri=on_port))
+    assert page.status_code == 200, page.text
+    approved = signed_in.post(
+        request.path(redirect_uri=on_port), {"csrf": form_csrf(page.text), "decision": "approve"}
+    )
+    assert approved.status_code == 302, approved.text
+    assert approved.headers["location"].startswith(on_port + "?")
 
 
 def test_invalid_id_number_is_422_with_a_message(live: LiveHub, browser: Browser) -> None:
