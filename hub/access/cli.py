@@ -206,6 +206,53 @@ def admin_approve(
     _echo_json(_acting(as_admin, approve) if as_admin else run_in_transaction(lambda s: approve(s, None)))
 
 
+@admin_app.command("disable")
+def admin_disable(
+    username: str,
+    reason: Annotated[str, typer.Option(help="Why, for the audit log.")],
+    as_admin: Annotated[
+        str | None,
+        typer.Option("--as", metavar="USERNAME", help="The admin who disables; without it, the operator."),
+    ] = None,
+) -> None:
+    """Disable an admin or auditor for good: its tokens stop working and its console sessions end at once."""
+    from hub.access import repository, service
+    from hub.access.schemas import AdminDisable
+    from hub.errors import NotFound
+
+    def disable(session: Session, by: Admin | None) -> dict[str, Any]:
+        body = AdminDisable.model_validate({"reason": reason})
+        target = repository.admin_by_username(session, username)
+        if target is None or target.id is None:
+            raise NotFound(f"no admin {username!r}")
+        return _admin_json(service.disable_admin(session, target.id, by=by, reason=body.reason))
+
+    _echo_json(_acting(as_admin, disable) if as_admin else run_in_transaction(lambda s: disable(s, None)))
+
+
+@admin_app.command("password")
+def admin_password(username: str, password_stdin: PasswordStdin = False) -> None:
+    """Set an admin's password as the operator (a forgotten password; an admin changes its own with
+    POST /v1/admin/me/password). Its console sessions and bearer tokens end."""
+    from hub.access import repository, service
+    from hub.access.schemas import PasswordReset
+    from hub.errors import NotFound
+    from hub.oauth import tokens
+
+    password = _read_password(password_stdin)  # before the transaction: a prompt holds no lock
+
+    def reset(session: Session) -> dict[str, Any]:
+        body = PasswordReset.model_validate({"new_password": password})
+        admin = repository.admin_by_username(session, username)
+        if admin is None or admin.id is None:
+            raise NotFound(f"no admin {username!r}")
+        service.change_password(session, admin, current=None, new=body.new_password)
+        tokens.revoke_admin_tokens(session, admin.id)
+        return _admin_json(admin)
+
+    _echo_json(run_in_transaction(reset))
+
+
 @admin_clients_app.command("list")
 def admin_clients_list(as_admin: AsAdmin, json_output: JsonOutput = False) -> None:
     """Clients registered in your region."""

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from hub.access.models import Admin, Client, Grant
 from hub.registry import repository as registry_repository
@@ -89,8 +90,21 @@ def list_admins(
     return session.scalars(stmt.offset(offset).limit(limit)).all()
 
 
-def count_admins(session: Session) -> int:
-    return session.scalar(select(func.count()).select_from(Admin)) or 0
+def count_admins(
+    session: Session,
+    *,
+    role: str | None = None,
+    status: str | None = None,
+    region_codes: Sequence[str] | None = None,
+) -> int:
+    query = select(func.count()).select_from(Admin)
+    if region_codes is not None:
+        query = query.where(col(Admin.region_code).in_(region_codes))
+    if role is not None:
+        query = query.where(col(Admin.role) == role)
+    if status is not None:
+        query = query.where(col(Admin.status) == status)
+    return session.scalar(query) or 0
 
 
 def region_subtree(session: Session, root: str) -> list[str]:

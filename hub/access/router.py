@@ -12,6 +12,7 @@ from fastapi import APIRouter, Path, Query, Request
 from hub.access import service
 from hub.access.schemas import (
     AdminCreate,
+    AdminDisable,
     AdminRead,
     AdminSignIn,
     ClientCreate,
@@ -21,6 +22,7 @@ from hub.access.schemas import (
     GrantCreate,
     GrantRead,
     GrantRevoke,
+    PasswordChange,
     TokenRead,
 )
 from hub.deps import HubDep, PageOffset, RowId, SessionDep, client_address
@@ -98,6 +100,26 @@ def approve_admin(admin_id: RowId, admin: AdminDep, session: SessionDep) -> Admi
     """Approve an admin a peer requested: neither you nor anyone who controls you may be its requester's
     appointer or appointee (two-person rule)."""
     return AdminRead.model_validate(service.approve_admin(session, admin_id, by=admin))
+
+
+@router.post("/admins/{admin_id}/disable", response_model=AdminRead)
+def disable_admin(admin_id: RowId, body: AdminDisable, admin: AdminDep, session: SessionDep) -> AdminRead:
+    """Disable an admin or auditor of your region or below, for good: its tokens stop working and its
+    console sessions end at once. Not yourself, and not the last active admin of a region and those above it."""
+    return AdminRead.model_validate(service.disable_admin(session, admin_id, by=admin, reason=body.reason))
+
+
+@router.post("/me/password", status_code=204)
+def change_password(
+    body: PasswordChange, request: Request, admin: AdminDep, session: SessionDep, hub: HubDep
+) -> None:
+    """Change your password: give the current one. Every console session and bearer token of yours ends,
+    this one included; sign in again. Wrong current passwords back off like sign-in (429)."""
+    service.change_password(
+        session, admin, current=body.current_password, new=body.new_password,
+        backoff=hub.auth_backoff, address=client_address(request),
+    )  # fmt: skip
+    tokens.revoke_admin_tokens(session, admin.id or 0)
 
 
 @router.post("/departments", response_model=DepartmentRead, status_code=201)

@@ -105,6 +105,18 @@ class AdminRead(BaseModel):
     approved_by: int | None = None
 
 
+class AdminDisable(BaseModel):
+    reason: str = Field(min_length=1, max_length=512, description="Why, for the audit log.")
+
+
+class PasswordReset(BaseModel):
+    new_password: str = Field(min_length=12, max_length=256)
+
+
+class PasswordChange(PasswordReset):
+    current_password: str = Field(min_length=1, max_length=256)
+
+
 class AdminSignIn(BaseModel):
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=256)

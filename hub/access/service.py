@@ -40,6 +40,7 @@ from hub.registry import repository as registry_repository
 from hub.registry import service as registry_service
 from hub.registry.models import Department, DepartmentKey, IssuingAuthorization
 from hub.registry.schemas import IssuingAuthorizationCreate
+from hub.sessions import service as sessions
 
 log = logging.getLogger("hub.access")
 
@@ -159,6 +160,79 @@ def approve_admin(session: Session, admin_id: int, *, by: Admin | None) -> Admin
     audit.record_change(
         session, by, "admin.approved", admin=admin.id, role=admin.role, region=admin.region_code,
         requested_by=admin.requested_by, approved_by=admin.approved_by,
+    )  # fmt: skip
+    return admin
+
+
+def disable_admin(session: Session, admin_id: int, *, by: Admin | None, reason: str) -> Admin:
+    """Disable an admin or auditor of ``by``'s region or below, for good: its bearer tokens stop working
+    at once (every request re-reads the account) and its console sessions end. One admin is enough, so a
+    stolen account can be shut at once. Refused: the caller's own account, and the last active admin of
+    a region and those above it (nobody could appoint a successor; the operator's ``create-first`` works
+    only on an empty hub). ``by`` is None for the
+    operator at the command line."""
+    if by is not None:
+        _require_admin_role(by)
+    admin = repository.get_admin(session, admin_id)
+    if admin is None:
+        raise NotFound(f"no admin {admin_id}")
+    if by is not None:
+        _require_region(session, by, admin.region_code, "the admin's")
+        if by.id == admin.id:
+            raise Conflict("an admin does not disable itself; ask another admin of your region or above")
+    if admin.status == "disabled":
+        raise Conflict(f"admin {admin.username!r} is disabled already")
+    if admin.role == "admin" and admin.status == "active":
+        above = repository.region_ancestors(session, admin.region_code)
+        if repository.count_admins(session, role="admin", status="active", region_codes=above) <= 1:
+            raise Conflict(
+                f"admin {admin.username!r} is the last active admin of its region and the regions above; "
+                "nobody would be left to appoint a successor"
+            )
+    admin.status = "disabled"
+    ended = sessions.end_admin_sessions(session, admin_id)
+    audit.record_change(
+        session, by, "admin.disabled", admin=admin.id, role=admin.role, region=admin.region_code,
+        reason=reason, sessions_ended=ended,
+    )  # fmt: skip
+    return admin
+
+
+def change_password(
+    session: Session,
+    admin: Admin,
+    *,
+    current: str | None,
+    new: str,
+    backoff: Backoff | None = None,
+    address: str = "",
+) -> Admin:
+    """Change an admin's password and end every console session it has, this one included. The admin
+    gives its current password (a borrowed session or token alone cannot change it; wrong answers count
+    towards the sign-in back-off); the operator at the command line resets it with ``current=None``."""
+    if not admin.password_hash:
+        raise Conflict(f"admin {admin.username!r} signs in through its OIDC provider and has no password")
+    if current is not None:
+        keys = [f"admin:{admin.username}", f"addr:{address}"]
+        if backoff is not None:
+            refuse_while_backing_off(backoff, keys)
+        try:
+            _hasher.verify(admin.password_hash, current)
+        except (VerificationError, InvalidHashError):
+            if backoff is not None:
+                backoff.failed(keys)
+            raise Forbidden(
+                "the current password is wrong", errors=[field_error("current_password", "wrong")]
+            ) from None
+        if current == new:
+            raise InvalidInput(
+                "the new password is the current one", errors=[field_error("new_password", "unchanged")]
+            )
+    admin.password_hash = _hasher.hash(new)
+    ended = sessions.end_admin_sessions(session, admin.id or 0)
+    audit.record_change(
+        session, admin if current is not None else None, "admin.password_changed", admin=admin.id,
+        sessions_ended=ended,
     )  # fmt: skip
     return admin
 

@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session
+from sqlmodel import col
 from starlette.types import Scope
 
 from hub.context import Hub
@@ -132,6 +134,21 @@ def revoke(session: Session, jti: str) -> None:
     row = session.get(IssuedToken, jti)
     if row is not None and row.revoked_at is None:
         row.revoked_at = utcnow()
+
+
+def revoke_admin_tokens(session: Session, admin_id: int) -> int:
+    """Revoke every outstanding bearer token of an admin (its password changed); how many."""
+    now = utcnow()
+    result = session.execute(
+        update(IssuedToken)
+        .where(
+            col(IssuedToken.admin_id) == admin_id,
+            col(IssuedToken.revoked_at).is_(None),
+            col(IssuedToken.expires_at) > now,
+        )
+        .values(revoked_at=now)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 # -- the rate limit's caller key (hub.kit.http.RateLimit) --------------------------------------------

@@ -566,8 +566,11 @@ CLIENT_CASES: list[tuple[str, dict[str, Any], str]] = [
     ("department of a service", {"department_id": "zz-police"}, "department_id"),
     ("department client without department", {"kind": "department"}, "department_id"),
     ("plain http redirect", {"redirect_uris": ["http://example.com/cb"]}, "redirect_uris[0]"),
-    ("loopback-looking host", {"redirect_uris": ["https://a.example/cb", "http://127.0.0.1.evil.example/cb"]},
-     "redirect_uris[1]"),
+    (
+        "loopback-looking host",
+        {"redirect_uris": ["https://a.example/cb", "http://127.0.0.1.evil.example/cb"]},
+        "redirect_uris[1]",
+    ),
     ("userinfo before the host", {"redirect_uris": ["http://127.0.0.1@evil.example/cb"]}, "redirect_uris[0]"),
     ("userinfo on https", {"redirect_uris": ["https://user:pw@a.example/cb"]}, "redirect_uris[0]"),
     ("fragment", {"redirect_uris": ["https://a.example/cb#x"]}, "redirect_uris[0]"),

@@ -164,6 +164,29 @@ def test_a_disabled_admin_cannot_act(cli: Cli, root: str) -> None:
     assert "disabled" in cli.refused("admin", "clients", "list", "--as", root)
 
 
+def test_disable_and_password_as_the_operator_and_as_an_admin(cli: Cli, root: str) -> None:
+    cli.ok("admin", "add", "county", "--as", root, "--region", "410105", "--password-stdin",
+           input=PASSWORD + "\n")  # fmt: skip
+    assert "itself" in cli.refused("admin", "disable", root, "--as", root, "--reason", "x")
+    assert "last active admin" in cli.refused("admin", "disable", root, "--reason", "x")  # county is below it
+    assert "region" in cli.refused("admin", "disable", root, "--as", "county", "--reason", "x")
+    assert "reason" in cli.refused("admin", "disable", "county", "--as", root, "--reason", "")
+    assert "no admin" in cli.refused("admin", "disable", "nobody", "--reason", "x")
+
+    # The operator sets a forgotten password; the old one no longer signs in, the new one does.
+    assert "new_password" in cli.refused("admin", "password", "county", "--password-stdin", input="short\n")
+    cli.ok("admin", "password", "county", "--password-stdin", input="a brand new passphrase\n")
+    with cli.hub.session_factory() as session:
+        with pytest.raises(Exception, match="wrong password"):
+            service.authenticate_admin(session, "county", PASSWORD)
+        assert service.authenticate_admin(session, "county", "a brand new passphrase").username == "county"
+
+    disabled = cli.ok("admin", "disable", "county", "--as", root, "--reason", "调离岗位")
+    assert disabled["status"] == "disabled"
+    assert "disabled already" in cli.refused("admin", "disable", "county", "--reason", "x")
+    assert "disabled" in cli.refused("admin", "clients", "list", "--as", "county")
+
+
 # Clients -----------------------------------------------------------------------------------------------
 
 

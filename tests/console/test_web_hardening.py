@@ -13,13 +13,16 @@ from urllib.parse import urlencode
 import pytest
 from fastapi.testclient import TestClient
 
+from hub.access import service as access_service
 from hub.access.models import Admin
+from hub.audit.models import AuditEvent
 from hub.context import Hub
+from hub.errors import Conflict
 from hub.kit.time import utcnow
 from hub.lookups.models import Consent
 from hub.sessions.models import WebSession
 from storage.database import transaction
-from tests.console.conftest import SESSION_SECONDS, age_sign_ins, citizen_sign_in, csrf_of, sign_in
+from tests.console.conftest import PASSWORD, SESSION_SECONDS, age_sign_ins, citizen_sign_in, csrf_of, sign_in
 from tests.factories import HOUSEHOLD, ID_CARD, create_admin, create_grant, seed_catalog
 from tests.lookups.conftest import World
 
@@ -271,3 +274,119 @@ def test_sign_ins_past_their_lifetime_are_purged_at_the_next_sign_in(
     with transaction(hub.session_factory) as session:
         rows = session.query(WebSession).all()
     assert len(rows) == 1 and (utcnow() - rows[0].signed_in_at).total_seconds() < SESSION_SECONDS
+
+
+# Disabling an admin and changing a password end what it holds ---------------------------------------------
+
+
+def api_sign_in(client: TestClient, admin: Admin, password: str = PASSWORD) -> dict[str, str]:
+    response = client.post("/v1/admin/sign-in", json={"username": admin.username, "password": password})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def audit_details(hub: Hub, action: str) -> list[dict[str, object]]:
+    with transaction(hub.session_factory) as session:
+        events = session.query(AuditEvent).filter(AuditEvent.action == action).all()
+        return [{"actor": e.actor_id, **e.detail} for e in events]
+
+
+def test_disabling_an_admin_through_the_api_ends_its_sessions_and_tokens(
+    client: TestClient, hub: Hub
+) -> None:
+    seed_catalog(hub)
+    city, county = create_admin(hub), create_admin(hub, region="410105")
+    city_token = api_sign_in(client, city)
+    county_token = api_sign_in(client, county)
+    sign_in(client, county)
+    cookie = copied(client)
+    client.cookies.clear()
+
+    # The county admin cannot disable the city admin above it, nor the city admin itself.
+    assert (
+        client.post(
+            f"/v1/admin/admins/{city.id}/disable", json={"reason": "x"}, headers=county_token
+        ).status_code
+        == 403
+    )
+    own = client.post(f"/v1/admin/admins/{city.id}/disable", json={"reason": "x"}, headers=city_token)
+    assert own.status_code == 409 and "itself" in own.json()["detail"]
+    missing = client.post(f"/v1/admin/admins/{county.id}/disable", json={}, headers=city_token)
+    assert missing.status_code == 422 and [e["field"] for e in missing.json()["errors"]] == ["reason"]
+
+    done = client.post(
+        f"/v1/admin/admins/{county.id}/disable", json={"reason": "账号被盗用"}, headers=city_token
+    )
+    assert done.status_code == 200, done.text
+    assert done.json()["status"] == "disabled"
+    assert client.get("/v1/admin/me", headers=county_token).status_code == 401
+    replay = client.get("/console", headers=with_cookie(client, cookie), follow_redirects=False)
+    assert replay.status_code == 303 and replay.headers["location"].startswith("/console/sign-in")
+    with transaction(hub.session_factory) as session:
+        assert session.query(WebSession).filter(WebSession.admin_id == county.id).count() == 0
+    assert audit_details(hub, "admin.disabled") == [
+        {"actor": f"admin:{city.id}", "admin": county.id, "role": "admin", "region": "410105",
+         "reason": "账号被盗用", "sessions_ended": 1}
+    ]  # fmt: skip
+    again = client.post(f"/v1/admin/admins/{county.id}/disable", json={"reason": "x"}, headers=city_token)
+    assert again.status_code == 409
+
+
+def test_the_last_active_admin_cannot_be_disabled(client: TestClient, hub: Hub) -> None:
+    seed_catalog(hub)
+    only, auditor = create_admin(hub), create_admin(hub, role="auditor")
+    with transaction(hub.session_factory) as session:
+        with pytest.raises(Conflict, match="last active admin"):
+            access_service.disable_admin(session, only.id or 0, by=None, reason="operator")
+        assert (
+            access_service.disable_admin(session, auditor.id or 0, by=None, reason="left").status
+            == "disabled"
+        )
+
+
+def test_changing_a_password_ends_every_session_and_token(client: TestClient, hub: Hub) -> None:
+    seed_catalog(hub)
+    admin = create_admin(hub)
+    first, second = api_sign_in(client, admin), api_sign_in(client, admin)
+    sign_in(client, admin)
+    cookie = copied(client)
+    client.cookies.clear()
+    new = "a much longer new passphrase"
+
+    wrong = client.post(
+        "/v1/admin/me/password", json={"current_password": "guess", "new_password": new}, headers=first
+    )
+    assert wrong.status_code == 403 and [e["field"] for e in wrong.json()["errors"]] == ["current_password"]
+    short = client.post(
+        "/v1/admin/me/password", json={"current_password": PASSWORD, "new_password": "short"}, headers=first
+    )
+    assert short.status_code == 422 and [e["field"] for e in short.json()["errors"]] == ["new_password"]
+    same = client.post(
+        "/v1/admin/me/password", json={"current_password": PASSWORD, "new_password": PASSWORD}, headers=first
+    )
+    assert same.status_code == 422 and [e["field"] for e in same.json()["errors"]] == ["new_password"]
+    assert client.get("/v1/admin/me", headers=second).status_code == 200  # nothing changed so far
+
+    changed = client.post(
+        "/v1/admin/me/password", json={"current_password": PASSWORD, "new_password": new}, headers=first
+    )
+    assert changed.status_code == 204, changed.text
+    for token in (first, second):
+        assert client.get("/v1/admin/me", headers=token).status_code == 401
+    replay = client.get("/console", headers=with_cookie(client, cookie), follow_redirects=False)
+    assert replay.status_code == 303
+    old = client.post("/v1/admin/sign-in", json={"username": admin.username, "password": PASSWORD})
+    assert old.status_code == 401
+    assert client.get("/v1/admin/me", headers=api_sign_in(client, admin, new)).status_code == 200
+    assert audit_details(hub, "admin.password_changed") == [
+        {"actor": f"admin:{admin.id}", "admin": admin.id, "sessions_ended": 1}
+    ]
+
+
+def test_guessing_the_current_password_backs_off(client: TestClient, hub: Hub) -> None:
+    seed_catalog(hub)
+    admin = create_admin(hub)
+    token = api_sign_in(client, admin)
+    body = {"current_password": "guess", "new_password": "a much longer new passphrase"}
+    statuses = [client.post("/v1/admin/me/password", json=body, headers=token).status_code for _ in range(12)]
+    assert statuses[:10] == [403] * 10 and statuses[-1] == 429, statuses

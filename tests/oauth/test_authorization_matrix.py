@@ -34,6 +34,7 @@ from hub.main import create_app
 from hub.registry import service as registry_service
 from hub.registry.schemas import IssuingAuthorizationCreate
 from storage.database import transaction
+from tests.access.helpers import PASSWORD
 from tests.console.routes import CONSOLE_PUBLIC, CONSOLE_SESSION
 from tests.factories import (
     BUSINESS_LICENCE,
@@ -113,6 +114,7 @@ class World:
     pending_grant: int = 0
     revocable_grant: int = 0
     pending_admin: int = 0
+    disposable_admin: int = 0
     pending_department: str = ""
     pending_kid: str = ""
     compromised_kid: str = ""
@@ -170,6 +172,7 @@ def build_world(hub: Hub) -> World:
             session, department_id=commerce.id, type_code=BUSINESS_LICENCE, jurisdiction_code="410100",
             valid_until=until, legal_basis="matrix",
         ).id or 0  # fmt: skip
+    world.disposable_admin = create_admin(hub, region="410100").id or 0
     world.secret_client = create_client(hub, by=admin).client_id
     world.jwt_client = create_client(
         hub, auth_method="private_key_jwt", jwks=es256_key()[1], by=admin
@@ -372,6 +375,15 @@ PROTECTED: list[Row] = [
     Row(
         "POST", "/v1/admin/admins/{admin_id}/approve", "admin",
         lambda w: Call({"admin_id": w.pending_admin}), 200, other=_county_admin,
+    ),
+    Row(
+        "POST", "/v1/admin/admins/{admin_id}/disable", "admin",
+        lambda w: Call({"admin_id": w.disposable_admin}, json={"reason": "matrix"}), 200, other=_county_admin,
+    ),
+    Row(
+        "POST", "/v1/admin/me/password", "admin",
+        lambda w: Call(json={"current_password": PASSWORD, "new_password": "a matrix passphrase"}), 204,
+        auditor_may=True, note="the caller's own password",
     ),
     Row(
         "POST", "/v1/admin/departments/{department}/approve", "admin",
