@@ -105,7 +105,8 @@ def approve_admin(admin_id: RowId, admin: AdminDep, session: SessionDep) -> Admi
 @router.post("/admins/{admin_id}/disable", response_model=AdminRead)
 def disable_admin(admin_id: RowId, body: AdminDisable, admin: AdminDep, session: SessionDep) -> AdminRead:
     """Disable an admin or auditor of your region or below, for good: its tokens stop working and its
-    console sessions end at once. Not yourself, and not the last active admin of a region and those above it."""
+    console sessions end at once. Not yourself, and not the last active admin of a region and those
+    above it."""
     return AdminRead.model_validate(service.disable_admin(session, admin_id, by=admin, reason=body.reason))
 
 
