@@ -13,7 +13,7 @@ import fastapi_offline
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest, start_http_server
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.sessions import SessionMiddleware
 
@@ -38,6 +38,7 @@ from hub.kit.logging import configure_logging
 from hub.lookups.router import router as lookups_router
 from hub.me.router import router as me_router
 from hub.oauth import tokens
+from hub.oauth.deps import MonitorDep
 from hub.oauth.router import router as oauth_router
 from hub.registry.router import router as registry_router
 from hub.settings import Settings, get_settings
@@ -62,7 +63,12 @@ def create_app(settings: Settings | None = None, *, hub: Hub | None = None) -> F
             app.state.hub = await run_in_threadpool(build_hub, settings)
             app.state.hub.checks.start()
             collector.settle()
+        host_port = settings.metrics_host_port
+        listener = start_http_server(host_port[1], host_port[0]) if host_port else None
         yield
+        if listener is not None:
+            listener[0].shutdown()
+            listener[0].server_close()
         if owned:
             app.state.hub.close()
 
@@ -106,10 +112,14 @@ def create_app(settings: Settings | None = None, *, hub: Hub | None = None) -> F
                 ) from None
         return {"status": "ok", **checks}
 
-    @app.get("/metrics", tags=["operations"], response_class=Response)
-    def metrics() -> Response:
-        """Prometheus metrics."""
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    if settings.metrics_address is None:
+
+        @app.get("/metrics", tags=["operations"], response_class=Response)
+        def metrics(caller: MonitorDep) -> Response:
+            """Prometheus metrics, for a bearer token with the ``metrics`` scope (a ``monitor`` client's;
+            Prometheus's ``oauth2`` scrape setting fetches one). With ``HUB_METRICS_ADDRESS`` set they are
+            served there instead, and this route does not exist."""
+            return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     def limit_for(path: str) -> int:
         if path == "/v1/licences/batch":

@@ -85,6 +85,31 @@ class Settings(BaseSettings):
     attachment_media_types: tuple[str, ...] = ("image/jpeg", "image/png", "application/pdf")
     status_list_ttl_seconds: int = 300
     log_level: str = "INFO"
+    metrics_address: str | None = Field(
+        None,
+        pattern=r"^[^\s:]+:\d{1,5}$|^\[[0-9A-Fa-f:]+\]:\d{1,5}$",
+        description="host:port where Prometheus metrics are served alone (say 127.0.0.1:9464, on a network "
+        "only the monitoring reaches); /metrics on the hub's own port then answers 404. Unset, /metrics "
+        "takes a bearer token with the ``metrics`` scope (a ``monitor`` client's). One worker only: "
+        "each worker process would bind it.",
+    )
+
+    @model_validator(mode="after")
+    def _one_metrics_listener(self) -> Settings:
+        if self.metrics_address and self.workers > 1:
+            raise ValueError(
+                "HUB_METRICS_ADDRESS needs HUB_WORKERS=1 (every worker would bind it); with several "
+                "workers scrape /metrics with a monitor client's token"
+            )
+        return self
+
+    @property
+    def metrics_host_port(self) -> tuple[str, int] | None:
+        """``metrics_address`` split, brackets of an IPv6 literal removed."""
+        if not self.metrics_address:
+            return None
+        host, _, port = self.metrics_address.rpartition(":")
+        return host.strip("[]"), int(port)
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:

@@ -241,6 +241,12 @@ def mint_client_token(hub: Hub, client_id: str, scope: str) -> str:
     return token
 
 
+def monitor_headers(hub: Hub) -> dict[str, str]:
+    """What Prometheus sends to scrape ``/metrics``: a monitor client's token with the ``metrics`` scope."""
+    monitor = create_client(hub, kind="monitor").client_id
+    return {"Authorization": f"Bearer {mint_client_token(hub, monitor, 'metrics')}"}
+
+
 def mint_admin_token(hub: Hub, admin: Admin) -> str:
     with transaction(hub.session_factory) as session:
         token, _ = tokens.mint(session, hub, kind="admin", subject=f"admin:{admin.id}", admin_id=admin.id)

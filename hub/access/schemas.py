@@ -12,7 +12,10 @@ AuthMethod = Literal["private_key_jwt", "client_secret_basic", "client_secret_po
 
 class ClientCreate(BaseModel):
     name: str = Field(min_length=1, max_length=128)
-    kind: Literal["department", "service"]
+    kind: Literal["department", "service", "monitor"] = Field(
+        description="department: pushes one department's feed; service: an approval service with grants; "
+        "monitor: scrapes /metrics (scope ``metrics``), created by an admin of the top region."
+    )
     region_code: str = Field(pattern=r"^\d{6}(\d{3}){0,2}$", description="Where the client belongs.")
     department_id: str | None = Field(None, description="For department (adapter) clients: whose feed.")
     organisation: str = Field("", max_length=128, description="For approval services: who runs it.")

@@ -45,6 +45,7 @@ from hub.sessions import service as sessions
 log = logging.getLogger("hub.access")
 
 PUSH_SCOPE = "licences.push"
+METRICS_SCOPE = "metrics"  # GET /metrics: counts across the whole hub, by client and licence type
 SENSITIVE_TIER = 3
 # Argon2id with argon2-cffi's defaults (RFC 9106 low-memory profile). HUB_PASSWORD_HASH_PROFILE=cheapest
 # exists for test suites only, which create hundreds of admins and secrets; stored hashes name their own
@@ -332,6 +333,12 @@ def create_client(session: Session, data: ClientCreate, *, by: Admin) -> tuple[C
             "only department clients belong to a department",
             errors=[field_error("department_id", "not allowed")],
         )
+    if data.kind == "monitor" and len(repository.region_ancestors(session, by.region_code)) > 1:
+        raise Forbidden(
+            "metrics count the whole hub's traffic: a monitoring client is created by an admin of the "
+            "top region",
+            errors=[field_error("kind", "monitor needs an admin of the top region")],
+        )
     refused = [
         field_error(f"redirect_uris[{i}]", reason)
         for i, uri in enumerate(data.redirect_uris)
@@ -555,6 +562,8 @@ def grantable_scopes(session: Session, client: Client, now: datetime | None = No
         return set()
     if client.kind == "department":
         return {PUSH_SCOPE}
+    if client.kind == "monitor":
+        return {METRICS_SCOPE}
     scopes: set[str] = set()
     for grant in repository.active_grants(session, client.client_id, now or utcnow()):
         scopes.update(licence_scope(grant.type_code, tier) for tier in range(grant.max_tier + 1))

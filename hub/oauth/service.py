@@ -50,7 +50,7 @@ def metadata(hub: Hub, session: Session) -> dict[str, Any]:
         "introspection_endpoint": base + "/oauth/introspect",
         "revocation_endpoint": base + "/oauth/revoke",
         "jwks_uri": base + "/.well-known/jwks.json",
-        "scopes_supported": [access_service.PUSH_SCOPE, *licence_scopes],
+        "scopes_supported": [access_service.PUSH_SCOPE, access_service.METRICS_SCOPE, *licence_scopes],
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": ["client_credentials", "authorization_code"],

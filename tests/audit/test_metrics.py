@@ -15,13 +15,15 @@ from hub.audit.metrics import DATABASE
 from hub.audit.models import AuditEvent
 from hub.kit.time import utcnow
 from storage.database import transaction
-from tests.factories import BUSINESS_LICENCE, ID_CARD, create_grant
+from tests.factories import BUSINESS_LICENCE, ID_CARD, create_grant, monitor_headers
 from tests.lookups.conftest import World
 
 
-def scrape(client: TestClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+def scrape(
+    client: TestClient, headers: dict[str, str]
+) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     DATABASE._cached = None  # no waiting for the scrape cache in a test
-    response = client.get("/metrics")
+    response = client.get("/metrics", headers=headers)
     assert response.status_code == 200
     return {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value
@@ -33,7 +35,8 @@ def scrape(client: TestClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], 
 def test_metrics(client: TestClient, world: World) -> None:
     create_grant(world.hub, world.service.client_id, ID_CARD, max_tier=1, purposes=["CJRZHF"])
     client_id = world.service.client_id
-    before = scrape(client)
+    monitor = monitor_headers(world.hub)
+    before = scrape(client, monitor)
     body = {"holder_id": world.citizen, "types": [ID_CARD, BUSINESS_LICENCE], "purpose": "MZCFBG",
             "case_id": "C-1", "nonce": "n-0123456789"}  # fmt: skip
     for _ in range(2):
@@ -44,7 +47,7 @@ def test_metrics(client: TestClient, world: World) -> None:
     with transaction(world.hub.session_factory) as session:
         assert len(evaluate_rules(session, utcnow())) == 1  # purpose not covered
         assert len(evaluate_rules(session, utcnow() + timedelta(hours=25))) == 2  # both feeds stale
-    after = scrape(client)
+    after = scrape(client, monitor)
 
     def grew(name: str, **labels: str) -> float:
         key = (name, tuple(sorted(labels.items())))
@@ -70,7 +73,10 @@ def test_metrics(client: TestClient, world: World) -> None:
     assert after[("hub_alerts", (("rule", "feed_stale"), ("status", "open")))] == 2
     assert after[("hub_alerts", (("rule", "purpose_not_covered"), ("status", "open")))] == 1
     assert grew("hub_alerts_raised_total", rule="feed_stale") == 2
-    assert re.search(r'hub_http_request_seconds_bucket\{.*route="/v1/lookups"', client.get("/metrics").text)
+    assert re.search(
+        r'hub_http_request_seconds_bucket\{.*route="/v1/lookups"',
+        client.get("/metrics", headers=monitor).text,
+    )
 
 
 def test_a_rolled_back_lookup_is_not_counted(client: TestClient, world: World) -> None:

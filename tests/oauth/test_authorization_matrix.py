@@ -61,7 +61,6 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/docs/assets/{name}"): "the API viewers' script, style and icon (served by the hub, no CDN)",
     ("GET", "/healthz"): "liveness probe",
     ("GET", "/readyz"): "readiness probe",
-    ("GET", "/metrics"): "Prometheus scrape (counters, no data; the network restricts it)",
     ("GET", "/.well-known/jwks.json"): "hub public keys, to verify tokens and proofs offline",
     ("GET", "/.well-known/oauth-authorization-server"): "RFC 8414 metadata, for discovery",
     ("POST", "/oauth/token"): "authenticates the client in the request (RFC 6749 §2.3, RFC 7523)",
@@ -106,6 +105,7 @@ class World:
     county_admin: Admin
     auditor: Admin
     service_client: str
+    monitor_client: str = ""
     # Targets of the admin routes, each used by one row only.
     spare_kid: str = ""
     secret_client: str = ""
@@ -173,6 +173,7 @@ def build_world(hub: Hub) -> World:
             valid_until=until, legal_basis="matrix",
         ).id or 0  # fmt: skip
     world.disposable_admin = create_admin(hub, region="410100").id or 0
+    world.monitor_client = create_client(hub, kind="monitor", by=admin).client_id
     world.secret_client = create_client(hub, by=admin).client_id
     world.jwt_client = create_client(
         hub, auth_method="private_key_jwt", jwks=es256_key()[1], by=admin
@@ -189,8 +190,11 @@ def build_world(hub: Hub) -> World:
     granted = create_client(hub, kind="service", by=admin).client_id
     grant = create_grant(hub, granted, ID_CARD, max_tier=1, by=admin)
     world.withdrawn["service"] = client_token(hub, granted, f"licence:{ID_CARD}:t1")
+    retired_monitor = create_client(hub, kind="monitor", by=admin).client_id
+    world.withdrawn["monitor"] = client_token(hub, retired_monitor, "metrics")
     with transaction(hub.session_factory) as session:
         access_service.disable_client(session, pusher, by=admin)
+        access_service.disable_client(session, retired_monitor, by=admin)
         session.scalars(select(Admin).where(Admin.id == retiring.id)).one().status = "disabled"
         access_service.revoke_grant(session, grant.id or 0, "withdrawn for the matrix", by=admin)
     return world
@@ -211,7 +215,7 @@ class Call:
 class Row:
     method: str
     path: str  # the route template, as the app declares it
-    audience: str  # department | admin | service: who may call
+    audience: str  # department | admin | service | monitor: who may call
     call: Callable[[World], Call]
     success: int
     # Another principal of the same audience, refused (403); None where any such principal may call,
@@ -294,6 +298,8 @@ def _released_attachment(world: World) -> str:
 
 
 PROTECTED: list[Row] = [
+    Row("GET", "/metrics", "monitor", lambda w: Call(), 200,
+        note="counts across the hub; any monitor client (made by an admin of the top region) may scrape"),
     Row(
         "POST", "/v1/licences/batch", "department",
         lambda w: Call(json=batch(w.police, 1, issue(w.police.credential(ID_CARD)))), 200,
@@ -488,6 +494,8 @@ def valid_token(world: World, audience: str) -> str:
         return client_token(world.hub, world.police.client_id, "licences.push")
     if audience == "admin":
         return admin_token(world.hub, world.admin)
+    if audience == "monitor":
+        return client_token(world.hub, world.monitor_client, "metrics")
     return client_token(world.hub, world.service_client, f"licence:{ID_CARD}:t1")
 
 
@@ -505,6 +513,13 @@ def wrong_scope_tokens(world: World, audience: str) -> dict[str, str]:
         }
     if audience == "admin":
         return {"department token": department, "approval-service token": service}
+    if audience == "monitor":
+        return {
+            "monitor token without metrics": client_token(hub, world.monitor_client, ""),
+            "department token": department,
+            "approval-service token": service,
+            "admin token": admin,
+        }
     return {"department token": department, "admin token": admin}
 
 

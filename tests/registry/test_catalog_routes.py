@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from hub.context import Hub
-from tests.factories import ID_CARD, create_issuer, seed_catalog
+from tests.factories import ID_CARD, create_issuer, monitor_headers, seed_catalog
 
 
 def test_region_tree(client: TestClient, hub: Hub) -> None:
@@ -41,7 +41,8 @@ def test_catalog_and_departments(client: TestClient, hub: Hub) -> None:
 def test_health_readiness_and_metrics(client: TestClient, hub: Hub) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     assert client.get("/readyz").json() == {"status": "ok", "database": "ok", "objects": "ok"}
-    metrics = client.get("/metrics").text
+    seed_catalog(hub)  # the monitor client belongs to a region
+    metrics = client.get("/metrics", headers=monitor_headers(hub)).text
     assert 'hub_http_requests_total{method="GET",route="/readyz",status="200"}' in metrics
 
 
