@@ -131,6 +131,22 @@ MESSAGES: dict[str, dict[str, str]] = {
         "audit.ok": "已验证：该记录包含在签名树中",
         "audit.sig_ok": "树头签名有效（已用本系统公钥验证）",
         "audit.sig_bad": "树头签名无效",
+        "audit.history_first": "已在本浏览器记住此树头（大小 {now}）；下次打开本页时将证明日志仍是它的延续",
+        "audit.history_same": "与您 {date} 核对的树头相同（大小 {size}）",
+        "audit.history_consistent": (
+            "与您 {date} 核对的树头一致（大小 {size} → {now}，一致性证明已在浏览器中验证）"
+        ),
+        "audit.history_inconsistent": (
+            "警告：日志与您 {date} 核对的树头（大小 {size}）不一致，可能已被改写；保存的树头未被替换"
+        ),
+        "audit.history_forked": (
+            "警告：树大小同为 {size}，根哈希却与您 {date} 核对的不同，日志已被分叉或改写；保存的树头未被替换"
+        ),
+        "audit.history_truncated": (
+            "警告：树大小 {now} 小于您 {date} 核对的 {size}，日志已被截断；保存的树头未被替换"
+        ),
+        "audit.history_unreadable": "警告：本浏览器保存的树头无法读取；它未被替换",
+        "audit.history_error": "无法检查与上次核对树头的一致性：{error}；保存的树头未被替换",
         "audit.bad": "验证失败",
         "audit.pending": "尚未纳入树头",
         "audit.none": "没有符合条件的事件",
@@ -286,6 +302,31 @@ MESSAGES: dict[str, dict[str, str]] = {
         "audit.ok": "Verified: this entry is in the signed tree",
         "audit.sig_ok": "Tree head signature valid (checked with the hub's published key)",
         "audit.sig_bad": "Tree head signature invalid",
+        "audit.history_first": (
+            "First head remembered in this browser (size {now}); next time this page proves the log "
+            "still extends it"
+        ),
+        "audit.history_same": "Same head as the one you checked on {date} (size {size})",
+        "audit.history_consistent": (
+            "Consistent with the head you checked on {date}, size {size} (now {now}; consistency proof "
+            "checked in this browser)"
+        ),
+        "audit.history_inconsistent": (
+            "Alarm: the log is not consistent with the head you checked on {date}, size {size}; it may "
+            "have been rewritten. The saved head was kept"
+        ),
+        "audit.history_forked": (
+            "Alarm: same size {size} as the head you checked on {date} but a different root hash: the log "
+            "was forked or rewritten. The saved head was kept"
+        ),
+        "audit.history_truncated": (
+            "Alarm: the tree has {now} entries, fewer than the {size} of the head you checked on {date}: "
+            "the log was truncated. The saved head was kept"
+        ),
+        "audit.history_unreadable": "Alarm: the head saved in this browser cannot be read; it was kept",
+        "audit.history_error": (
+            "Could not check consistency with the head you checked last: {error}. The saved head was kept"
+        ),
         "audit.bad": "Verification failed",
         "audit.pending": "not in the head yet",
         "audit.none": "No matching events",

@@ -411,7 +411,8 @@ def acknowledge_alert(
 @router.get("/console/audit", response_class=HTMLResponse)
 def audit(request: Request, admin: AdminPage, hub: HubDep) -> Response:
     """Audit events with filters, the current signed tree head, and each entry's inclusion proof, which
-    the page checks in the browser (console.js)."""
+    the page checks in the browser (console.js); it also proves there, with the public consistency proof,
+    that the head extends the last one this browser checked."""
     query = dict(request.query_params)
     try:
         context = views.audit(hub, admin, views.parse_audit_filters(query))
