@@ -17,6 +17,11 @@ from stdnum import numdb
 from stdnum.cn import ric, uscc
 from stdnum.exceptions import ValidationError
 
+# 办件编号: the approval case a lookup or consent is for, as the approval system numbers it. It goes into
+# the permanent audit log, which holds no personal data, so it is an identifier and never free prose.
+CASE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$"
+CASE_ID_RULE = "1 to 64 characters: letters, digits and . _ : / -, beginning with a letter or digit"
+
 
 def check_citizen_id(value: object) -> str:
     """Return a valid citizen ID number (upper-case X), or raise ValueError with the reason."""

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from hub.contract.identifiers import CASE_ID_PATTERN, CASE_ID_RULE
+
+CaseId = Annotated[
+    str, Field(pattern=CASE_ID_PATTERN, description=f"The approval case (办件编号): {CASE_ID_RULE}.")
+]
 
 RefusalReason = Literal[
     "no_grant",
@@ -34,7 +40,7 @@ class LookupCreate(BaseModel):
     )
     types: list[LookupType | str] = Field(min_length=1, max_length=20)
     purpose: str = Field(min_length=1, max_length=64, description="The service item code the data is for.")
-    case_id: str = Field(min_length=1, max_length=128, description="The approval case (办件编号).")
+    case_id: CaseId
     nonce: str = Field(min_length=8, max_length=128, description="Goes into each key-binding JWT.")
 
 
@@ -68,7 +74,7 @@ class LookupRead(BaseModel):
 
 class PrefillCreate(BaseModel):
     service_item: str = Field(min_length=1, max_length=64)
-    case_id: str = Field(min_length=1, max_length=128)
+    case_id: CaseId
     nonce: str = Field(min_length=8, max_length=128)
     holder_id: str | None = Field(None, min_length=18, max_length=18)
 

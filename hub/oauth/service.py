@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
@@ -17,6 +18,7 @@ from hub.access import service as access_service
 from hub.audit import refusals
 from hub.audit.refusals import client_caller
 from hub.context import Hub
+from hub.contract.identifiers import CASE_ID_PATTERN, CASE_ID_RULE
 from hub.errors import InvalidInput, field_error
 from hub.lookups import consents
 from hub.lookups import repository as lookups_repository
@@ -161,10 +163,17 @@ def validate_authorization(session: Session, hub: Hub, request: HubOAuth2Request
     client: OAuthClient = grant.client
     data = request.payload.data
     purpose, case_id = (data.get("purpose") or "").strip(), (data.get("case_id") or "").strip()
-    if not purpose or not case_id or len(purpose) > 64 or len(case_id) > 128:
+    if not purpose or not case_id or len(purpose) > 64:
         raise OAuth2Error(
             error="invalid_request",
             description="purpose (a service item code) and case_id are required",
+            redirect_uri=grant.redirect_uri,
+            state=request.payload.state,
+        )
+    if not re.fullmatch(CASE_ID_PATTERN, case_id):
+        raise OAuth2Error(
+            error="invalid_request",
+            description=f"case_id is {CASE_ID_RULE}",
             redirect_uri=grant.redirect_uri,
             state=request.payload.state,
         )

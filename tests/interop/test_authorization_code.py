@@ -205,6 +205,12 @@ def test_missing_purpose_or_case_returns_invalid_request(
         response = signed_in.get(request.path(**{missing: None}))
         assert response.status_code == 302, response.text
         assert query_of(response.headers["location"])["error"] == "invalid_request"
+    # Prose outside printable ASCII never reaches the client (a 422 page, tests/limits); inside it, an
+    # error back to the client naming the rule.
+    for prose in ("ZZ 1", "ZZ;1", "Z" * 65):
+        returned = query_of(signed_in.get(request.path(case_id=prose)).headers["location"])
+        assert returned["error"] == "invalid_request"
+        assert "case_id is 1 to 64 characters" in returned["error_description"]
 
 
 @pytest.mark.parametrize(

@@ -139,6 +139,19 @@ def test_bad_requests_are_problems(client: TestClient, world: World) -> None:
     assert unknown_item.status_code == 422 and unknown_item.json()["errors"][0]["field"] == "purpose"
     bad_holder = lookup(client, world, headers, types=[ID_CARD], holder_id="41010519860514123I")
     assert bad_holder.status_code == 422 and bad_holder.json()["errors"][0]["field"] == "holder_id"
+    # The case id lands in the permanent log: an identifier, never prose that could carry personal data.
+    for case_id in ("张三 申请 结婚登记", "ZZ 2026 1", "-ZZ", "", "Z" * 65, "ZZ\n1", "ZZ1\n", "ZZ;DROP"):
+        for path, body in (
+            ("/v1/lookups", {"holder_id": world.citizen, "types": [ID_CARD], "purpose": "MZCFBG"}),
+            ("/v1/prefill", {"holder_id": world.citizen, "service_item": "MZCFBG"}),
+        ):
+            refused = client.post(
+                path, json={**body, "case_id": case_id, "nonce": "n-0123456789"}, headers=headers
+            )
+            assert refused.status_code == 422, (path, case_id, refused.text)
+            assert [e["field"] for e in refused.json()["errors"]] == ["case_id"], refused.text
+    for case_id in ("ZZ-2026-000123", "410100:2026/0001.a_b", "Z" * 64):
+        assert lookup(client, world, headers, types=[ID_CARD], case_id=case_id).status_code == 200
     pusher = lookup(client, world, world.police.headers, types=[ID_CARD])
     assert pusher.status_code == 403
     no_token = client.post("/v1/lookups", json={"types": [ID_CARD]})
