@@ -52,7 +52,12 @@ from hub.oauth.models import AuthorizationCode, IssuedToken, UsedAssertion
 
 TOKEN_PATH = "/oauth/token"
 AUTH_METHODS = ["private_key_jwt", "client_secret_basic", "client_secret_post"]
-MAX_ASSERTION_LIFETIME = timedelta(minutes=10)
+# RFC 7523 §3: "The authorization server MAY reject JWTs with an "exp" claim value that is unreasonably far
+# in the future." An hour is what common clients send (Authlib signs with exp = iat + 3600); the hub
+# remembers each assertion's jti until its exp, so the bound is also how long that memory lasts.
+MAX_ASSERTION_LIFETIME = timedelta(hours=1)
+ASSERTION_LEEWAY_SECONDS = 30  # clock skew allowed on exp, nbf and iat
+ASSERTION_RULE_PREFIX = "client assertion: "  # a signed assertion's broken rule, told to its signer
 
 
 # Request adapter ---------------------------------------------------------------------------------------
@@ -304,13 +309,44 @@ class S256CodeChallenge(CodeChallenge):
 
 
 class PrivateKeyJWT(JWTBearerClientAssertion):
-    """RFC 7523 §2.2 client authentication; each assertion id is accepted once."""
+    """RFC 7523 §2.2 client authentication; each assertion id is accepted once.
+
+    The rules of RFC 7523 §3, each named in the error when it fails: ``iss`` and ``sub`` are the client
+    id; ``aud`` is the token endpoint or the issuer; ``exp`` has not passed and lies at most
+    ``MAX_ASSERTION_LIFETIME`` ahead; ``nbf`` and ``iat``, when present, are not in the future; "The JWT MAY
+    contain a "jti" (JWT ID) claim that provides a unique identifier for the token" — here it must, and
+    is accepted once. ``ASSERTION_LEEWAY_SECONDS`` of clock skew is allowed on every time."""
 
     CLIENT_AUTH_METHOD = "private_key_jwt"
 
     def __init__(self, server: HubAuthorizationServer) -> None:
-        super().__init__(validate_jti=True, leeway=30)
+        super().__init__(validate_jti=True, leeway=ASSERTION_LEEWAY_SECONDS)
         self.server = server
+
+    def verify_claims(self, claims: Any) -> None:
+        try:
+            super().verify_claims(claims)
+        except InvalidClientError as error:
+            error.description = ASSERTION_RULE_PREFIX + self._rule_broken(error.description or "")
+            raise
+
+    def _rule_broken(self, found: str) -> str:
+        """Joserfc's and Authlib's finding, with the rule it broke spelled out."""
+        if "'aud'" in found:
+            return f"aud must be one of {', '.join(self.get_audiences())}"
+        if "expired" in found:
+            return f"exp has passed (more than {ASSERTION_LEEWAY_SECONDS} s ago)"
+        if "issued in the future" in found:
+            return f"iat is more than {ASSERTION_LEEWAY_SECONDS} s in the future (check the client's clock)"
+        if "not yet valid" in found:
+            return f"nbf is more than {ASSERTION_LEEWAY_SECONDS} s in the future (check the client's clock)"
+        if "Issuer and Subject" in found:
+            return "iss and sub must both be the client id"
+        if "Missing JWT ID" in found:
+            return "jti is required (a unique id per assertion)"
+        if "used before" in found:
+            return "jti was used before (each assertion is accepted once; sign a new one per request)"
+        return found
 
     def get_audiences(self) -> list[str]:
         base = self.server.hub.settings.public_url
@@ -334,9 +370,14 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         session = self.server.session
         client_id = str(claims["sub"])
         expires_at = from_epoch(int(claims["exp"]))
-        if expires_at - utcnow() > MAX_ASSERTION_LIFETIME:
-            # Returning False would tell the client "JWT ID is used before", which is not the reason.
-            raise InvalidClientError(description="the client assertion may expire at most 10 minutes ahead")
+        ahead = expires_at - utcnow()
+        if ahead > MAX_ASSERTION_LIFETIME + timedelta(seconds=ASSERTION_LEEWAY_SECONDS):
+            # Raised, not returned: False would tell the client "JWT ID is used before".
+            limit = int(MAX_ASSERTION_LIFETIME.total_seconds())
+            raise InvalidClientError(
+                description=f"exp is {int(ahead.total_seconds())} s ahead; at most {limit} s "
+                f"(+{ASSERTION_LEEWAY_SECONDS} s of clock skew) is accepted"
+            )
         if session.get(UsedAssertion, (client_id, jti)) is not None:
             return False
         session.add(UsedAssertion(client_id=client_id, jti=jti, expires_at=expires_at))

@@ -22,7 +22,14 @@ from hub.contract.identifiers import CASE_ID_PATTERN, CASE_ID_RULE
 from hub.errors import InvalidInput, field_error
 from hub.lookups import consents
 from hub.lookups import repository as lookups_repository
-from hub.oauth.server import AUTH_METHODS, TOKEN_PATH, HubAuthorizationServer, HubOAuth2Request, OAuthClient
+from hub.oauth.server import (
+    ASSERTION_RULE_PREFIX,
+    AUTH_METHODS,
+    TOKEN_PATH,
+    HubAuthorizationServer,
+    HubOAuth2Request,
+    OAuthClient,
+)
 from hub.registry import repository as registry_repository
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -72,8 +79,11 @@ def _respond(status: int, body: Any, headers: list[tuple[str, str]]) -> OAuthRes
         body = json.loads(body) if body else {}
     if isinstance(body, dict) and body.get("error") == "invalid_client":
         # RFC 6749 §5.2 allows 400 or 401; one answer for an unknown client and a wrong credential,
-        # so the endpoint does not tell which client ids exist.
-        status, body = 401, {"error": "invalid_client", "error_description": "client authentication failed"}
+        # so the endpoint does not tell which client ids exist. A client assertion whose signature
+        # verified but whose claims broke a rule is told the rule: only the key's holder learns it.
+        described = str(body.get("error_description") or "")
+        said = described if described.startswith(ASSERTION_RULE_PREFIX) else "client authentication failed"
+        status, body = 401, {"error": "invalid_client", "error_description": said}
         merged.setdefault("WWW-Authenticate", 'Basic realm="licence-hub"')
     return OAuthResponse(status, body, merged)
 

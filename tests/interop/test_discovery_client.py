@@ -194,7 +194,7 @@ def test_private_key_jwt_assertion_is_checked(
     for bad in (
         client.assertion("https://other.example/oauth/token"),  # RFC 7523 §3 item 3: audience
         client.assertion(token_endpoint, exp=int(time.time()) - 120),  # item 4: expired
-        client.assertion(token_endpoint, exp=int(time.time()) + 3600),  # beyond the hub's lifetime limit
+        client.assertion(token_endpoint, exp=int(time.time()) + 3600 + 120),  # beyond the lifetime limit
         client.assertion(token_endpoint, signing_key=ECKey.generate_key()),  # §3 item 9: signature
         client.assertion(token_endpoint, iss="someone-else"),  # item 1: issuer is the client
     ):

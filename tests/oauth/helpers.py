@@ -42,8 +42,11 @@ def assertion(
     jti: str | None = None,
     kid: str | None = None,
     iss: str | None = None,
+    without: tuple[str, ...] = (),
+    **overrides: Any,
 ) -> str:
-    """An RFC 7523 §3 client assertion: iss = sub = client_id, aud, exp, jti; ES256."""
+    """An RFC 7523 §3 client assertion: iss = sub = client_id, aud, exp, jti; ES256. ``overrides`` set
+    claims, ``without`` leaves some out."""
     now = int(time.time())
     claims = {
         "iss": iss or client_id,
@@ -53,6 +56,7 @@ def assertion(
         "exp": now + exp_in,
         "jti": jti or secrets.token_urlsafe(16),
     }
+    claims = {k: v for k, v in {**claims, **overrides}.items() if k not in without}
     return jwt.encode({"alg": "ES256", "kid": kid or key.thumbprint()}, claims, key)
 
 

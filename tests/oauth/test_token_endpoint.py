@@ -4,9 +4,11 @@ RFC 9068 access tokens it issues, introspection (RFC 7662) and revocation (RFC 7
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import httpx
 import pytest
+from authlib.oauth2.rfc7523 import private_key_jwt_sign
 from fastapi.testclient import TestClient
 from joserfc import jwt
 from joserfc.jwk import KeySet
@@ -258,14 +260,26 @@ def test_assertion_refused_by_a_token_request_is_still_spent(
 
 
 @pytest.mark.parametrize(
-    "variant",
-    ["wrong audience", "expired", "another key, same kid", "unknown kid", "iss differs from sub", "too long"],
+    ("variant", "rule"),
+    [
+        ("wrong audience", "aud must be one of http://hub.test/oauth/token"),
+        ("expired", "exp has passed"),
+        ("another key, same kid", "client authentication failed"),  # as for an unknown client
+        ("unknown kid", "client authentication failed"),
+        ("iss differs from sub", "iss and sub must both be the client id"),
+        ("too long", "at most 3600 s"),
+        ("issued in the future", "iat is more than 30 s in the future"),
+        ("no jti", "jti is required"),
+    ],
 )
-def test_bad_assertion_is_invalid_client(client: TestClient, jwt_client: OAuthCaller, variant: str) -> None:
+def test_bad_assertion_is_invalid_client_naming_the_rule(
+    client: TestClient, jwt_client: OAuthCaller, variant: str, rule: str
+) -> None:
     token_endpoint = metadata(client)["token_endpoint"]
     key, kid = jwt_client.key, None
     assert key is not None
     aud, exp_in, iss = token_endpoint, 60, None
+    extra: dict[str, Any] = {}
     if variant == "wrong audience":
         aud = "https://other-hub.example/oauth/token"
     elif variant == "expired":
@@ -277,13 +291,32 @@ def test_bad_assertion_is_invalid_client(client: TestClient, jwt_client: OAuthCa
     elif variant == "iss differs from sub":
         iss = "svc-someone-else"
     elif variant == "too long":
-        exp_in = 3600  # RFC 7523 lets the server bound the lifetime; jti memory depends on it
-    signed = assertion(jwt_client.client_id, key, aud=aud, exp_in=exp_in, kid=kid, iss=iss)
+        exp_in = 3600 + 60  # RFC 7523 lets the server bound the lifetime; jti memory depends on it
+    elif variant == "issued in the future":
+        extra = {"iat": int(time.time()) + 300}
+    elif variant == "no jti":
+        extra = {"without": ("jti",)}
+    signed = assertion(jwt_client.client_id, key, aud=aud, exp_in=exp_in, kid=kid, iss=iss, **extra)
 
     response = _with_assertion(client, signed)
 
-    assert_oauth_error(response, {400, 401}, "invalid_client")
-    assert "access_token" not in response.json()
+    body = assert_oauth_error(response, {400, 401}, "invalid_client")
+    assert rule in body["error_description"], body
+    assert "access_token" not in body
+
+
+def test_an_assertion_signed_with_authlib_defaults_is_accepted(
+    client: TestClient, jwt_client: OAuthCaller
+) -> None:
+    """Authlib's client signs exp = iat + 3600 s; the hub's bound admits what common clients send."""
+    assert jwt_client.key is not None
+    token_endpoint = metadata(client)["token_endpoint"]
+    signed = private_key_jwt_sign(jwt_client.key, jwt_client.client_id, token_endpoint, alg="ES256")
+    claims = jwt.decode(signed, jwt_client.key).claims
+    assert claims["exp"] - claims["iat"] == 3600
+    response = _with_assertion(client, signed)
+    assert response.status_code == 200, response.text
+    assert "access_token" in response.json()
 
 
 @pytest.mark.parametrize("assertion_text", ["garbage", "a.b.c", ""])
