@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from hub.contract.identifiers import CASE_ID_PATTERN, CASE_ID_RULE
+from hub.contract.identifiers import CASE_ID_RULE, check_case_id
 
 CaseId = Annotated[
-    str, Field(pattern=CASE_ID_PATTERN, description=f"The approval case (办件编号): {CASE_ID_RULE}.")
+    str,
+    Field(min_length=1, max_length=64, description=f"The approval case (办件编号): {CASE_ID_RULE}."),
+    AfterValidator(check_case_id),
 ]
 
 RefusalReason = Literal[

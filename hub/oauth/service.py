@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
@@ -18,7 +17,7 @@ from hub.access import service as access_service
 from hub.audit import refusals
 from hub.audit.refusals import client_caller
 from hub.context import Hub
-from hub.contract.identifiers import CASE_ID_PATTERN, CASE_ID_RULE
+from hub.contract.identifiers import check_case_id
 from hub.errors import InvalidInput, field_error
 from hub.lookups import consents
 from hub.lookups import repository as lookups_repository
@@ -180,13 +179,15 @@ def validate_authorization(session: Session, hub: Hub, request: HubOAuth2Request
             redirect_uri=grant.redirect_uri,
             state=request.payload.state,
         )
-    if not re.fullmatch(CASE_ID_PATTERN, case_id):
+    try:
+        check_case_id(case_id)
+    except ValueError as refused:
         raise OAuth2Error(
             error="invalid_request",
-            description=f"case_id is {CASE_ID_RULE}",
+            description=f"case_id: {refused}",
             redirect_uri=grant.redirect_uri,
             state=request.payload.state,
-        )
+        ) from None
     service_item = lookups_repository.get_service_item(session, purpose)
     if service_item is None:
         raise OAuth2Error(

@@ -210,7 +210,9 @@ def test_missing_purpose_or_case_returns_invalid_request(
     for prose in ("ZZ 1", "ZZ;1", "Z" * 65):
         returned = query_of(signed_in.get(request.path(case_id=prose)).headers["location"])
         assert returned["error"] == "invalid_request"
-        assert "case_id is 1 to 64 characters" in returned["error_description"]
+        assert "case_id: a case id is 1 to 64 characters" in returned["error_description"]
+    holding = query_of(signed_in.get(request.path(case_id=f"ZZ-{ID_NUMBER}")).headers["location"])
+    assert holding["error"] == "invalid_request" and "citizen ID number" in holding["error_description"]
 
 
 @pytest.mark.parametrize(

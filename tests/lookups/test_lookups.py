@@ -140,7 +140,8 @@ def test_bad_requests_are_problems(client: TestClient, world: World) -> None:
     bad_holder = lookup(client, world, headers, types=[ID_CARD], holder_id="41010519860514123I")
     assert bad_holder.status_code == 422 and bad_holder.json()["errors"][0]["field"] == "holder_id"
     # The case id lands in the permanent log: an identifier, never prose that could carry personal data.
-    for case_id in ("张三 申请 结婚登记", "ZZ 2026 1", "-ZZ", "", "Z" * 65, "ZZ\n1", "ZZ1\n", "ZZ;DROP"):
+    prose = ("张三 申请 结婚登记", "ZZ 2026 1", "-ZZ", "", "Z" * 65, "ZZ\n1", "ZZ1\n", "ZZ;DROP")
+    for case_id in (*prose, f"ZZ-{world.citizen}-1"):
         for path, body in (
             ("/v1/lookups", {"holder_id": world.citizen, "types": [ID_CARD], "purpose": "MZCFBG"}),
             ("/v1/prefill", {"holder_id": world.citizen, "service_item": "MZCFBG"}),
