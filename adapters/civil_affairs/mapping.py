@@ -24,7 +24,7 @@ from typing import Any
 from adapters.civil_affairs.source import JOINED_MARRIAGE
 from adapters.sdk.records import LicenceDraft, MappingError, SourceRecord
 from hub.contract.identifiers import check_citizen_id
-from hub.contract.status import LicenceStatus
+from hub.contract.status import LicenceStatus, StatusReason
 
 MARRIAGE = "11100000000014269L001"
 DIVORCE = "11100000000014269L002"
@@ -56,6 +56,10 @@ ROSTER_STATUS = {
     "": LicenceStatus.VALID, "在保": LicenceStatus.VALID, "正常": LicenceStatus.VALID,
     "暂停": LicenceStatus.SUSPENDED, "停保": LicenceStatus.CANCELLED, "退保": LicenceStatus.CANCELLED,
 }  # fmt: skip
+ROSTER_REASON = {
+    LicenceStatus.SUSPENDED: StatusReason.UNDER_REVIEW,
+    LicenceStatus.CANCELLED: StatusReason.ELIGIBILITY_ENDED,
+}
 
 _DATE_FORMS = (
     re.compile(r"^(\d{4})(\d{2})(\d{2})$"),
@@ -160,31 +164,38 @@ def _citizen_id(party: Mapping[str, Any], element: str, birth: date, sex: str) -
 
 
 def _certificates(
-    record: Mapping[str, Any], type_code: str, status: LicenceStatus, reason: str | None
+    record: Mapping[str, Any],
+    type_code: str,
+    status: LicenceStatus,
+    reason: str | None = None,
+    code: StatusReason | None = None,
 ) -> list[LicenceDraft]:
     values, holders = _registration(record, type_code)
     registered = date.fromisoformat(values["registration_date"])
     return [
         LicenceDraft(type_code, {**values, "holder_name": name, "holder_id_number": number},
-                     valid_from=registered, status=status, status_reason=reason, part=part)
+                     valid_from=registered, status=status, status_reason=reason,
+                     status_reason_code=code, part=part)
         for part, name, number in holders
     ]  # fmt: skip
 
 
 def map_marriage(record: Mapping[str, Any]) -> list[LicenceDraft]:
     """A 结婚登记 record → a marriage certificate for each spouse with a 公民身份号码."""
-    return _certificates(record, MARRIAGE, LicenceStatus.VALID, None)
+    return _certificates(record, MARRIAGE, LicenceStatus.VALID)
 
 
 def map_divorce(record: Mapping[str, Any]) -> list[LicenceDraft]:
     """A 离婚登记 record → the marriage certificates it ends (when the source found that marriage) and a
     divorce certificate for each spouse with a 公民身份号码."""
-    divorce = _certificates(record, DIVORCE, LicenceStatus.VALID, None)
+    divorce = _certificates(record, DIVORCE, LicenceStatus.VALID)
     marriage = record.get(JOINED_MARRIAGE)
     if not isinstance(marriage, Mapping):
         return divorce  # registered elsewhere: not this department's certificates to end
     try:
-        ended = _certificates(marriage, MARRIAGE, LicenceStatus.CANCELLED, DIVORCE_REASON)
+        ended = _certificates(
+            marriage, MARRIAGE, LicenceStatus.CANCELLED, DIVORCE_REASON, StatusReason.REGISTRATION_ENDED
+        )
     except MappingError:
         ended = []  # that marriage record went to the dead letters itself: nothing of it is in the hub
     return ended + divorce
@@ -228,7 +239,8 @@ def map_subsistence(row: Mapping[str, Any]) -> list[LicenceDraft]:
     status = ROSTER_STATUS[state]
     return [
         LicenceDraft(SUBSISTENCE, values, valid_from=valid_from, valid_until=valid_until, status=status,
-                     status_reason=state if status is not LicenceStatus.VALID else None)
+                     status_reason=state if status is not LicenceStatus.VALID else None,
+                     status_reason_code=ROSTER_REASON.get(status))
     ]  # fmt: skip
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from adapters.sdk.records import LicenceDraft, MappingError, SourceRecord
 from hub.contract.identifiers import check_citizen_id
-from hub.contract.status import LicenceStatus
+from hub.contract.status import LicenceStatus, StatusReason
 
 ID_CARD = "11100000000013127D001"
 HOUSEHOLD_REGISTER = "11100000000013127D002"
@@ -134,7 +134,13 @@ def map_person(row: Mapping[str, Any]) -> list[LicenceDraft]:
     household = _values(row, HOUSEHOLD_COLUMNS)
     household["id_number"] = id_number
     # A household register has no period of validity: its registration date is a field, not nbf.
-    drafts = [LicenceDraft(HOUSEHOLD_REGISTER, household, status=status, status_reason=reason)]
+    # 注销 ends the registration, whatever the cause: the code says only that, 注销原因 goes as the text.
+    code = None if status is LicenceStatus.VALID else StatusReason.REGISTRATION_ENDED
+    drafts = [
+        LicenceDraft(
+            HOUSEHOLD_REGISTER, household, status=status, status_reason=reason, status_reason_code=code
+        )
+    ]
 
     validity = str(row.get("有效期限") or "").strip()
     if validity or str(row.get("签发机关") or "").strip():
@@ -151,8 +157,9 @@ def map_person(row: Mapping[str, Any]) -> list[LicenceDraft]:
             if valid_until:
                 card["valid_until"] = valid_until.isoformat()
         card_draft = LicenceDraft(
-            ID_CARD, card, valid_from, valid_until, status=status, status_reason=reason, problems=problems
-        )
+            ID_CARD, card, valid_from, valid_until, status=status, status_reason=reason,
+            status_reason_code=code, problems=problems,
+        )  # fmt: skip
         drafts.insert(0, card_draft)
     return drafts
 
@@ -167,9 +174,11 @@ def map_certificate(record: Mapping[str, Any]) -> list[LicenceDraft]:
     status = CERTIFICATE_STATUS[state]
     issued = parse_date(str(record.get("开具日期") or ""))
     until = parse_date(str(record.get("有效期至") or ""))
+    voided = status is LicenceStatus.ANNULLED
     return [
         LicenceDraft(NO_CRIMINAL_RECORD, values, valid_from=issued, valid_until=until, status=status,
-                     status_reason="作废" if status is LicenceStatus.ANNULLED else None)
+                     status_reason="作废" if voided else None,
+                     status_reason_code=StatusReason.ISSUED_IN_ERROR if voided else None)
     ]  # fmt: skip
 
 

@@ -6,7 +6,9 @@ A department adapter supplies three things and gets a complete, crash-safe sync:
    cursor, each with the cursor just after it (``SourceRecord(key, position, data, kind)``), and raising
    :class:`SourceError` for a source that is unusable as a whole (check files before yielding anything);
 2. a **mapper**: a pure ``(SourceRecord) -> list[LicenceDraft]`` raising :class:`MappingError` for a bad
-   record (``LicenceDraft(type_code, values, valid_from, valid_until, status, status_reason, part)``);
+   record (``LicenceDraft(type_code, values, valid_from, valid_until, status, status_reason,
+   status_reason_code, part)``: the code from ``hub.contract.status.StatusReason``, public with the status;
+   the text, the department's own words, released at T1 and above only);
 3. a **CLI**: ``run_sync(SyncOptions(...), read=..., pending=..., mapper=...)`` and ``show_status(path)``
    from ``adapters.sdk.cli`` (see ``adapters/police/__main__.py``).
 

@@ -244,7 +244,9 @@ class SyncEngine:
             if self.dry_run:
                 operation: dict[str, str] = {"op": step.op}
             elif step.op == "status":
-                statement = signer.status_statement(after.licence_id, after.status, draft.status_reason)
+                statement = signer.status_statement(
+                    after.licence_id, after.status, draft.status_reason, draft.status_reason_code
+                )
                 operation = {"op": "status", "statement": statement}
             else:
                 previous = current.licence_id if current is not None else None

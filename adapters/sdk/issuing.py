@@ -13,7 +13,7 @@ from adapters.sdk.keys import PrivateKey
 from adapters.sdk.records import LicenceDraft
 from hub.contract.issuing import build_credential, build_status_statement
 from hub.contract.licence_id import LicenceId
-from hub.contract.status import LicenceStatus
+from hub.contract.status import LicenceStatus, StatusReason
 
 CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")
 
@@ -90,7 +90,13 @@ class DepartmentSigner:
             previous_licence_id=previous_licence_id,
         )
 
-    def status_statement(self, licence_id: str, status: LicenceStatus, reason: str | None = None) -> str:
+    def status_statement(
+        self,
+        licence_id: str,
+        status: LicenceStatus,
+        reason: str | None = None,
+        reason_code: StatusReason | None = None,
+    ) -> str:
         return build_status_statement(
             licence_id=licence_id,
             status=status,
@@ -99,6 +105,7 @@ class DepartmentSigner:
             kid=self.key.kid,
             alg=self.key.alg,
             reason=reason[:255] if reason else None,
+            reason_code=reason_code,
         )
 
 

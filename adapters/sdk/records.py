@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from hub.contract.status import LicenceStatus
+from hub.contract.status import LicenceStatus, StatusReason
 
 
 class MappingError(ValueError):
@@ -44,7 +44,8 @@ class LicenceDraft:
     valid_from: date | None = None
     valid_until: date | None = None  # inclusive; None = long-term (长期)
     status: LicenceStatus = LicenceStatus.VALID
-    status_reason: str | None = None
+    status_reason: str | None = None  # the department's own words: released at T1 and above only
+    status_reason_code: StatusReason | None = None  # the closed list, public with the status
     part: str = ""  # tells apart several licences of one type from one record (e.g. each spouse)
     problems: tuple[str, ...] = ()  # found while mapping: this licence goes to the dead letters
     _hash: list[str] = field(default_factory=list, repr=False, compare=False)

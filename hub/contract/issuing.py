@@ -14,7 +14,7 @@ from typing import Any
 
 from hub.contract import sdjwt
 from hub.contract.licence_id import LicenceId
-from hub.contract.status import STATUS_CHANGE_TYP, LicenceStatus, status_list_path
+from hub.contract.status import STATUS_CHANGE_TYP, LicenceStatus, StatusReason, status_list_path
 
 
 def build_credential(
@@ -77,10 +77,12 @@ def build_status_statement(
     kid: str,
     alg: str,
     reason: str | None = None,
+    reason_code: StatusReason | str | None = None,
     issued_at: int | None = None,
     jti: str | None = None,
 ) -> str:
-    """Sign a status change of a licence (``typ: licence-status+jwt``)."""
+    """Sign a status change of a licence (``typ: licence-status+jwt``): ``reason_code`` from the closed
+    list (public with the status), ``reason`` the department's own words (released at T1 and above)."""
     payload: dict[str, Any] = {
         "iss": issuer,
         "licence_id": str(licence_id),
@@ -88,6 +90,8 @@ def build_status_statement(
         "iat": int(issued_at if issued_at is not None else time.time()),
         "jti": jti or secrets.token_urlsafe(16),
     }
+    if reason_code:
+        payload["reason_code"] = StatusReason(reason_code).value
     if reason:
         payload["reason"] = reason
     return sdjwt.sign_jws(payload, key=key, kid=kid, alg=alg, typ=STATUS_CHANGE_TYP)

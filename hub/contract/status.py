@@ -44,6 +44,46 @@ _LABELS = {
     LicenceStatus.OTHER: ("其他", "other"),
 }
 
+
+class StatusReason(StrEnum):
+    """Why a licence's status changed, as a closed list (a status statement's ``reason_code``).
+
+    The code is public with the status (tier T0), so no code names a life event: a death, a divorce, a
+    move and a dissolution are all ``registration_ended``. The department's own words, the statement's
+    ``reason`` text (离婚登记, 死亡, a penalty decision's number), are personal and released only at tier
+    T1 and above."""
+
+    SUPERSEDED = "superseded"  # 换发、补领: replaced by a newer licence
+    LOST = "lost"  # 遗失、被盗
+    HOLDER_REQUEST = "holder_request"  # 依申请
+    REGISTRATION_ENDED = "registration_ended"  # 登记终止: the registration it rests on has ended
+    ELIGIBILITY_ENDED = "eligibility_ended"  # 资格终止: the holder no longer qualifies (benefits)
+    UNDER_REVIEW = "under_review"  # 核查中: suspended while a department checks it
+    PENALTY = "penalty"  # 行政处罚
+    COURT_ORDER = "court_order"  # 司法裁判
+    ISSUED_IN_ERROR = "issued_in_error"  # 错误登记、作废
+    RESTORED = "restored"  # 恢复: back to valid after a suspension
+    OTHER = "other"  # 其他: the text says what
+
+    @property
+    def label_zh(self) -> str:
+        return _REASON_LABELS[self]
+
+
+_REASON_LABELS = {
+    StatusReason.SUPERSEDED: "换发补领",
+    StatusReason.LOST: "遗失",
+    StatusReason.HOLDER_REQUEST: "依申请",
+    StatusReason.REGISTRATION_ENDED: "登记终止",
+    StatusReason.ELIGIBILITY_ENDED: "资格终止",
+    StatusReason.UNDER_REVIEW: "核查中",
+    StatusReason.PENALTY: "行政处罚",
+    StatusReason.COURT_ORDER: "司法裁判",
+    StatusReason.ISSUED_IN_ERROR: "错误登记",
+    StatusReason.RESTORED: "恢复",
+    StatusReason.OTHER: "其他",
+}
+
 STATUS_LIST_SIZE = 65536
 STATUS_LIST_BITS = 2
 STATUS_CHANGE_TYP = "licence-status+jwt"

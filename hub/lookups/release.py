@@ -203,5 +203,7 @@ def _present(
         claims=claims,
         status=status.value,
         status_label=status.label_en,
+        status_reason_code=licence.status_reason_code,
+        status_reason=licence.status_reason if tier >= 1 else None,
         attachments=attachments,
     )

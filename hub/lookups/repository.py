@@ -19,11 +19,18 @@ V = LicenceVersion.__table__  # type: ignore[attr-defined]
 
 def holder_licences(session: Session, holder_index: str, type_code: str) -> Sequence[Row[Any]]:
     """The holder's licences of a type with their current version (one round trip): a lean Core select
-    of what a release reads — ``type_code``, ``status``, ``valid_until``, ``withheld`` of the licence and
-    ``licence_id``, ``credential_sealed`` of the version."""
+    of what a release reads — ``type_code``, ``status`` with its reason, ``valid_until``, ``withheld`` of
+    the licence and ``licence_id``, ``credential_sealed`` of the version."""
     stmt = (
         select(
-            L.c.type_code, L.c.status, L.c.valid_until, L.c.withheld, V.c.licence_id, V.c.credential_sealed
+            L.c.type_code,
+            L.c.status,
+            L.c.status_reason_code,
+            L.c.status_reason,
+            L.c.valid_until,
+            L.c.withheld,
+            V.c.licence_id,
+            V.c.credential_sealed,
         )
         .join(V, V.c.licence_id == L.c.current_licence_id)
         .where(L.c.holder_index == holder_index, L.c.type_code == type_code)

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from hub.contract.identifiers import CASE_ID_RULE, check_case_id
+from hub.contract.status import StatusReason
 
 CaseId = Annotated[
     str,
@@ -54,6 +55,10 @@ class ReleasedLicence(BaseModel):
     claims: dict[str, Any] = Field(description="The released claims, decoded (verify the presentation!).")
     status: str
     status_label: str
+    status_reason_code: StatusReason | None = Field(None, description="Why the status last changed.")
+    status_reason: str | None = Field(
+        None, description="The department's own words for it; released at tier T1 and above only."
+    )
     attachments: dict[str, str] = Field(default_factory=dict, description="Released attachment claim → URL.")
 
 

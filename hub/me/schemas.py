@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from hub.audit.schemas import InclusionProofRead, TreeHeadRead
+from hub.contract.status import StatusReason
 
 
 class MyLicenceRead(BaseModel):
@@ -19,6 +20,8 @@ class MyLicenceRead(BaseModel):
     version: int
     status: str = Field(description="01 valid … 07 revoked, 99 other; 05 when the validity has passed.")
     status_label: str
+    status_reason_code: StatusReason | None = Field(description="Why the status last changed.")
+    status_reason: str | None = Field(description="The department's own words for it.")
     valid_from: datetime | None
     valid_until: datetime | None
 

@@ -54,6 +54,7 @@ def my_licences(
             type_name_zh=licence_type.name_zh, type_name_en=licence_type.name_en,
             department=licence.department_id, department_name=department.name if department else "",
             version=licence.current_version, status=current.value, status_label=current.label_en,
+            status_reason_code=licence.status_reason_code, status_reason=licence.status_reason,
             valid_from=licence.valid_from, valid_until=licence.valid_until,
         ))  # fmt: skip
     return listed

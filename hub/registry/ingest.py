@@ -353,6 +353,7 @@ def _apply_one(
                     "status": item.status.value,
                     "previous_status": current["status"],
                     "reason": item.reason,
+                    "reason_code": item.reason_code,
                     "effective_at": item.issued_at,
                     "statement": item.compact,
                     "statement_jti": item.jti,
@@ -365,6 +366,7 @@ def _apply_one(
         current.update(
             status=item.status.value,
             status_reason=item.reason,
+            status_reason_code=item.reason_code,
             status_changed_at=item.issued_at,
             updated_at=now,
         )
@@ -414,6 +416,7 @@ def _apply_one(
             "serial": item.licence_id.serial,
             "status": LicenceStatus.VALID.value,
             "status_reason": None,
+            "status_reason_code": None,
             "status_changed_at": None,
             "status_list": item.status_slot[0],
             "status_index": item.status_slot[1],

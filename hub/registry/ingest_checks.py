@@ -22,6 +22,7 @@ from hub.contract.status import (
     STATUS_CHANGE_TYP,
     STATUS_LIST_SIZE,
     LicenceStatus,
+    StatusReason,
     status_list_path,
 )
 from hub.errors import (
@@ -45,6 +46,7 @@ _PLAIN_CLAIMS = {
     "iss", "vct", "iat", "nbf", "exp", "licence_id", "previous_licence_id", "status", "cnf",
     "classification", "_sd", "_sd_alg",
 }  # fmt: skip
+REASON_CODES = frozenset(code.value for code in StatusReason)
 TERMINAL_STATUSES = {LicenceStatus.ANNULLED, LicenceStatus.CANCELLED, LicenceStatus.REVOKED}
 
 
@@ -207,6 +209,7 @@ class PreparedOperation:
     # status operations
     status: LicenceStatus | None = None
     reason: str | None = None
+    reason_code: str | None = None
     jti: str = ""
 
 
@@ -604,7 +607,20 @@ class OperationChecker:
             )
         reason = payload.get("reason")
         if reason is not None and (not isinstance(reason, str) or len(reason) > 255):
-            raise Rejected(InvalidClaims("reason must be a string of at most 255 characters"))
+            raise Rejected(
+                InvalidClaims(
+                    "reason must be a string of at most 255 characters",
+                    errors=[field_error(f"{where}.reason", "not a string of at most 255 characters")],
+                )
+            )
+        reason_code = payload.get("reason_code")
+        if reason_code is not None and reason_code not in REASON_CODES:
+            raise Rejected(
+                InvalidClaims(
+                    f"reason_code must be one of {', '.join(sorted(REASON_CODES))}",
+                    errors=[field_error(f"{where}.reason_code", "not a code of the status reason list")],
+                )
+            )
         issued_at = self._epoch(payload, "iat", where, required=True)
         assert issued_at is not None
         self._check_key_in_force(header["kid"], where)
@@ -618,5 +634,6 @@ class OperationChecker:
             compact=statement,
             status=status,
             reason=reason,
+            reason_code=reason_code,
             jti=jti,
         )

@@ -101,7 +101,8 @@ class Licence(SQLModel, table=True):
     current_version: int
     current_licence_id: str = Field(max_length=160)
     status: str = Field(default="01", max_length=2)
-    status_reason: str | None = Field(default=None, max_length=255)
+    status_reason: str | None = Field(default=None, max_length=255)  # the department's words: T1 and above
+    status_reason_code: str | None = Field(default=None, max_length=32)  # hub.contract StatusReason: T0
     status_changed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     status_list: int
     status_index: int
@@ -143,6 +144,7 @@ class LicenceStatusChange(SQLModel, table=True):
     status: str = Field(max_length=2)
     previous_status: str = Field(max_length=2)
     reason: str | None = Field(default=None, max_length=255)
+    reason_code: str | None = Field(default=None, max_length=32)
     effective_at: datetime = Field(sa_type=UTCDateTime)
     statement: str = Field(sa_type=String)
     statement_jti: str = Field(max_length=128, unique=True)

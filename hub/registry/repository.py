@@ -351,6 +351,7 @@ _LICENCE_STATE = (
     "number_index",
     "status",
     "status_reason",
+    "status_reason_code",
     "status_changed_at",
     "valid_from",
     "valid_until",

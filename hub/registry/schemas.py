@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from hub.contract.status import StatusReason
+
 
 class RegionRead(BaseModel):
     code: str
@@ -184,7 +186,10 @@ class LicenceStatusRead(BaseModel):
     department: str
     status: str = Field(description="01 valid … 07 revoked, 99 other; 05 when the validity has passed.")
     status_label: str
-    status_reason: str | None
+    status_reason_code: StatusReason | None = Field(
+        description="Why the status last changed, from a closed list that names no life event; the "
+        "department's own words are released with the licence at tier T1 and above, never here."
+    )
     status_changed_at: datetime | None
     valid_from: datetime | None
     valid_until: datetime | None

@@ -453,7 +453,7 @@ def licence_status(session: Session, hub: Hub, licence_id: str) -> LicenceStatus
         department=licence.department_id,
         status=status.value,
         status_label=status.label_en,
-        status_reason=licence.status_reason,
+        status_reason_code=licence.status_reason_code,
         status_changed_at=licence.status_changed_at,
         valid_from=licence.valid_from,
         valid_until=licence.valid_until,

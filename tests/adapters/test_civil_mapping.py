@@ -25,7 +25,7 @@ from adapters.civil_affairs.source import JOINED_MARRIAGE, CivilAffairsSource
 from adapters.samples.population import generate
 from adapters.sdk.records import MappingError, SourceRecord
 from adapters.sdk.validation import problems_with
-from hub.contract.status import LicenceStatus
+from hub.contract.status import LicenceStatus, StatusReason
 from tests.factories import TYPES
 
 
@@ -152,7 +152,9 @@ def test_a_divorce_ends_the_marriage_certificates_unchanged_and_issues_divorce_c
     ]  # fmt: skip
     # the same content as the marriage's own drafts: a status change, not a new version
     assert [d.content_hash for d in drafts[:2]] == [d.content_hash for d in married]
-    assert {d.status_reason for d in drafts[:2]} == {"离婚登记"}
+    assert {(d.status_reason, d.status_reason_code) for d in drafts[:2]} == {
+        ("离婚登记", StatusReason.REGISTRATION_ENDED)
+    }
     divorce = drafts[2]
     assert divorce.values["certificate_number"] == "L410105-2019-000045"
     assert divorce.values["registration_date"] == "2019-04-02" and divorce.valid_from == date(2019, 4, 2)
@@ -189,12 +191,15 @@ def test_a_roster_row_gives_a_subsistence_certificate() -> None:
 
 
 @pytest.mark.parametrize(
-    ("state", "status"),
-    [("在保", LicenceStatus.VALID), ("暂停", LicenceStatus.SUSPENDED), ("停保", LicenceStatus.CANCELLED)],
-)
-def test_a_case_that_ends_changes_status_with_the_state_word_only(state: str, status: LicenceStatus) -> None:
+    ("state", "status", "code"),
+    [("在保", LicenceStatus.VALID, None), ("暂停", LicenceStatus.SUSPENDED, "under_review"),
+     ("停保", LicenceStatus.CANCELLED, "eligibility_ended")],
+)  # fmt: skip
+def test_a_case_that_ends_changes_status_with_the_state_word_only(
+    state: str, status: LicenceStatus, code: str | None
+) -> None:
     (draft,) = map_subsistence({**ROSTER_ROW, "状态": state})
-    assert draft.status is status
+    assert draft.status is status and draft.status_reason_code == code
     assert draft.status_reason == (None if status is LicenceStatus.VALID else state)
     assert draft.content_hash == map_subsistence(ROSTER_ROW)[0].content_hash
 

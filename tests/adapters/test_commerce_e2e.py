@@ -126,7 +126,7 @@ def assert_hub_matches(hub_server: HubServer, department: str, records: list[dic
 def status_changes(hub_server: HubServer, department: str) -> list[Mapping[str, Any]]:
     with hub_server.hub.engine.connect() as conn:
         rows = conn.execute(
-            text("SELECT s.licence_id, s.status, s.previous_status, s.reason, s.statement "
+            text("SELECT s.licence_id, s.status, s.previous_status, s.reason, s.reason_code, s.statement "
                  "FROM licence_status_change s JOIN licence l ON l.id = s.licence_pk "
                  "WHERE l.department_id = :d ORDER BY s.id"), {"d": department},
         )  # fmt: skip
@@ -217,9 +217,14 @@ def test_sync_matches_the_registry_then_pushes_nothing_then_exactly_the_changes(
     (change,) = [c for c in status_changes(hub_server, commerce.id) if c["licence_id"] == held.licence_id]
     assert (change["status"], change["previous_status"]) == ("07", "01")
     assert change["reason"].startswith("吊销，未注销；成立后无正当理由超过6个月未开业")
+    assert change["reason_code"] == "penalty"
     department_key = ECKey.import_key(json.loads(commerce.key_file.read_text()))
     signed = json.loads(jws.deserialize_compact(change["statement"], department_key).payload)
-    assert (signed["licence_id"], signed["status"]) == (held.licence_id, "07")
+    assert (signed["licence_id"], signed["status"], signed["reason_code"]) == (
+        held.licence_id,
+        "07",
+        "penalty",
+    )
 
     fourth, _ = sync(hub_server, commerce, registry_api.url, state)
     assert fourth is not None and fourth.operations == 0

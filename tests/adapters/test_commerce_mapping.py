@@ -96,24 +96,29 @@ def test_registered_capital_as_printed(amount: Any, currency: Any, printed: str)
 
 
 @pytest.mark.parametrize(
-    ("state", "status", "reason"),
+    ("state", "status", "reason", "code"),
     [
-        ("存续", LicenceStatus.VALID, None),
-        ("在业", LicenceStatus.VALID, None),
-        ("注销", LicenceStatus.CANCELLED, "注销；决议解散；注销日期 2026-10-01"),
-        ("吊销，未注销", LicenceStatus.REVOKED, "吊销，未注销；未按规定公示年报；吊销日期 2026-09-30"),
-        ("吊销", LicenceStatus.REVOKED, "吊销；未按规定公示年报；吊销日期 2026-09-30"),
-        ("吊销，已注销", LicenceStatus.CANCELLED, "吊销，已注销；决议解散；注销日期 2026-10-01"),
-        ("撤销", LicenceStatus.ANNULLED, "撤销"),
-        ("迁出", LicenceStatus.TRANSFERRED, "迁出"),
+        ("存续", LicenceStatus.VALID, None, None),
+        ("在业", LicenceStatus.VALID, None, None),
+        ("注销", LicenceStatus.CANCELLED, "注销；决议解散；注销日期 2026-10-01", "registration_ended"),
+        (
+            "吊销，未注销",
+            LicenceStatus.REVOKED,
+            "吊销，未注销；未按规定公示年报；吊销日期 2026-09-30",
+            "penalty",
+        ),
+        ("吊销", LicenceStatus.REVOKED, "吊销；未按规定公示年报；吊销日期 2026-09-30", "penalty"),
+        ("吊销，已注销", LicenceStatus.CANCELLED, "吊销，已注销；决议解散；注销日期 2026-10-01", "penalty"),
+        ("撤销", LicenceStatus.ANNULLED, "撤销", "issued_in_error"),
+        ("迁出", LicenceStatus.TRANSFERRED, "迁出", "registration_ended"),
     ],
 )
 def test_registration_status_becomes_the_licence_status(
-    state: str, status: LicenceStatus, reason: str | None
+    state: str, status: LicenceStatus, reason: str | None, code: str | None
 ) -> None:
     draft = licence(record(登记状态=state, 注销日期="2026-10-01", 注销原因="决议解散", 吊销日期="2026-09-30",
                            吊销原因="未按规定公示年报"))  # fmt: skip
-    assert (draft.status, draft.status_reason) == (status, reason)
+    assert (draft.status, draft.status_reason, draft.status_reason_code) == (status, reason, code)
 
 
 def test_an_unknown_registration_status_fails_the_record() -> None:

@@ -22,7 +22,7 @@ from adapters.police.source import PoliceSource
 from adapters.samples.population import generate
 from adapters.sdk.records import MappingError
 from adapters.sdk.validation import problems_with
-from hub.contract.status import LicenceStatus
+from hub.contract.status import LicenceStatus, StatusReason
 from tests.factories import TYPES
 
 CATALOG = TYPES
@@ -93,7 +93,11 @@ def test_long_term_card_has_no_end_and_a_child_without_card_has_only_the_registe
 
 def test_a_cancelled_person_cancels_both_with_the_reason() -> None:
     drafts = map_person(row(人员状态="注销", 注销原因="死亡"))
-    assert [(d.status, d.status_reason) for d in drafts] == [(LicenceStatus.CANCELLED, "死亡")] * 2
+    # The words go as the text (T1 and above); the public code says only that the registration ended.
+    assert [(d.status, d.status_reason, d.status_reason_code) for d in drafts] == [
+        (LicenceStatus.CANCELLED, "死亡", StatusReason.REGISTRATION_ENDED)
+    ] * 2
+    assert [d.status_reason_code for d in map_person(row())] == [None, None]
 
 
 @pytest.mark.parametrize(
@@ -139,6 +143,7 @@ def test_certificates_and_their_voiding() -> None:
     assert problems_with(CATALOG[NO_CRIMINAL_RECORD], draft.values) == []
     (voided,) = map_certificate({**record, "状态": "作废"})
     assert voided.status is LicenceStatus.ANNULLED and voided.content_hash == draft.content_hash
+    assert voided.status_reason_code is StatusReason.ISSUED_IN_ERROR and draft.status_reason_code is None
 
 
 def test_every_generated_record_maps_except_the_deliberately_broken_ones(tmp_path: Path) -> None:

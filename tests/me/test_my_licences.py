@@ -25,21 +25,25 @@ def test_a_citizen_lists_their_licences(client: TestClient, world: World) -> Non
     assert card["department"] == world.police.id and card["department_name"] == department.name
     assert card["type_name_en"] and card["status_label"] == "valid" and card["valid_until"]
     assert set(card) == {"licence_id", "type_code", "type_name_zh", "type_name_en", "department",
-                         "department_name", "version", "status", "status_label", "valid_from",
-                         "valid_until"}  # fmt: skip
+                         "department_name", "version", "status", "status_label", "status_reason_code",
+                         "status_reason", "valid_from", "valid_until"}  # fmt: skip
     only = client.get("/v1/me/licences", params={"type_code": HOUSEHOLD}).json()
     assert [x["licence_id"] for x in only] == [world.household]
 
 
 def test_filtering_by_status(client: TestClient, world: World) -> None:
-    suspended = world.police.status(world.household, "02", reason="under review")
+    suspended = world.police.status(
+        world.household, "02", reason="户籍核查 2026-11", reason_code="under_review"
+    )
     pushed = client.post("/v1/licences/batch", json=batch(world.police, 2, status_op(suspended)),
                          headers=world.police.headers)  # fmt: skip
     assert pushed.json()["accepted"] == 1, pushed.text
     sign_in(client, world.citizen)
-    assert [x["licence_id"] for x in client.get("/v1/me/licences", params={"status": "02"}).json()] == [
-        world.household
-    ]
+    [held] = client.get("/v1/me/licences", params={"status": "02"}).json()
+    # The holder reads the department's own words too (the public status answer carries the code only).
+    assert (held["licence_id"], held["status_reason_code"], held["status_reason"]) == (
+        world.household, "under_review", "户籍核查 2026-11",
+    )  # fmt: skip
     assert [x["licence_id"] for x in client.get("/v1/me/licences", params={"status": "01"}).json()] == [
         world.id_card
     ]

@@ -264,7 +264,7 @@ def test_update_makes_a_linked_version_and_status_change_applies(
             police, 2,
             update(police.credential(ID_CARD, licence_id=v2, holder=holder, status_index=5)),
             update(police.credential(ID_CARD, licence_id=v1.with_version(4), holder=holder, status_index=5)),
-            status_op(police.status(v2, "02", reason="暂扣")),
+            status_op(police.status(v2, "02", reason="暂扣", reason_code="penalty")),
         ),
     )  # fmt: skip
     assert [r["outcome"] for r in body["results"]] == ["accepted", "rejected", "accepted"]
@@ -273,7 +273,7 @@ def test_update_makes_a_linked_version_and_status_change_applies(
     assert (
         status["current_licence_id"] == str(v2) and status["current_version"] == 2 and status["version"] == 1
     )
-    assert status["status"] == "02" and status["status_reason"] == "暂扣"
+    assert status["status"] == "02" and status["status_reason_code"] == "penalty"
     with hub.session_factory() as session:
         assert session.get(LicenceVersion, str(v2)).previous_licence_id == str(v1)
 
