@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install system-packages demo run test lint format bench soak clean
+.PHONY: install system-packages demo run test check lint format bench soak clean
 
 # Debian packages the browser tests of the web console need: Chromium driven by Playwright (no browser
 # download) and a CJK font, or Chinese pages render as empty boxes. Installed once, as root or with sudo.
@@ -33,8 +33,14 @@ demo: $(STAMP)  ## seed a demo hub on SQLite + var/ and serve it on 127.0.0.1:80
 run: $(STAMP)  ## serve with the settings in the environment / .env
 	$(BIN)/hub serve
 
+# pytest-xdist spreads the suite over the cores; each worker makes its own databases, folders and S3 server.
+TEST_WORKERS ?= auto
+
 test: $(STAMP) system-packages  ## the whole suite on SQLite, PostgreSQL, the local object folder and SeaweedFS S3
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS)
+
+check: lint  ## the edit loop: lint, then the suite on SQLite and the local folder only (no PostgreSQL, no S3)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m "not postgres and not s3"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

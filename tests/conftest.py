@@ -17,6 +17,9 @@ os.environ.setdefault("HUB_PASSWORD_HASH_PROFILE", "cheapest")
 # Large ingest batches are checked in this process unless a test asks for worker processes
 # (tests/registry/test_check_pool.py does); spawning workers for every hub would slow the suite.
 os.environ.setdefault("HUB_INGEST_WORKERS", "0")
+# The command-line tests read rich's output; a pytest-xdist worker has no terminal, and rich would wrap
+# that output at 80 columns, splitting the messages the tests look for.
+os.environ["COLUMNS"] = "200"
 
 pytest_plugins = [
     "tests.fixtures.postgres",

@@ -133,21 +133,22 @@ def test_spec_with_spaces_and_a_trailing_comma_parses() -> None:
     assert ring.kids == ["a-1", "b_2"] and ring.active.kid == "a-1"
 
 
-@pytest.mark.parametrize(
-    "spec, message",
-    [
-        (f"k1:{secret()[:-4]}!!!!", "key 'k1' is not valid base64"),
-        (f"k1:{secret(16)}", "key 'k1' must be 32 bytes (AES-256), got 16"),
-        (f"k1:{secret(64)}", "key 'k1' must be 32 bytes (AES-256), got 64"),
-        (f"k1:{secret()},k1:{secret()}", "duplicate key ids"),
-        (secret(), "keyring entries are kid:base64 separated by commas"),
-        (f"bad.kid:{secret()}", "key id 'bad.kid' must be 1-32 characters"),
-        (f":{secret()}", "key id '' must be 1-32 characters"),
-        (f"{'k' * 33}:{secret()}", "must be 1-32 characters"),
-        ("", "needs at least one key"),
-        (" , ", "needs at least one key"),
-    ],
-)
+BAD_SPECS = [
+    (f"k1:{secret()[:-4]}!!!!", "key 'k1' is not valid base64"),
+    (f"k1:{secret(16)}", "key 'k1' must be 32 bytes (AES-256), got 16"),
+    (f"k1:{secret(64)}", "key 'k1' must be 32 bytes (AES-256), got 64"),
+    (f"k1:{secret()},k1:{secret()}", "duplicate key ids"),
+    (secret(), "keyring entries are kid:base64 separated by commas"),
+    (f"bad.kid:{secret()}", "key id 'bad.kid' must be 1-32 characters"),
+    (f":{secret()}", "key id '' must be 1-32 characters"),
+    (f"{'k' * 33}:{secret()}", "must be 1-32 characters"),
+    ("", "needs at least one key"),
+    (" , ", "needs at least one key"),
+]
+
+
+# Named by the message: the specs hold random keys, and pytest-xdist's workers must collect equal ids.
+@pytest.mark.parametrize("spec, message", BAD_SPECS, ids=[message for _, message in BAD_SPECS])
 def test_bad_specs_are_refused_with_a_clear_message(spec: str, message: str) -> None:
     with pytest.raises(SealingError) as caught:
         Keyring.from_spec(spec)
