@@ -45,14 +45,14 @@ REGISTRATION_STATUS = {
     "吊销": LicenceStatus.REVOKED, "吊销，未注销": LicenceStatus.REVOKED,
     "撤销": LicenceStatus.ANNULLED, "迁出": LicenceStatus.TRANSFERRED,
 }  # fmt: skip
-# The public code for a 登记状态: a penalty (吊销, even when later 注销) or an error (撤销) says so; a 注销
-# or 迁出 ends this registration, for whatever reason (the reason column goes as the text).
+# The public code for each 登记状态 that is not 存续: a penalty (吊销, even when later 注销) or an error
+# (撤销) says so; a 注销 or 迁出 ends this registration, for whatever reason (the reason column goes as
+# the text).
 REASON_CODE = {
-    LicenceStatus.CANCELLED: StatusReason.REGISTRATION_ENDED,
-    LicenceStatus.REVOKED: StatusReason.PENALTY,
-    LicenceStatus.ANNULLED: StatusReason.ISSUED_IN_ERROR,
-    LicenceStatus.TRANSFERRED: StatusReason.REGISTRATION_ENDED,
-}
+    "注销": StatusReason.REGISTRATION_ENDED, "迁出": StatusReason.REGISTRATION_ENDED,
+    "吊销": StatusReason.PENALTY, "吊销，未注销": StatusReason.PENALTY, "吊销，已注销": StatusReason.PENALTY,
+    "撤销": StatusReason.ISSUED_IN_ERROR,
+}  # fmt: skip
 STATUS_DETAILS = {  # which date and reason columns explain a status
     LicenceStatus.CANCELLED: ("注销日期", "注销原因"),
     LicenceStatus.REVOKED: ("吊销日期", "吊销原因"),
@@ -122,7 +122,7 @@ def map_enterprise(record: Mapping[str, Any]) -> list[LicenceDraft]:
     """An enterprise record → its business licence, with the status its 登记状态 says."""
     values: dict[str, Any] = {"uscc": _uscc(record)}
     status, reason = status_of(record)
-    code = StatusReason.PENALTY if _text(record, "登记状态").startswith("吊销") else REASON_CODE.get(status)
+    code = REASON_CODE.get(_text(record, "登记状态"))
     for column, name in COLUMNS.items():
         text = _text(record, column)
         if text:

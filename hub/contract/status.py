@@ -65,24 +65,6 @@ class StatusReason(StrEnum):
     RESTORED = "restored"  # 恢复: back to valid after a suspension
     OTHER = "other"  # 其他: the text says what
 
-    @property
-    def label_zh(self) -> str:
-        return _REASON_LABELS[self]
-
-
-_REASON_LABELS = {
-    StatusReason.SUPERSEDED: "换发补领",
-    StatusReason.LOST: "遗失",
-    StatusReason.HOLDER_REQUEST: "依申请",
-    StatusReason.REGISTRATION_ENDED: "登记终止",
-    StatusReason.ELIGIBILITY_ENDED: "资格终止",
-    StatusReason.UNDER_REVIEW: "核查中",
-    StatusReason.PENALTY: "行政处罚",
-    StatusReason.COURT_ORDER: "司法裁判",
-    StatusReason.ISSUED_IN_ERROR: "错误登记",
-    StatusReason.RESTORED: "恢复",
-    StatusReason.OTHER: "其他",
-}
 
 STATUS_LIST_SIZE = 65536
 STATUS_LIST_BITS = 2

@@ -614,7 +614,7 @@ class OperationChecker:
                 )
             )
         reason_code = payload.get("reason_code")
-        if reason_code is not None and reason_code not in REASON_CODES:
+        if reason_code is not None and (not isinstance(reason_code, str) or reason_code not in REASON_CODES):
             raise Rejected(
                 InvalidClaims(
                     f"reason_code must be one of {', '.join(sorted(REASON_CODES))}",

@@ -66,6 +66,7 @@ def test_the_words_are_released_at_t1_and_above_only(client: TestClient, world: 
     [
         ({"reason_code": "divorced"}, "operations[0].statement.reason_code"),
         ({"reason_code": 7}, "operations[0].statement.reason_code"),
+        ({"reason_code": ["penalty"]}, "operations[0].statement.reason_code"),
         ({"reason": "x" * 256}, "operations[0].statement.reason"),
     ],
 )
