@@ -471,7 +471,10 @@ def admin_departments_add_key(department: str, jwk_file: Path, as_admin: AsAdmin
 
 @admin_departments_app.command("retire-key")
 def admin_departments_retire_key(department: str, kid: str, as_admin: AsAdmin) -> None:
-    """Retire a department key: nothing it signs is taken in from now on; what was received stays."""
+    """Retire a department key: nothing it signs is taken in from now on; what was received stays.
+
+    A KID that begins with "-" goes after "--": retire-key --as NAME -- DEPARTMENT KID.
+    """
     from hub.access import service
     from hub.registry.schemas import DepartmentKeyRead
 
@@ -509,7 +512,10 @@ def admin_departments_approve(department: str, as_admin: AsAdmin) -> None:
 
 @admin_departments_app.command("approve-key")
 def admin_departments_approve_key(department: str, kid: str, as_admin: AsAdmin) -> None:
-    """Approve a department key another admin added (two-person rule)."""
+    """Approve a department key another admin added (two-person rule).
+
+    A KID that begins with "-" goes after "--": approve-key --as NAME -- DEPARTMENT KID.
+    """
     from hub.access import service
 
     _echo_json(
@@ -527,7 +533,10 @@ def admin_departments_compromised_key(
         typer.Option(formats=["%Y-%m-%dT%H:%M:%S%z"], help="From when (ISO 8601 with offset; default now)."),
     ] = None,
 ) -> None:
-    """Mark a department key compromised: what it signed from SINCE on is withheld."""
+    """Mark a department key compromised: what it signed from SINCE on is withheld.
+
+    A KID that begins with "-" goes after "--": compromised-key --as NAME -- DEPARTMENT KID.
+    """
     from hub.access import service
 
     _echo_json(
