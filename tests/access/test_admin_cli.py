@@ -379,10 +379,11 @@ def test_departments_register_and_keys_as_an_admin(cli: Cli, root: str, tmp_path
     )
     added = cli.ok("admin", "departments", "add-key", "zz-civil-test", str(jwk_file), "--as", root)
     assert added["status"] == "pending"
-    assert "No such option" in cli("admin", "departments", "approve-key", "zz-civil-test", added["kid"]).output
-    approve_key = ["admin", "departments", "approve-key", "--as", "second", "--", "zz-civil-test", added["kid"]]
+    kid = added["kid"]
+    assert "No such option" in cli("admin", "departments", "approve-key", "zz-civil-test", kid).output
+    approve_key = ["admin", "departments", "approve-key", "--as", "second", "--", "zz-civil-test", kid]
     assert cli.ok(*approve_key)["status"] == "active"
-    retire_key = ["admin", "departments", "retire-key", "--as", root, "--", "zz-civil-test", added["kid"]]
+    retire_key = ["admin", "departments", "retire-key", "--as", root, "--", "zz-civil-test", kid]
     assert cli.ok(*retire_key)["status"] == "retired"
     assert "is retired, not active" in cli.refused(*retire_key)
 
