@@ -22,7 +22,7 @@ from bench.profiling import StatementTimer, _short
 from hub.context import Hub
 from hub.lookups import service
 from hub.lookups.schemas import LookupCreate
-from hub.oauth import deps
+from hub.web import callers as deps
 
 # Everything the request path runs is imported when the harness starts, as the server imports it when it
 # starts: a tree edited during a run cannot mix old and new code in one measurement.
@@ -31,11 +31,11 @@ from hub.oauth import deps
 RULES: list[tuple[str, str, str]] = [
     ("hub/deps.py", "get_hub", "get_hub dependency"),
     ("hub/lookups/router.py", "post_lookup", "endpoint, other"),
-    ("hub/oauth/deps.py", "verified_token", "access token, other"),
+    ("hub/web/callers.py", "verified_token", "access token, other"),
     ("hub/oauth/tokens.py", "verify", "access token: IssuedToken row"),
     ("hub/oauth/tokens.py", "decode", "access token: JWS check (ES256 verify)"),
-    ("hub/oauth/deps.py", "client_caller", "caller: client row"),
-    ("hub/oauth/deps.py", "service_caller", "caller: service check, other"),
+    ("hub/web/callers.py", "client_caller", "caller: client row"),
+    ("hub/web/callers.py", "service_caller", "caller: service check, other"),
     ("hub/access/repository.py", "active_grants", "grants in force (SELECT, twice a lookup)"),
     ("hub/lookups/service.py", "lookup", "service.lookup: other"),
     ("hub/lookups/repository.py", "get_service_item", "service item row"),
@@ -110,8 +110,8 @@ def classify(frames: list[tuple[str, str]]) -> str:
 STAGES: list[tuple[str, str, str, int]] = [
     ("*/hub/oauth/tokens.py", "verify", "access token: tokens.verify", 0),
     ("*/hub/oauth/tokens.py", "decode", "JWS check (ES256 verify)", 1),
-    ("*/hub/oauth/deps.py", "client_caller", "caller: client row", 0),
-    ("*/hub/oauth/deps.py", "service_caller", "caller: service check (grants in force)", 0),
+    ("*/hub/web/callers.py", "client_caller", "caller: client row", 0),
+    ("*/hub/web/callers.py", "service_caller", "caller: service check (grants in force)", 0),
     ("*/bench/lookup_profile.py", "_parse", "parse the JSON body into LookupCreate", 0),
     ("*/hub/lookups/service.py", "lookup", "service.lookup", 0),
     ("*/hub/lookups/repository.py", "get_service_item", "service item row", 1),

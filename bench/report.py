@@ -715,7 +715,7 @@ def _lookup_suggestions(lk: dict[str, Any]) -> list[str]:
                 "`release_type` "
                 f"each run `active_grants`) cost {token_us + client_us + grant_us:,.0f} µs per lookup. One "
                 "SELECT "
-                "joining issued_token, client and access_grant (in `hub/oauth/deps.py`), its grants handed "
+                "joining issued_token, client and access_grant (in `hub/web/callers.py`), its grants handed "
                 "to "
                 "`release_type`, keeps revocation immediate; the audit's `session.get(Client)` then hits the "
                 "identity map."

@@ -17,14 +17,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest, start_http_s
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.sessions import SessionMiddleware
 
-from hub.access.router import router as access_router
 from hub.audit import refusals
-from hub.audit.router import router as audit_router
 from hub.console.router import install as install_console
 from hub.context import Hub, build_hub, resolve_secrets
-from hub.deps import HubDep
 from hub.errors import NotFound, ServiceUnavailable, install_error_handlers
-from hub.keys.router import router as keys_router
 from hub.kit import collector
 from hub.kit.http import (
     BodySizeLimit,
@@ -35,13 +31,17 @@ from hub.kit.http import (
     SecurityHeaders,
 )
 from hub.kit.logging import configure_logging
-from hub.lookups.router import router as lookups_router
-from hub.me.router import router as me_router
 from hub.oauth import tokens
-from hub.oauth.deps import MonitorDep
-from hub.oauth.router import router as oauth_router
-from hub.registry.router import router as registry_router
 from hub.settings import Settings, get_settings
+from hub.web.access import router as access_router
+from hub.web.audit import router as audit_router
+from hub.web.callers import MonitorDep
+from hub.web.deps import HubDep
+from hub.web.keys import router as keys_router
+from hub.web.lookups import router as lookups_router
+from hub.web.me import router as me_router
+from hub.web.oauth import router as oauth_router
+from hub.web.registry import router as registry_router
 from storage.database import ping as ping_database
 
 DEFAULT_BODY_LIMIT = 1 << 20

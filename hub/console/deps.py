@@ -12,10 +12,11 @@ from urllib.parse import quote
 from fastapi import Depends, Request
 
 from hub.access.models import Admin
-from hub.deps import HubDep, SessionDep
-from hub.oauth.deps import Citizen, signed_in_citizen
-from hub.sessions import web as web_session
+from hub.oauth.callers import Citizen
 from hub.sessions.service import SignedIn
+from hub.web import sessions as web_session
+from hub.web.callers import signed_in_citizen
+from hub.web.deps import HubDep, SessionDep
 
 
 class SignInRequired(Exception):

@@ -31,11 +31,11 @@ from hub.console.deps import (
     start_admin_session,
 )
 from hub.contract.status import LicenceStatus
-from hub.deps import HubDep, SessionDep, client_address
 from hub.errors import HubError, InvalidInput, NotFound, Unauthorized, field_error
 from hub.lookups import consents, items
 from hub.lookups.schemas import ServiceItemWrite
-from hub.sessions.web import csrf_token, finish, safe_next
+from hub.web.deps import HubDep, SessionDep, client_address
+from hub.web.sessions import csrf_token, finish, safe_next
 
 HERE = Path(__file__).parent
 STATIC = {"console.css": "text/css; charset=utf-8", "console.js": "text/javascript; charset=utf-8"}

@@ -26,7 +26,7 @@ from hub.errors import HubError, InvalidInput, field_error
 from hub.kit.time import utcnow
 from hub.lookups import consents, items
 from hub.me import service as me_service
-from hub.oauth.deps import Citizen
+from hub.oauth.callers import Citizen
 from hub.registry import service as registry_service
 
 CHART_HOURS = 24

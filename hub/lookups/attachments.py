@@ -42,7 +42,7 @@ from hub.errors import ServiceUnavailable
 from hub.kit.time import utcnow
 from hub.lookups import attachment_repository as repository
 from hub.lookups.models import ReleasedAttachment
-from hub.oauth.deps import ClientCaller
+from hub.oauth.callers import ClientCaller
 from hub.registry import repository as registry_repository
 from storage.objects import ObjectCorrupt, ObjectNotFound, ObjectStoreError
 

@@ -29,7 +29,7 @@ from hub.lookups.schemas import (
     RefusedType,
     ReleasedLicence,
 )
-from hub.oauth.deps import ClientCaller
+from hub.oauth.callers import ClientCaller
 from hub.registry import repository as registry_repository
 
 CITIZEN_PREFIX = "citizen:"

@@ -30,7 +30,7 @@ from hub.me.schemas import (
     ServiceItemSummary,
     UsedLicence,
 )
-from hub.oauth.deps import Citizen
+from hub.oauth.callers import Citizen
 from hub.registry.service import effective_status
 
 MAX_PAGE = 100

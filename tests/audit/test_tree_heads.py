@@ -29,7 +29,7 @@ def head_count(hub: Hub) -> int:
 @pytest.fixture
 def no_min_interval(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
-        "hub.audit.router.get_audit_settings", lambda: AuditSettings(head_min_interval_seconds=0)
+        "hub.web.audit.get_audit_settings", lambda: AuditSettings(head_min_interval_seconds=0)
     )
 
 

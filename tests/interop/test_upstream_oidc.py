@@ -25,7 +25,7 @@ from joserfc import jwt
 from joserfc.jwk import ECKey
 
 from hub.demo_data import citizen_id
-from hub.oauth import signin
+from hub.web import signin
 from tests.factories import seed_catalog
 from tests.interop.browser import ApprovalService, Browser, form_csrf, local_target, query_of
 from tests.interop.live import LiveHub

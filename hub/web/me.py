@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from hub.contract.status import LicenceStatus
-from hub.deps import HubDep, SessionDep
 from hub.me import service
 from hub.me.schemas import AccessLog, MyLicenceRead
-from hub.oauth.deps import CitizenDep
+from hub.web.callers import CitizenDep
+from hub.web.deps import HubDep, SessionDep
 
 router = APIRouter(prefix="/v1/me", tags=["citizen"])
 

@@ -25,9 +25,7 @@ from hub.access.schemas import (
     PasswordChange,
     TokenRead,
 )
-from hub.deps import HubDep, PageOffset, RowId, SessionDep, client_address
 from hub.oauth import tokens
-from hub.oauth.deps import AdminDep, TokenDep
 from hub.registry.schemas import (
     DepartmentCreate,
     DepartmentKeyRead,
@@ -36,6 +34,8 @@ from hub.registry.schemas import (
     IssuingAuthorizationRead,
     KeyCompromise,
 )
+from hub.web.callers import AdminDep, TokenDep
+from hub.web.deps import HubDep, PageOffset, RowId, SessionDep, client_address
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 

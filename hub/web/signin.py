@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 
 from hub.context import Hub
 from hub.contract.identifiers import check_citizen_id
-from hub.sessions import web as web_session
 from hub.sessions.service import SignedIn
+from hub.web import sessions as web_session
 
 with warnings.catch_warnings():
     # Authlib suggests httpx2 for its client integration; the stack's httpx works the same here.

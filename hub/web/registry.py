@@ -9,9 +9,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from hub.deps import HubDep, SessionDep
 from hub.errors import PayloadTooLarge, field_error
-from hub.oauth.deps import PusherDep
 from hub.registry import ingest, service
 from hub.registry.schemas import (
     AttachmentRead,
@@ -23,6 +21,8 @@ from hub.registry.schemas import (
     LicenceTypeRead,
     RegionRead,
 )
+from hub.web.callers import PusherDep
+from hub.web.deps import HubDep, SessionDep
 
 router = APIRouter(prefix="/v1")
 

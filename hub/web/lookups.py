@@ -7,7 +7,6 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
-from hub.deps import HubDep, PageOffset, SessionDep, WriteSessionDep
 from hub.errors import PROBLEM_JSON, NotFound, problem_response
 from hub.lookups import attachments, consents, items, service
 from hub.lookups.schemas import (
@@ -19,7 +18,8 @@ from hub.lookups.schemas import (
     ServiceItemRead,
     ServiceItemWrite,
 )
-from hub.oauth.deps import AdminDep, CitizenDep, ServiceDep
+from hub.web.callers import AdminDep, CitizenDep, ServiceDep
+from hub.web.deps import HubDep, PageOffset, SessionDep, WriteSessionDep
 
 router = APIRouter(tags=["lookups"])
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from hub.deps import HubDep
+from hub.web.deps import HubDep
 
 router = APIRouter()
 

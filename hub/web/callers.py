@@ -7,8 +7,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import Depends, Request, Response
@@ -18,16 +18,17 @@ from sqlmodel import col
 from starlette.concurrency import run_in_threadpool
 
 from hub.access import repository as access_repository
-from hub.access.models import Admin, Client, Grant
+from hub.access.models import Admin, Client
 from hub.audit import refusals
 from hub.audit.refusals import Caller, remember_caller
 from hub.context import Hub
-from hub.deps import HubDep, SessionDep
 from hub.errors import Forbidden, Unauthorized
 from hub.kit.time import utcnow
 from hub.oauth import tokens
+from hub.oauth.callers import Citizen, ClientCaller
 from hub.oauth.models import IssuedToken
-from hub.sessions import web as web_session
+from hub.web import sessions as web_session
+from hub.web.deps import HubDep, SessionDep
 
 REALM = "licence-hub"
 
@@ -64,21 +65,6 @@ def verified_token(request: Request, session: SessionDep, hub: HubDep) -> tokens
 
 
 TokenDep = Annotated[tokens.TokenClaims, Depends(verified_token)]
-
-
-@dataclass(frozen=True)
-class ClientCaller:
-    """A client (an adapter or an approval service), and the citizen when the token is consent-bound."""
-
-    token: tokens.TokenClaims
-    client: Client
-    # The approval service's grants in force, read once by ``service_caller`` for the whole request (never
-    # kept beyond it, so a revoked grant counts on the next request); None where nothing read them.
-    grants: Sequence[Grant] | None = None
-
-    @property
-    def citizen(self) -> str | None:
-        return self.token.subject if self.token.kind == "citizen" else None
 
 
 def client_caller(request: Request, token: TokenDep, session: SessionDep) -> ClientCaller:
@@ -169,18 +155,6 @@ def current_service(request: Request, session: SessionDep, hub: HubDep) -> Clien
     caller = client_caller(request, token, session)
     del prefetched
     return service_caller(caller, session)
-
-
-@dataclass(frozen=True)
-class Citizen:
-    """A citizen signed in through the browser session (upstream OIDC, or the demo sign-in)."""
-
-    subject: str  # "citizen:<blind index>"
-    region: str | None
-
-    @property
-    def holder_index(self) -> str:
-        return self.subject.removeprefix("citizen:")
 
 
 def signed_in_citizen(request: Request, session: Session, hub: Hub) -> Citizen | None:

@@ -14,17 +14,17 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
-from hub.deps import HubDep, SessionDep, WriteSessionDep, client_address
 from hub.oauth import service
-from hub.oauth.deps import signed_in_citizen
 from hub.oauth.server import HubOAuth2Request
-from hub.oauth.signin import (
+from hub.web.callers import signed_in_citizen
+from hub.web.deps import HubDep, SessionDep, WriteSessionDep, client_address
+from hub.web.sessions import check_csrf, csrf_token, finish, safe_next
+from hub.web.signin import (
     PROVIDER_UNAVAILABLE,
     SIGN_IN_REFUSED,
     start_citizen_session,
     upstream_client,
 )
-from hub.sessions.web import check_csrf, csrf_token, finish, safe_next
 
 router = APIRouter(tags=["oauth"])
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))

@@ -27,8 +27,8 @@ from hub.audit.schemas import (
 )
 from hub.audit.settings import get_audit_settings
 from hub.audit.supervisor import Supervisor
-from hub.deps import MAX_ROW_ID, HubDep, RowId, SessionDep
-from hub.oauth.deps import AdminDep
+from hub.web.callers import AdminDep
+from hub.web.deps import MAX_ROW_ID, HubDep, RowId, SessionDep
 
 
 @asynccontextmanager
