@@ -56,6 +56,22 @@ _hasher = PasswordHasher.from_parameters(_PROFILES[os.environ.get("HUB_PASSWORD_
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 
+def get_client(session: Session, client_id: str) -> Client | None:
+    return repository.get_client(session, client_id)
+
+
+def get_admin(session: Session, admin_id: int) -> Admin | None:
+    return repository.get_admin(session, admin_id)
+
+
+def active_grants(
+    session: Session, client_id: str, now: datetime | None = None, type_code: str | None = None
+) -> list[Grant]:
+    """The client's grants in force ``now`` (default: now). Every use re-reads them, so a revocation
+    counts on the next request."""
+    return list(repository.active_grants(session, client_id, now or utcnow(), type_code))
+
+
 def licence_scope(type_code: str, tier: int) -> str:
     return f"licence:{type_code}:t{tier}"
 

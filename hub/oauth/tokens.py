@@ -3,19 +3,21 @@ introspection (RFC 7662) and revocation (RFC 7009) work, and short-lived (5 minu
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import update
 from sqlalchemy.orm import Session
-from sqlmodel import col
 from starlette.types import Scope
 
 from hub.context import Hub
 from hub.contract import sdjwt
 from hub.kit.time import to_epoch, utcnow
+from hub.oauth import repository
 from hub.oauth.models import IssuedToken
 
 ACCESS_TOKEN_TYP = "at+jwt"
@@ -72,7 +74,8 @@ def mint(
         payload["scope"] = scope
     payload.update(extra or {})
     token = hub.signer.sign(payload, typ=ACCESS_TOKEN_TYP)
-    session.add(
+    repository.add_token(
+        session,
         IssuedToken(
             jti=jti,
             kind=kind,
@@ -83,9 +86,8 @@ def mint(
             consent_id=consent_id,
             issued_at=now,
             expires_at=now + timedelta(seconds=ttl),
-        )
+        ),
     )
-    session.flush()
     return token, ttl
 
 
@@ -112,7 +114,7 @@ def decode(hub: Hub, token: str) -> dict[str, Any]:
 def verify(session: Session, hub: Hub, token: str) -> TokenClaims:
     """A token the hub issued, not expired, not revoked."""
     payload = decode(hub, token)
-    row = session.get(IssuedToken, payload["jti"])
+    row = repository.get_token(session, payload["jti"])
     if row is None:
         raise TokenRejected("unknown token")
     if row.revoked_at is not None:
@@ -131,24 +133,14 @@ def verify(session: Session, hub: Hub, token: str) -> TokenClaims:
 
 
 def revoke(session: Session, jti: str) -> None:
-    row = session.get(IssuedToken, jti)
+    row = repository.get_token(session, jti)
     if row is not None and row.revoked_at is None:
         row.revoked_at = utcnow()
 
 
 def revoke_admin_tokens(session: Session, admin_id: int) -> int:
     """Revoke every outstanding bearer token of an admin (its password changed); how many."""
-    now = utcnow()
-    result = session.execute(
-        update(IssuedToken)
-        .where(
-            col(IssuedToken.admin_id) == admin_id,
-            col(IssuedToken.revoked_at).is_(None),
-            col(IssuedToken.expires_at) > now,
-        )
-        .values(revoked_at=now)
-    )
-    return int(getattr(result, "rowcount", 0) or 0)
+    return repository.revoke_admin_tokens(session, admin_id, utcnow())
 
 
 # -- the rate limit's caller key (hub.kit.http.RateLimit) --------------------------------------------
@@ -188,3 +180,27 @@ def _token_subject(hub: Hub, token: str) -> str | None:
         _subjects.clear()
     _subjects[token] = subject
     return subject
+
+
+def _unverified_jti(bearer: str) -> str | None:
+    """The ``jti`` of a compact JWS, read without checking anything (only to prefetch rows)."""
+    parts = bearer.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (ValueError, binascii.Error):
+        return None
+    jti = payload.get("jti") if isinstance(payload, dict) else None
+    return jti if isinstance(jti, str) else None
+
+
+def prefetch(session: Session, bearer: str) -> list[object]:
+    """Load the token's ``issued_token`` row and its client's row in one round trip, into the session's
+    identity map: ``verify`` and the caller's client check then find them there and send no query. Nothing
+    is decided here; an unparsable token or unknown ``jti`` just loads nothing. The identity map holds
+    objects weakly: keep the returned list until both have run."""
+    jti = _unverified_jti(bearer)
+    if jti is None:
+        return []
+    return repository.token_and_client(session, jti)

@@ -4,29 +4,22 @@ through a client, or an admin. Failures answer 401 with an RFC 6750 ``WWW-Authen
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Annotated
 
 from fastapi import Depends, Request, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
-from sqlmodel import col
 from starlette.concurrency import run_in_threadpool
 
-from hub.access import repository as access_repository
-from hub.access.models import Admin, Client
+from hub.access import service as access
+from hub.access.models import Admin
 from hub.audit import refusals
 from hub.audit.refusals import Caller, remember_caller
 from hub.context import Hub
 from hub.errors import Forbidden, Unauthorized
-from hub.kit.time import utcnow
 from hub.oauth import tokens
 from hub.oauth.callers import Citizen, ClientCaller
-from hub.oauth.models import IssuedToken
 from hub.web import sessions as web_session
 from hub.web.deps import HubDep, SessionDep
 
@@ -70,7 +63,7 @@ TokenDep = Annotated[tokens.TokenClaims, Depends(verified_token)]
 def client_caller(request: Request, token: TokenDep, session: SessionDep) -> ClientCaller:
     if token.kind not in ("client", "citizen") or not token.client_id:
         raise Forbidden("this route is for OAuth clients", headers=_challenge("insufficient_scope"))
-    client = access_repository.get_client(session, token.client_id)
+    client = access.get_client(session, token.client_id)
     if client is None or client.status != "active":
         raise Unauthorized("the client is disabled", headers=_challenge("invalid_token", "client disabled"))
     remember_caller(request, refusals.client_caller(client))
@@ -96,7 +89,7 @@ def require_scope(scope: str) -> Callable[[ClientCaller], ClientCaller]:
 def current_admin(request: Request, token: TokenDep, session: SessionDep) -> Admin:
     if token.kind != "admin" or token.admin_id is None:
         raise Forbidden("this route is for administrators", headers=_challenge("insufficient_scope"))
-    admin = access_repository.get_admin(session, token.admin_id)
+    admin = access.get_admin(session, token.admin_id)
     if admin is None or admin.status != "active":
         raise Unauthorized("the admin account is disabled", headers=_challenge("invalid_token"))
     remember_caller(request, refusals.admin_caller(admin))
@@ -109,7 +102,7 @@ def service_caller(caller: ClientDep, session: SessionDep) -> ClientCaller:
     the route reads them once a request."""
     if caller.client.kind != "service":
         raise Forbidden("this route is for approval services", headers=_challenge("insufficient_scope"))
-    grants = access_repository.active_grants(session, caller.client.client_id, utcnow())
+    grants = access.active_grants(session, caller.client.client_id)
     if not grants:
         raise Forbidden(
             "the client holds no grant in force", headers=_challenge("insufficient_scope", "grant withdrawn")
@@ -117,40 +110,11 @@ def service_caller(caller: ClientDep, session: SessionDep) -> ClientCaller:
     return replace(caller, grants=tuple(grants))
 
 
-def _unverified_jti(bearer: str) -> str | None:
-    """The ``jti`` of a compact JWS, read without checking anything (only to prefetch rows)."""
-    parts = bearer.split(".")
-    if len(parts) != 3:
-        return None
-    try:
-        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-    except (ValueError, binascii.Error):
-        return None
-    jti = payload.get("jti") if isinstance(payload, dict) else None
-    return jti if isinstance(jti, str) else None
-
-
-def _prefetch_token_and_client(session: Session, bearer: str) -> list[object]:
-    """Load the token's ``issued_token`` row and its client's row in one round trip, into the session's
-    identity map: ``tokens.verify`` and ``client_caller`` then find them there and send no query. Nothing
-    is decided here; an unparsable token or unknown ``jti`` just loads nothing. The identity map holds
-    objects weakly: keep the returned list until both have run."""
-    jti = _unverified_jti(bearer)
-    if jti is None:
-        return []
-    stmt = (
-        select(IssuedToken, Client)
-        .outerjoin(Client, col(Client.client_id) == col(IssuedToken.client_id))
-        .where(col(IssuedToken.jti) == jti)
-    )
-    return [row for pair in session.execute(stmt).all() for row in pair]
-
-
 def current_service(request: Request, session: SessionDep, hub: HubDep) -> ClientCaller:
     """``service_caller`` with the token and client checks before it, as one dependency: one thread-pool
     hand-off instead of three, and the token and client rows in one query. The checks, their order and
     their answers are those of ``verified_token``, ``client_caller`` and ``service_caller``."""
-    prefetched = _prefetch_token_and_client(session, _bearer(request))
+    prefetched = tokens.prefetch(session, _bearer(request))
     token = verified_token(request, session, hub)
     caller = client_caller(request, token, session)
     del prefetched
