@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from hub.kit.cli import errors, open_hub, run_in_transaction
+from hub.cli.common import errors, open_hub, run_in_transaction
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session

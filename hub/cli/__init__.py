@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import typer
 from rich.table import Table
 
-from hub.access.cli import admin_app
-from hub.audit.cli import audit_app
-from hub.kit.cli import console, load_settings, open_hub, run_in_transaction
+from hub.cli.admin import admin_app
+from hub.cli.audit import audit_app
+from hub.cli.common import console, load_settings, open_hub, run_in_transaction
 
 if TYPE_CHECKING:
     pass
@@ -342,6 +342,3 @@ def departments_retire_key(department: str, kid: str) -> None:
     run_in_transaction(lambda s: service.retire_department_key(s, department, kid))
     console.print(f"key {kid} retired")
 
-
-if __name__ == "__main__":
-    app()

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from hub.kit.cli import console, errors, open_hub
+from hub.cli.common import console, errors, open_hub
 
 audit_app = typer.Typer(help="The tamper-evident audit log and supervision.", no_args_is_help=True)
 
