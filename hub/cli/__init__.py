@@ -341,4 +341,3 @@ def departments_retire_key(department: str, kid: str) -> None:
 
     run_in_transaction(lambda s: service.retire_department_key(s, department, kid))
     console.print(f"key {kid} retired")
-
