@@ -26,9 +26,9 @@ from hub.demo_adapters import load_through_adapters
 from hub.demo_data import uscc_code
 from hub.kit.private_files import keep_private, write_private
 from hub.kit.time import utcnow
-from hub.lookups.items import seed_service_items
 from hub.registry import repository, service
 from hub.registry.catalog_data import load_licence_types
+from hub.registry.items import seed_service_items
 from hub.registry.regions_data import load_regions
 from storage.database import transaction
 

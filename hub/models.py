@@ -11,8 +11,8 @@ from hub.audit.models import (
     TreeHead,
 )
 from hub.keys.models import HubKey
-from hub.lookups.models import Consent, ReleasedAttachment, ServiceItem
-from hub.oauth.models import AuthorizationCode, IssuedToken, UsedAssertion
+from hub.lookups.models import ReleasedAttachment
+from hub.oauth.models import AuthorizationCode, Consent, IssuedToken, UsedAssertion
 from hub.registry.models import (
     Attachment,
     Department,
@@ -24,6 +24,7 @@ from hub.registry.models import (
     LicenceType,
     LicenceVersion,
     Region,
+    ServiceItem,
 )
 from hub.sessions.models import WebSession
 

@@ -18,10 +18,10 @@ from hub.context import Hub
 from hub.contract.issuing import build_credential, build_status_statement
 from hub.contract.licence_id import LicenceId
 from hub.demo_data import citizen_id, sample_values, uscc_code
-from hub.lookups.items import seed_service_items
 from hub.oauth import tokens
 from hub.registry import service
 from hub.registry.catalog_data import load_licence_types
+from hub.registry.items import seed_service_items
 from hub.registry.regions_data import load_regions
 from storage.database import transaction
 

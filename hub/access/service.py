@@ -36,10 +36,10 @@ from hub.audit.refusals import CallerRefused, admin_caller
 from hub.errors import Conflict, Forbidden, InvalidInput, NotFound, TooManyRequests, field_error
 from hub.kit.backoff import Backoff
 from hub.kit.time import utcnow
-from hub.registry import repository as registry_repository
+from hub.registry import items
 from hub.registry import service as registry_service
-from hub.registry.models import Department, DepartmentKey, IssuingAuthorization
-from hub.registry.schemas import IssuingAuthorizationCreate
+from hub.registry.models import Department, DepartmentKey, IssuingAuthorization, ServiceItem
+from hub.registry.schemas import IssuingAuthorizationCreate, ServiceItemWrite
 from hub.sessions import service as sessions
 
 log = logging.getLogger("hub.access")
@@ -88,7 +88,7 @@ def parse_licence_scope(scope: str) -> tuple[str, int] | None:
 
 def region_within(session: Session, code: str, root: str) -> bool:
     """Whether region ``code`` lies in the subtree of ``root``."""
-    return root in repository.region_ancestors(session, code)
+    return registry_service.region_within(session, code, root)
 
 
 def _require_admin_role(admin: Admin) -> None:
@@ -100,7 +100,7 @@ def _require_admin_role(admin: Admin) -> None:
 
 def _require_known_region(session: Session, code: str, field: str = "region_code") -> None:
     # Checked before the region rule, so an unknown code is a 422 naming the field, not a 403.
-    if registry_repository.get_region(session, code) is None:
+    if registry_service.find_region(session, code) is None:
         raise InvalidInput(f"unknown region {code}", errors=[field_error(field, "unknown region")])
 
 
@@ -200,7 +200,7 @@ def disable_admin(session: Session, admin_id: int, *, by: Admin | None, reason: 
     if admin.status == "disabled":
         raise Conflict(f"admin {admin.username!r} is disabled already")
     if admin.role == "admin" and admin.status == "active":
-        above = repository.region_ancestors(session, admin.region_code)
+        above = registry_service.region_ancestors(session, admin.region_code)
         if repository.count_admins(session, role="admin", status="active", region_codes=above) <= 1:
             raise Conflict(
                 f"admin {admin.username!r} is the last active admin of its region and the regions above; "
@@ -258,7 +258,7 @@ def list_admins(
     session: Session, *, by: Admin, status: str | None = None, limit: int = 100, offset: int = 0
 ) -> list[Admin]:
     """Admins and auditors of the caller's region and below, by id."""
-    regions = repository.region_subtree(session, by.region_code)
+    regions = registry_service.region_subtree(session, by.region_code)
     return list(repository.list_admins(session, regions, status=status, limit=limit, offset=offset))
 
 
@@ -331,7 +331,7 @@ def create_client(session: Session, data: ClientCreate, *, by: Admin) -> tuple[C
     _require_known_region(session, data.region_code)
     _require_region(session, by, data.region_code, "the client's")
     if data.kind == "department":
-        department = registry_repository.get_department(session, data.department_id or "")
+        department = registry_service.find_department(session, data.department_id or "")
         if department is None:
             raise InvalidInput(
                 "a department client names its department",
@@ -349,7 +349,7 @@ def create_client(session: Session, data: ClientCreate, *, by: Admin) -> tuple[C
             "only department clients belong to a department",
             errors=[field_error("department_id", "not allowed")],
         )
-    if data.kind == "monitor" and len(repository.region_ancestors(session, by.region_code)) > 1:
+    if data.kind == "monitor" and len(registry_service.region_ancestors(session, by.region_code)) > 1:
         raise Forbidden(
             "metrics count the whole hub's traffic: a monitoring client is created by an admin of the "
             "top region",
@@ -450,7 +450,7 @@ def check_client_secret(client: Client, secret: str) -> bool:
 
 def list_clients(session: Session, *, by: Admin, limit: int | None = None, offset: int = 0) -> list[Client]:
     """Clients of the admin's region and below, by client id; ``limit`` of them from ``offset``."""
-    regions = repository.region_subtree(session, by.region_code)
+    regions = registry_service.region_subtree(session, by.region_code)
     return list(repository.list_clients(session, regions, limit=limit, offset=offset))
 
 
@@ -476,7 +476,7 @@ def request_grant(session: Session, data: GrantCreate, *, by: Admin) -> Grant:
         )
     _require_known_region(session, data.region_code)
     _require_region(session, by, data.region_code, "the grant's")
-    licence_type = registry_repository.get_licence_type(session, data.type_code)
+    licence_type = registry_service.find_licence_type(session, data.type_code)
     if licence_type is None:
         raise InvalidInput("unknown licence type", errors=[field_error("type_code", "not in the catalog")])
     now = utcnow()
@@ -568,7 +568,7 @@ def revoke_grant(session: Session, grant_id: int, reason: str, *, by: Admin) -> 
 
 
 def list_grants(session: Session, *, by: Admin, **filters: Any) -> list[Grant]:
-    regions = repository.region_subtree(session, by.region_code)
+    regions = registry_service.region_subtree(session, by.region_code)
     return list(repository.list_grants(session, region_codes=regions, **filters))
 
 
@@ -591,7 +591,7 @@ def grantable_scopes(session: Session, client: Client, now: datetime | None = No
 
 def _managed_department(session: Session, department_id: str, by: Admin) -> Department:
     _require_admin_role(by)
-    department = registry_repository.get_department(session, department_id)
+    department = registry_service.find_department(session, department_id)
     if department is None:
         raise NotFound(f"no department {department_id!r}")
     _require_region(session, by, department.region_code, "the department's")
@@ -659,10 +659,10 @@ def approve_department_key(session: Session, department_id: str, kid: str, *, by
 def list_departments(session: Session, *, by: Admin) -> list[tuple[Any, list[Any]]]:
     """The departments in the caller's region subtree, each with its signing keys (every state).
     Auditors may read them too."""
-    regions = set(repository.region_subtree(session, by.region_code))
+    regions = set(registry_service.region_subtree(session, by.region_code))
     return [
-        (department, list(registry_repository.department_keys(session, department.id)))
-        for department in registry_repository.list_departments(session)
+        (department, list(registry_service.department_keys(session, department.id)))
+        for department in registry_service.list_departments(session)
         if department.region_code in regions
     ]
 
@@ -721,7 +721,7 @@ def request_issuing_authorization(
 
 def _managed_authorization(session: Session, authorization_id: int, by: Admin) -> IssuingAuthorization:
     _require_admin_role(by)
-    row = registry_repository.get_issuing_authorization(session, authorization_id)
+    row = registry_service.find_issuing_authorization(session, authorization_id)
     if row is None:
         raise NotFound(f"no issuing authorization {authorization_id}")
     _require_region(session, by, row.jurisdiction_code, "the jurisdiction's")
@@ -736,7 +736,7 @@ def approve_issuing_authorization(
     row = _managed_authorization(session, authorization_id, by)
     if row.status != "pending":
         raise Conflict(f"issuing authorization {authorization_id} is {row.status}, not pending")
-    owner = repository.region_ancestors(session, row.jurisdiction_code)[-1]
+    owner = registry_service.region_ancestors(session, row.jurisdiction_code)[-1]
     if by.region_code != owner:
         raise Forbidden(
             f"issuing authorizations are approved at the level that owns the catalog (region {owner})",
@@ -774,10 +774,26 @@ def list_issuing_authorizations(
     limit: int = 100, offset: int = 0,
 ) -> list[IssuingAuthorization]:  # fmt: skip
     """Issuing authorizations of the departments in the caller's region subtree."""
-    regions = set(repository.region_subtree(session, by.region_code))
-    departments = [d.id for d in registry_repository.list_departments(session) if d.region_code in regions]
-    found = registry_repository.list_issuing_authorizations(
+    regions = set(registry_service.region_subtree(session, by.region_code))
+    departments = [d.id for d in registry_service.list_departments(session) if d.region_code in regions]
+    found = registry_service.list_issuing_authorizations(
         session, department_ids=departments, department_id=department_id, status=status, limit=limit,
         offset=offset,
     )  # fmt: skip
     return list(found)
+
+
+def save_service_item(session: Session, code: str, data: ServiceItemWrite, *, by: Admin) -> ServiceItem:
+    """Service items are city-wide: only an admin of the city itself may change them."""
+    if by.role != "admin":
+        raise Forbidden("auditors may read but not change service items")
+    region = registry_service.find_region(session, by.region_code)
+    if region is None or region.parent_code is not None:
+        raise Forbidden("service items are city-wide: a city administrator manages them")
+    if code != data.code:
+        raise InvalidInput(
+            "the path and the body name different items", errors=[field_error("code", "mismatch")]
+        )
+    item = items.save_service_item(session, data)
+    audit.record_change(session, by, "service_item.saved", item=code)
+    return item

@@ -32,8 +32,8 @@ from hub.console.deps import (
 )
 from hub.contract.status import LicenceStatus
 from hub.errors import HubError, InvalidInput, NotFound, Unauthorized, field_error
-from hub.lookups import consents, items
-from hub.lookups.schemas import ServiceItemWrite
+from hub.oauth import consents
+from hub.registry.schemas import ServiceItemWrite
 from hub.web.deps import HubDep, SessionDep, client_address
 from hub.web.sessions import csrf_token, finish, safe_next
 
@@ -379,7 +379,7 @@ def save_service_item(
 
     def save() -> None:
         data = views.parse(ServiceItemWrite, views.json_object(item, "item"))
-        items.admin_save_service_item(session, code, data, by=admin)
+        access_service.save_service_item(session, code, data, by=admin)
 
     return change(request, session, admin, "service_items", save, editing=code, draft=item)
 

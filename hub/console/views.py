@@ -24,9 +24,10 @@ from hub.console import repository
 from hub.context import Hub
 from hub.errors import HubError, InvalidInput, field_error
 from hub.kit.time import utcnow
-from hub.lookups import consents, items
 from hub.me import service as me_service
+from hub.oauth import consents
 from hub.oauth.callers import Citizen
+from hub.registry import items
 from hub.registry import service as registry_service
 
 CHART_HOURS = 24
@@ -193,7 +194,7 @@ def grants(session: Session, admin: Admin) -> dict[str, Any]:
 def service_items(session: Session) -> dict[str, Any]:
     import json
 
-    from hub.lookups.schemas import ServiceItemWrite
+    from hub.registry.schemas import ServiceItemWrite
 
     found = items.list_service_items(session)
     editable = {

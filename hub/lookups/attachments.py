@@ -34,16 +34,16 @@ from typing import Any
 from sqlalchemy import Connection, event
 from sqlalchemy.orm import Mapper, Session, SessionTransaction, object_session
 
-from hub.access import repository as access_repository
+from hub.access import service as access
 from hub.audit import service as audit
 from hub.audit.models import AuditEvent
 from hub.context import Hub
 from hub.errors import ServiceUnavailable
 from hub.kit.time import utcnow
-from hub.lookups import attachment_repository as repository
+from hub.lookups import repository
 from hub.lookups.models import ReleasedAttachment
 from hub.oauth.callers import ClientCaller
-from hub.registry import repository as registry_repository
+from hub.registry import service as registry
 from storage.objects import ObjectCorrupt, ObjectNotFound, ObjectStoreError
 
 log = logging.getLogger("hub.lookups.attachments")
@@ -132,7 +132,7 @@ def usable_release(session: Session, caller: ClientCaller, sha256: str) -> Relea
     # The grants the caller's dependency read at the start of this request, when it did.
     grants = caller.grants
     if grants is None:
-        grants = access_repository.active_grants(session, client_id, now)
+        grants = access.active_grants(session, client_id, now)
     in_force = {g.id for g in grants}
     for release in releases:
         if in_force.isdisjoint(release.grant_ids):
@@ -165,7 +165,7 @@ def download(session: Session, hub: Hub, caller: ClientCaller, sha256: str) -> D
     (see the module's rules); ``None`` means 404. Either way the attempt is audited."""
     client_id = caller.client.client_id
     release = usable_release(session, caller, sha256)
-    attachment = registry_repository.get_attachment(session, sha256) if release else None
+    attachment = registry.find_attachment(session, sha256) if release else None
     if release is None or attachment is None:
         audit.record(
             session, action=DOWNLOAD_ACTION, outcome="refused", actor_kind="client", actor_id=client_id,

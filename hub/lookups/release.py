@@ -16,17 +16,15 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from hub.access import repository as access_repository
+from hub.access import service as access
 from hub.access.models import Grant
 from hub.access.service import parse_licence_scope
 from hub.context import Hub
 from hub.contract import sdjwt
-from hub.kit.time import utcnow
-from hub.lookups import repository
 from hub.lookups.attachments import PendingRelease, note_release
 from hub.lookups.schemas import RefusedType, ReleasedLicence
-from hub.registry.repository import CatalogType
-from hub.registry.service import effective_status
+from hub.registry import service as registry
+from hub.registry.service import CatalogType, effective_status
 
 
 @dataclass(frozen=True)
@@ -57,7 +55,7 @@ class Requester:
         """The grants in force for ``type_code``: read at the start of this request, never cached beyond
         it, so a revocation counts on the next request."""
         if self.grants is None:
-            self.grants = access_repository.active_grants(session, self.client_id, utcnow())
+            self.grants = access.active_grants(session, self.client_id)
         return [g for g in self.grants if g.type_code == type_code]
 
 
@@ -111,7 +109,7 @@ def release_type(
         tier = wanted_tier
     if tier >= 3 and not consented:
         return _refuse(type_code, "consent_needed", "sensitive fields (T3) need the holder's consent")
-    stored = repository.holder_licences(session, holder.index, type_code)
+    stored = registry.holder_licences(session, holder.index, type_code)
     if not stored:
         return _refuse(type_code, "no_licence", "the holder has no licence of this type")
     # A licence whose signing key was compromised is never released (issue 14), even at T0.

@@ -1,11 +1,10 @@
-"""Request and response models for lookups, prefill and service items."""
+"""Request and response models for lookups and prefill."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from hub.contract.identifiers import CASE_ID_RULE, check_case_id
 from hub.contract.status import StatusReason
@@ -111,45 +110,3 @@ class PrefillRead(BaseModel):
     complete: bool = Field(description="Every required material was obtained.")
     audit_event: int
     audit_leaf_index: int
-
-
-class MaterialSpec(BaseModel):
-    type_code: str | None = None
-    name_zh: str | None = None
-    name_en: str | None = None
-    tier: int = Field(0, ge=0, le=3)
-    required: bool = True
-    fields: dict[str, str] = Field(default_factory=dict, description="Form field → claim name.")
-
-
-class ServiceItemWrite(BaseModel):
-    code: str = Field(pattern=r"^[A-Z0-9][A-Z0-9-]{1,63}$")
-    name_zh: str = Field(min_length=1, max_length=128)
-    name_en: str = Field(min_length=1, max_length=128)
-    owner_kind: str = Field(min_length=1, max_length=64)
-    levels: list[Literal["city", "county", "township", "village"]] = Field(min_length=1)
-    legal_basis: str = Field(min_length=1, max_length=512)
-    statutory_days: int = Field(ge=1, le=365)
-    promised_days: int = Field(ge=1, le=365)
-    materials: list[MaterialSpec] = Field(min_length=1, max_length=30)
-
-
-class ServiceItemRead(ServiceItemWrite):
-    model_config = ConfigDict(from_attributes=True)
-    updated_at: datetime
-
-
-class ConsentRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-    id: str
-    client_id: str
-    purpose: str
-    case_id: str
-    scope: str
-    released: list[dict[str, Any]] = Field(description="Each licence type with exactly the fields released.")
-    receipt: str = Field(description="The hub-signed consent receipt (JWS, typ consent-receipt+jwt).")
-    status: Literal["given", "withdrawn"]
-    given_at: datetime
-    withdrawn_at: datetime | None
-    given_leaf_index: int | None = Field(description="The audit log leaf recording the consent.")
-    withdrawn_leaf_index: int | None = Field(description="The audit log leaf recording the withdrawal.")

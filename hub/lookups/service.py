@@ -11,12 +11,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from hub.access import repository as access_repository
 from hub.audit import service as audit
 from hub.context import Hub
 from hub.contract.identifiers import check_citizen_id, check_uscc
 from hub.errors import Forbidden, InvalidInput, NotFound, field_error
-from hub.lookups import repository
 from hub.lookups.release import Holder, Requester, release_type
 from hub.lookups.schemas import (
     FormValue,
@@ -30,7 +28,8 @@ from hub.lookups.schemas import (
     ReleasedLicence,
 )
 from hub.oauth.callers import ClientCaller
-from hub.registry import repository as registry_repository
+from hub.registry import items
+from hub.registry import service as registry
 
 CITIZEN_PREFIX = "citizen:"
 
@@ -48,7 +47,7 @@ def _holder_from_id(session: Session, hub: Hub, holder_id: str) -> Holder:
                 errors=[field_error("holder_id", "check digit or format wrong")],
             ) from None
         kind, region = "organisation", number[2:8]
-    regions = tuple(access_repository.region_ancestors(session, region))
+    regions = tuple(registry.region_ancestors(session, region))
     return Holder(hub.blind_index.of(kind, number), kind, regions)
 
 
@@ -92,7 +91,7 @@ def resolve(
     if citizen is None:
         raise InvalidInput("holder_id is required", errors=[field_error("holder_id", "missing")])
     region = str(caller.token.claims.get("holder_region") or "")
-    regions = tuple(access_repository.region_ancestors(session, region)) if region else ()
+    regions = tuple(registry.region_ancestors(session, region)) if region else ()
     return requester, Holder(citizen.removeprefix(CITIZEN_PREFIX), "person", regions)
 
 
@@ -102,7 +101,7 @@ def _release_all(
     released: list[ReleasedLicence] = []
     refused: list[RefusedType] = []
     for item in wanted:
-        licence_type = registry_repository.catalog_type(session, item.type_code)
+        licence_type = registry.catalog_type(session, item.type_code)
         if licence_type is not None and licence_type.holder_kind != holder.kind:
             refused.append(
                 RefusedType(
@@ -148,7 +147,7 @@ def _audit(
 
 def lookup(session: Session, hub: Hub, caller: ClientCaller, request: LookupCreate) -> LookupRead:
     """``POST /v1/lookups``: tier-filtered presentations of the holder's licences, refusals named."""
-    if repository.item_materials(session, request.purpose) is None:
+    if items.item_materials(session, request.purpose) is None:
         raise InvalidInput(
             f"unknown service item {request.purpose!r}",
             errors=[field_error("purpose", "not a service item code")],
@@ -173,7 +172,7 @@ def lookup(session: Session, hub: Hub, caller: ClientCaller, request: LookupCrea
 def prefill(session: Session, hub: Hub, caller: ClientCaller, request: PrefillCreate) -> PrefillRead:
     """``POST /v1/prefill``: each form field of a service item with its value and source, the materials
     obtained, and those missing or refused with the reason."""
-    item = repository.item_materials(session, request.service_item)
+    item = items.item_materials(session, request.service_item)
     if item is None:
         raise NotFound(
             f"no service item {request.service_item!r}", errors=[field_error("service_item", "unknown code")]
@@ -187,7 +186,7 @@ def prefill(session: Session, hub: Hub, caller: ClientCaller, request: PrefillCr
     all_refused: list[RefusedType] = []
     for material in item.materials:
         type_code = material.get("type_code")
-        licence_type = registry_repository.catalog_type(session, type_code) if type_code else None
+        licence_type = registry.catalog_type(session, type_code) if type_code else None
         names = (
             (licence_type.name_zh, licence_type.name_en)
             if licence_type

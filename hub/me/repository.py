@@ -8,8 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.access.models import Client
-from hub.lookups.models import ServiceItem
-from hub.registry.models import Department, Licence, LicenceType
+from hub.registry.models import Department, Licence, LicenceType, ServiceItem
 
 
 def licences_of(

@@ -19,7 +19,6 @@ from hub.audit.settings import get_audit_settings
 from hub.context import Hub
 from hub.contract.licence_id import LicenceIdError, parse_licence_id
 from hub.contract.status import LicenceStatus
-from hub.lookups.models import ServiceItem
 from hub.me import repository as me_repository
 from hub.me.schemas import (
     AccessLog,
@@ -31,6 +30,7 @@ from hub.me.schemas import (
     UsedLicence,
 )
 from hub.oauth.callers import Citizen
+from hub.registry.models import ServiceItem
 from hub.registry.service import effective_status
 
 MAX_PAGE = 100

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column
+from sqlalchemy import JSON, BigInteger, Column, Text
 from sqlmodel import Field, SQLModel
 
 from hub.kit.time import utcnow
@@ -49,3 +49,23 @@ class UsedAssertion(SQLModel, table=True):
     client_id: str = Field(primary_key=True, max_length=64)
     jti: str = Field(primary_key=True, max_length=255)
     expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
+
+
+class Consent(SQLModel, table=True):
+    """A citizen's consent to release listed licences and fields to one client, for one service item
+    and case. Withdrawing it revokes every token issued under it."""
+
+    id: str = Field(primary_key=True, max_length=64)
+    subject: str = Field(max_length=128, index=True)
+    client_id: str = Field(max_length=64, index=True)
+    purpose: str = Field(max_length=64)
+    case_id: str = Field(max_length=128)
+    scope: str = Field(max_length=4096)
+    released: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+    receipt: str = Field(sa_type=Text)
+    status: str = Field(default="given", max_length=16)
+    given_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    withdrawn_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The audit log's leaves recording the giving and the withdrawal (responses and receipts name them).
+    given_leaf_index: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    withdrawn_leaf_index: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))

@@ -39,14 +39,13 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import Headers
 
 from hub.access import redirect_uris
-from hub.access import repository as access_repository
 from hub.access import service as access_service
 from hub.access.models import Client
 from hub.audit import service as audit
 from hub.context import Hub
 from hub.errors import InvalidInput, field_error
 from hub.kit.time import from_epoch, to_epoch, utcnow
-from hub.lookups.models import Consent
+from hub.oauth import repository as oauth_repository
 from hub.oauth import tokens
 from hub.oauth.models import AuthorizationCode, IssuedToken, UsedAssertion
 
@@ -461,7 +460,7 @@ class HubAuthorizationServer(AuthorizationServer):
     # Storage hooks ---------------------------------------------------------------------------------
 
     def query_client(self, client_id: str) -> OAuthClient | None:
-        row = access_repository.get_client(self.session, client_id)
+        row = access_service.get_client(self.session, client_id)
         if row is None or row.status != "active":
             access_service.spend_a_secret_check()  # as long as a wrong secret takes
             return None
@@ -486,7 +485,7 @@ class HubAuthorizationServer(AuthorizationServer):
                 self.session, self.hub, kind="citizen", subject=user, scope=scope, client_id=client_id,
                 consent_id=consent_id, extra=extra, jti=jti,
             )  # fmt: skip
-            consent = self.session.get(Consent, consent_id) if consent_id else None
+            consent = oauth_repository.get_consent(self.session, consent_id) if consent_id else None
             event = audit.record(
                 self.session, action="token.issued", outcome="ok", actor_kind="citizen", actor_id=user,
                 client_id=client_id, holder_index=user.removeprefix("citizen:"),

@@ -12,15 +12,13 @@ from urllib.parse import unquote
 from authlib.oauth2 import OAuth2Error
 from sqlalchemy.orm import Session
 
-from hub.access import repository as access_repository
 from hub.access import service as access_service
 from hub.audit import refusals
 from hub.audit.refusals import client_caller
 from hub.context import Hub
 from hub.contract.identifiers import check_case_id
 from hub.errors import InvalidInput, field_error
-from hub.lookups import consents
-from hub.lookups import repository as lookups_repository
+from hub.oauth import consents
 from hub.oauth.server import (
     ASSERTION_RULE_PREFIX,
     AUTH_METHODS,
@@ -29,7 +27,8 @@ from hub.oauth.server import (
     HubOAuth2Request,
     OAuthClient,
 )
-from hub.registry import repository as registry_repository
+from hub.registry import items as service_items
+from hub.registry import service as registry
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -48,7 +47,7 @@ def metadata(hub: Hub, session: Session) -> dict[str, Any]:
     base = hub.settings.public_url
     licence_scopes = [
         access_service.licence_scope(t.code, tier)
-        for t in registry_repository.list_licence_types(session)
+        for t in registry.list_licence_types(session)
         for tier in range(4)
     ]
     return {
@@ -128,7 +127,7 @@ def _claimed_client_id(request: HubOAuth2Request) -> str | None:
 
 def _audit_refused_token(session: Session, request: HubOAuth2Request, result: OAuthResponse) -> None:
     claimed = _claimed_client_id(request)
-    client = access_repository.get_client(session, claimed[:64]) if claimed else None
+    client = access_service.get_client(session, claimed[:64]) if claimed else None
     if client is None:  # no such client: counted, not audited
         refusals.count_only(result.status)
         return
@@ -188,7 +187,7 @@ def validate_authorization(session: Session, hub: Hub, request: HubOAuth2Request
             redirect_uri=grant.redirect_uri,
             state=request.payload.state,
         ) from None
-    service_item = lookups_repository.get_service_item(session, purpose)
+    service_item = service_items.find_service_item(session, purpose)
     if service_item is None:
         raise OAuth2Error(
             error="invalid_request",

@@ -204,3 +204,20 @@ class Attachment(SQLModel, table=True):
     media_type: str = Field(max_length=128)
     department_id: str | None = Field(default=None, foreign_key="department.id", max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ServiceItem(SQLModel, table=True):
+    """An approval service's item: what it decides, by which law, how fast, and which licences
+    (type, tier, required or not) fill which form fields."""
+
+    __tablename__ = "service_item"
+    code: str = Field(primary_key=True, max_length=64)
+    name_zh: str = Field(max_length=128)
+    name_en: str = Field(max_length=128)
+    owner_kind: str = Field(max_length=64)
+    levels: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    legal_basis: str = Field(max_length=512)
+    statutory_days: int
+    promised_days: int
+    materials: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -8,7 +8,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ARRAY, bindparam, func, select, true, tuple_, update
+from sqlalchemy import ARRAY, Row, bindparam, func, select, true, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -26,6 +26,7 @@ from hub.registry.models import (
     LicenceType,
     LicenceVersion,
     Region,
+    ServiceItem,
 )
 from storage.database import bulk_insert, reserve_ids
 
@@ -493,3 +494,69 @@ def add_attachment(session: Session, row: Attachment) -> Attachment:
     stored = session.get(Attachment, row.sha256)
     assert stored is not None
     return stored
+
+
+# -- a holder's licences and service items, as lookups read them ---------------------------------
+
+L = Licence.__table__  # type: ignore[attr-defined]
+V = LicenceVersion.__table__  # type: ignore[attr-defined]
+
+
+def holder_licences(session: Session, holder_index: str, type_code: str) -> Sequence[Row[Any]]:
+    """The holder's licences of a type with their current version (one round trip): a lean Core select
+    of what a release reads — ``type_code``, ``status`` with its reason, ``valid_until``, ``withheld`` of
+    the licence and ``licence_id``, ``credential_sealed`` of the version."""
+    stmt = (
+        select(
+            L.c.type_code,
+            L.c.status,
+            L.c.status_reason_code,
+            L.c.status_reason,
+            L.c.valid_until,
+            L.c.withheld,
+            V.c.licence_id,
+            V.c.credential_sealed,
+        )
+        .join(V, V.c.licence_id == L.c.current_licence_id)
+        .where(L.c.holder_index == holder_index, L.c.type_code == type_code)
+        .order_by(L.c.id)
+    )
+    return list(session.execute(stmt))
+
+
+def get_service_item(session: Session, code: str) -> ServiceItem | None:
+    return session.get(ServiceItem, code)
+
+
+@dataclass(frozen=True)
+class ItemMaterials:
+    """A service item's code and materials as lookups and prefill read them, from the in-process cache
+    (``hub.kit.cache``): shared between requests, never mutated."""
+
+    code: str
+    materials: list[dict[str, Any]]
+
+
+def _item_materials(session: Session) -> Mapping[str, ItemMaterials]:
+    T = ServiceItem.__table__  # type: ignore[attr-defined]
+    return {row.code: ItemMaterials(*row) for row in session.execute(select(T.c.code, T.c.materials))}
+
+
+# Service items: a handful of rows, read on every lookup (the purpose) and prefill.
+ITEM_MATERIALS = ReferenceCache("service_item", _item_materials)
+
+
+def item_materials(session: Session, code: str) -> ItemMaterials | None:
+    """Service item ``code`` as cached in process (writes here invalidate it at once; another process's
+    writes show within the cache TTL)."""
+    return ITEM_MATERIALS.get(session).get(code)
+
+
+def save_service_item(session: Session, row: ServiceItem) -> None:
+    session.add(row)
+    session.flush()
+    ITEM_MATERIALS.invalidate(session)  # lookups read items from an in-process cache
+
+
+def list_service_items(session: Session) -> Sequence[ServiceItem]:
+    return session.scalars(select(ServiceItem).order_by(ServiceItem.code)).all()

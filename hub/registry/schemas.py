@@ -203,3 +203,29 @@ class AttachmentRead(BaseModel):
 
 
 RegionRead.model_rebuild()
+
+
+class MaterialSpec(BaseModel):
+    type_code: str | None = None
+    name_zh: str | None = None
+    name_en: str | None = None
+    tier: int = Field(0, ge=0, le=3)
+    required: bool = True
+    fields: dict[str, str] = Field(default_factory=dict, description="Form field → claim name.")
+
+
+class ServiceItemWrite(BaseModel):
+    code: str = Field(pattern=r"^[A-Z0-9][A-Z0-9-]{1,63}$")
+    name_zh: str = Field(min_length=1, max_length=128)
+    name_en: str = Field(min_length=1, max_length=128)
+    owner_kind: str = Field(min_length=1, max_length=64)
+    levels: list[Literal["city", "county", "township", "village"]] = Field(min_length=1)
+    legal_basis: str = Field(min_length=1, max_length=512)
+    statutory_days: int = Field(ge=1, le=365)
+    promised_days: int = Field(ge=1, le=365)
+    materials: list[MaterialSpec] = Field(min_length=1, max_length=30)
+
+
+class ServiceItemRead(ServiceItemWrite):
+    model_config = ConfigDict(from_attributes=True)
+    updated_at: datetime

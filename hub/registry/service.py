@@ -31,7 +31,15 @@ from hub.errors import (
 )
 from hub.kit.time import to_epoch, utcnow
 from hub.registry import repository
-from hub.registry.models import Attachment, Department, DepartmentKey, IssuingAuthorization, LicenceType
+from hub.registry.models import (
+    Attachment,
+    Department,
+    DepartmentKey,
+    IssuingAuthorization,
+    LicenceType,
+    Region,
+)
+from hub.registry.repository import CatalogType
 from hub.registry.schemas import (
     FeedCursorRead,
     LicenceStatusRead,
@@ -84,6 +92,37 @@ def get_region(session: Session, code: str) -> RegionRead:
         path=path,
         children=children,
     )
+
+
+def find_region(session: Session, code: str) -> Region | None:
+    return repository.get_region(session, code)
+
+
+def is_top_region(session: Session, code: str) -> bool:
+    """Whether ``code`` is a region with no parent (the city)."""
+    region = repository.get_region(session, code)
+    return region is not None and region.parent_code is None
+
+
+def region_subtree(session: Session, root: str) -> list[str]:
+    """``root`` and every region below it (from the region tree cached in process)."""
+    return repository.region_subtree(session, root)
+
+
+def region_ancestors(session: Session, code: str) -> list[str]:
+    """``code`` and its ancestors up to the root, nearest first (from the cached region tree)."""
+    parents = repository.region_parents(session)
+    chain: list[str] = []
+    current: str | None = code
+    while current and current not in chain:
+        chain.append(current)
+        current = parents.get(current)
+    return chain
+
+
+def region_within(session: Session, code: str, root: str) -> bool:
+    """Whether region ``code`` is ``root`` or lies below it."""
+    return root in region_ancestors(session, code)
 
 
 # Departments -----------------------------------------------------------------------------------------
@@ -395,6 +434,40 @@ def get_licence_type(session: Session, code: str) -> LicenceType:
     if row is None:
         raise NotFound(f"no licence type {code!r}")
     return row
+
+
+def find_department(session: Session, department_id: str) -> Department | None:
+    return repository.get_department(session, department_id)
+
+
+def find_licence_type(session: Session, code: str) -> LicenceType | None:
+    return repository.get_licence_type(session, code)
+
+
+def catalog_type(session: Session, code: str) -> CatalogType | None:
+    """Licence type ``code`` as cached in process for lookups (never mutated)."""
+    return repository.catalog_type(session, code)
+
+
+def department_keys(session: Session, department_id: str) -> list[DepartmentKey]:
+    return list(repository.department_keys(session, department_id))
+
+
+def find_issuing_authorization(session: Session, authorization_id: int) -> IssuingAuthorization | None:
+    return repository.get_issuing_authorization(session, authorization_id)
+
+
+def list_issuing_authorizations(session: Session, **filters: Any) -> list[IssuingAuthorization]:
+    return list(repository.list_issuing_authorizations(session, **filters))
+
+
+def holder_licences(session: Session, holder_index: str, type_code: str) -> list[Any]:
+    """The holder's licences of a type with their current version, as a release reads them."""
+    return list(repository.holder_licences(session, holder_index, type_code))
+
+
+def find_attachment(session: Session, sha256: str) -> Attachment | None:
+    return repository.get_attachment(session, sha256)
 
 
 # Feeds -----------------------------------------------------------------------------------------------

@@ -7,17 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
+from hub.access import service as access
 from hub.errors import PROBLEM_JSON, NotFound, problem_response
-from hub.lookups import attachments, consents, items, service
-from hub.lookups.schemas import (
-    ConsentRead,
-    LookupCreate,
-    LookupRead,
-    PrefillCreate,
-    PrefillRead,
-    ServiceItemRead,
-    ServiceItemWrite,
-)
+from hub.lookups import attachments, service
+from hub.lookups.schemas import LookupCreate, LookupRead, PrefillCreate, PrefillRead
+from hub.oauth import consents
+from hub.oauth.schemas import ConsentRead
+from hub.registry import items
+from hub.registry.schemas import ServiceItemRead, ServiceItemWrite
 from hub.web.callers import AdminDep, CitizenDep, ServiceDep
 from hub.web.deps import HubDep, PageOffset, SessionDep, WriteSessionDep
 
@@ -91,7 +88,7 @@ def put_service_item(
     code: ItemCode, body: ServiceItemWrite, admin: AdminDep, session: SessionDep
 ) -> ServiceItemRead:
     """Create or replace a service item (city administrators)."""
-    return ServiceItemRead.model_validate(items.admin_save_service_item(session, code, body, by=admin))
+    return ServiceItemRead.model_validate(access.save_service_item(session, code, body, by=admin))
 
 
 @router.get("/v1/me/consents", response_model=list[ConsentRead], tags=["me"])

@@ -15,8 +15,8 @@ from sqlmodel import select
 from hub.access.models import Grant
 from hub.context import Hub
 from hub.demo_data import citizen_id
-from hub.lookups import consents
 from hub.main import create_app
+from hub.oauth import consents
 from storage.database import transaction
 from tests.console.conftest import SESSION_SECONDS, age_sign_ins, citizen_sign_in, csrf_of, sign_in
 from tests.console.routes import CONSOLE_SESSION

@@ -19,7 +19,7 @@ from hub.audit.models import AuditEvent
 from hub.context import Hub
 from hub.errors import Conflict
 from hub.kit.time import utcnow
-from hub.lookups.models import Consent
+from hub.oauth.models import Consent
 from hub.sessions.models import WebSession
 from storage.database import transaction
 from tests.console.conftest import PASSWORD, SESSION_SECONDS, age_sign_ins, citizen_sign_in, csrf_of, sign_in

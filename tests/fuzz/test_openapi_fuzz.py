@@ -36,8 +36,8 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 from hub import db
 from hub.access import service as access_service
 from hub.context import Hub, build_hub
-from hub.lookups.items import seed_service_items
 from hub.main import create_app
+from hub.registry.items import seed_service_items
 from storage.database import make_engine, transaction
 from tests.factories import (
     ID_CARD,

@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from hub.context import Hub
-from hub.lookups.items import seed_service_items
+from hub.registry.items import seed_service_items
 from storage.database import transaction
 from tests.factories import (
     BUSINESS_LICENCE,

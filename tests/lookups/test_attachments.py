@@ -23,13 +23,13 @@ from hub.access.models import Grant
 from hub.audit.models import AuditEvent
 from hub.context import Hub, build_hub
 from hub.kit.time import utcnow
-from hub.lookups import consents, items
 from hub.lookups.attachments import DOWNLOAD_ACTION, RELEASE_WINDOW
 from hub.lookups.models import ReleasedAttachment
-from hub.lookups.schemas import ServiceItemWrite
 from hub.main import create_app
-from hub.oauth import tokens
+from hub.oauth import consents, tokens
+from hub.registry import items
 from hub.registry import service as registry_service
+from hub.registry.schemas import ServiceItemWrite
 from storage.database import transaction
 from storage.object_sealing import OBJECT_MAGIC
 from storage.objects import LocalObjectStore, S3ObjectStore, object_store_from_url

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hub.lookups import consents
+from hub.oauth import consents
 from storage.database import transaction
 from tests.factories import ID_CARD
 from tests.lookups.conftest import World

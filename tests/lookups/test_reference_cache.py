@@ -13,11 +13,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import event
 
 from hub.kit.cache import ReferenceCache
-from hub.lookups import repository as lookups_repository
-from hub.lookups.items import save_service_item
-from hub.lookups.schemas import ServiceItemWrite
 from hub.registry import repository as registry_repository
 from hub.registry import service as registry_service
+from hub.registry.items import save_service_item
+from hub.registry.schemas import ServiceItemWrite
 from storage.database import transaction
 from tests.factories import ID_CARD, TYPES, create_admin, create_grant, mint_admin_token
 from tests.lookups.conftest import World
@@ -126,7 +125,7 @@ def test_snapshots_are_kept_until_the_ttl_then_read_again(world: World) -> None:
 
     def load(session: Any) -> int:
         reads.append(1)
-        return len(lookups_repository.list_service_items(session))
+        return len(registry_repository.list_service_items(session))
 
     cache = ReferenceCache("service_item", load, ttl=0.3)
     with transaction(world.hub.session_factory) as session:
@@ -148,9 +147,9 @@ def test_each_database_has_its_own_snapshot(world: World, tmp_path: Any) -> None
     other = build_hub(make_settings(f"sqlite:///{tmp_path / 'other.sqlite3'}", tmp_path / "objects2"))
     try:
         with transaction(world.hub.session_factory) as session:
-            assert lookups_repository.item_materials(session, "MZCFBG") is not None
+            assert registry_repository.item_materials(session, "MZCFBG") is not None
         with transaction(other.session_factory) as session:
-            assert lookups_repository.item_materials(session, "MZCFBG") is None  # empty hub
+            assert registry_repository.item_materials(session, "MZCFBG") is None  # empty hub
             save_service_item(
                 session,
                 ServiceItemWrite.model_validate(
@@ -163,9 +162,9 @@ def test_each_database_has_its_own_snapshot(world: World, tmp_path: Any) -> None
                 ),
             )  # fmt: skip
         with transaction(other.session_factory) as session:
-            assert lookups_repository.item_materials(session, "ONLYHERE") is not None
+            assert registry_repository.item_materials(session, "ONLYHERE") is not None
         with transaction(world.hub.session_factory) as session:
-            assert lookups_repository.item_materials(session, "ONLYHERE") is None
+            assert registry_repository.item_materials(session, "ONLYHERE") is None
     finally:
         other.close()
 

@@ -27,8 +27,7 @@ from hub.contract import sdjwt
 from hub.contract.issuing import build_credential
 from hub.demo_data import sample_values
 from hub.kit.time import utcnow
-from hub.lookups import consents
-from hub.oauth import tokens
+from hub.oauth import consents, tokens
 from hub.registry import service as registry_service
 from storage.database import transaction
 from tests.factories import (

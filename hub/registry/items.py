@@ -8,19 +8,16 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from hub.access.models import Admin
-from hub.audit import service as audit
-from hub.errors import Forbidden, InvalidInput, NotFound, field_error
+from hub.errors import InvalidInput, NotFound, field_error
 from hub.kit.time import utcnow
-from hub.lookups import repository
-from hub.lookups.models import ServiceItem
-from hub.lookups.schemas import ServiceItemWrite
-from hub.registry import repository as registry_repository
+from hub.registry import repository
+from hub.registry.models import ServiceItem
+from hub.registry.schemas import ServiceItemWrite
 
 
 def load_service_items() -> list[dict[str, Any]]:
     """The Zhengzhou reference items shipped with the hub (``data/service_items.json``)."""
-    text = resources.files("hub.lookups").joinpath("data/service_items.json").read_text(encoding="utf-8")
+    text = resources.files("hub.registry").joinpath("data/service_items.json").read_text(encoding="utf-8")
     return list(json.loads(text))
 
 
@@ -35,7 +32,7 @@ def save_service_item(session: Session, data: ServiceItemWrite) -> ServiceItem:
                     field_error(where, "a material the hub does not hold needs names and no fields")
                 )
             continue
-        licence_type = registry_repository.get_licence_type(session, material.type_code)
+        licence_type = repository.get_licence_type(session, material.type_code)
         if licence_type is None:
             errors.append(field_error(f"{where}.type_code", "not in the catalog"))
             continue
@@ -60,9 +57,7 @@ def save_service_item(session: Session, data: ServiceItemWrite) -> ServiceItem:
     for name, value in values.items():
         setattr(row, name, value)
     row.updated_at = utcnow()
-    session.add(row)
-    session.flush()
-    repository.ITEM_MATERIALS.invalidate(session)  # lookups read items from an in-process cache
+    repository.save_service_item(session, row)
     return row
 
 
@@ -71,22 +66,6 @@ def seed_service_items(session: Session) -> int:
     for item in items:
         save_service_item(session, ServiceItemWrite.model_validate(item))
     return len(items)
-
-
-def admin_save_service_item(session: Session, code: str, data: ServiceItemWrite, *, by: Admin) -> ServiceItem:
-    """Service items are city-wide: only an admin of the city itself may change them."""
-    if by.role != "admin":
-        raise Forbidden("auditors may read but not change service items")
-    region = registry_repository.get_region(session, by.region_code)
-    if region is None or region.parent_code is not None:
-        raise Forbidden("service items are city-wide: a city administrator manages them")
-    if code != data.code:
-        raise InvalidInput(
-            "the path and the body name different items", errors=[field_error("code", "mismatch")]
-        )
-    item = save_service_item(session, data)
-    audit.record_change(session, by, "service_item.saved", item=code)
-    return item
 
 
 def get_service_item(session: Session, code: str) -> ServiceItem:
@@ -98,3 +77,13 @@ def get_service_item(session: Session, code: str) -> ServiceItem:
 
 def list_service_items(session: Session) -> list[ServiceItem]:
     return list(repository.list_service_items(session))
+
+
+def find_service_item(session: Session, code: str) -> ServiceItem | None:
+    return repository.get_service_item(session, code)
+
+
+def item_materials(session: Session, code: str) -> repository.ItemMaterials | None:
+    """Service item ``code`` as cached in process (writes here invalidate it at once; another process's
+    writes show within the cache TTL)."""
+    return repository.item_materials(session, code)

@@ -1,4 +1,4 @@
-"""Citizens' consents (DESIGN 5.3): which licences and fields go to which client, for which service item
+"""Citizens' consents: which licences and fields go to which client, for which service item
 and case. Approving makes a consent record and a hub-signed receipt (a JWS the citizen and the client can
 both keep); withdrawing it revokes every token issued under it, on the next request."""
 
@@ -8,7 +8,6 @@ import logging
 import secrets
 from typing import Any
 
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from hub.access.service import parse_licence_scope
@@ -16,10 +15,9 @@ from hub.audit import service as audit
 from hub.context import Hub
 from hub.errors import Conflict, NotFound
 from hub.kit.time import to_epoch, utcnow
-from hub.lookups import repository
-from hub.lookups.models import Consent
-from hub.oauth.models import IssuedToken
-from hub.registry import repository as registry_repository
+from hub.oauth import repository
+from hub.oauth.models import Consent
+from hub.registry import service as registry
 
 log = logging.getLogger("hub.consents")
 
@@ -31,7 +29,7 @@ def released_fields(session: Session, scopes: list[str]) -> list[dict[str, Any]]
     items = []
     for scope in scopes:
         parsed = parse_licence_scope(scope)
-        licence_type = registry_repository.catalog_type(session, parsed[0]) if parsed else None
+        licence_type = registry.catalog_type(session, parsed[0]) if parsed else None
         if parsed is None or licence_type is None:
             continue
         fields = [
@@ -79,8 +77,7 @@ def give(
         id=consent_id, subject=subject, client_id=client_id, purpose=purpose, case_id=case_id,
         scope=" ".join(scopes), released=released, receipt=receipt, given_at=now,
     )  # fmt: skip
-    session.add(consent)
-    session.flush()
+    repository.add_consent(session, consent)
     consent.given_leaf_index = audit.record(
         session, action="consent.given", outcome="ok", actor_kind="citizen", actor_id=subject,
         client_id=client_id, holder_index=subject.removeprefix("citizen:"), purpose=purpose, case_id=case_id,
@@ -99,11 +96,7 @@ def withdraw(session: Session, *, subject: str, consent_id: str) -> Consent:
         raise Conflict("this consent is already withdrawn")
     now = utcnow()
     consent.status, consent.withdrawn_at = "withdrawn", now
-    session.execute(
-        update(IssuedToken)
-        .where(IssuedToken.consent_id == consent_id, IssuedToken.revoked_at.is_(None))  # type: ignore[union-attr]
-        .values(revoked_at=now)
-    )
+    repository.revoke_consent_tokens(session, consent_id, now)
     consent.withdrawn_leaf_index = audit.record(
         session, action="consent.withdrawn", outcome="ok", actor_kind="citizen", actor_id=subject,
         client_id=consent.client_id, holder_index=subject.removeprefix("citizen:"), purpose=consent.purpose,
@@ -119,5 +112,4 @@ def list_for(session: Session, subject: str, *, limit: int | None = None, offset
 
 
 def is_in_force(session: Session, consent_id: str) -> bool:
-    stmt = select(Consent.status).where(Consent.id == consent_id)
-    return session.scalar(stmt) == "given"
+    return repository.consent_status(session, consent_id) == "given"
