@@ -22,6 +22,7 @@ from datetime import date
 from typing import Any
 
 from adapters.civil_affairs.source import JOINED_MARRIAGE
+from adapters.sdk.dates import parse_date
 from adapters.sdk.records import LicenceDraft, MappingError, SourceRecord
 from hub.contract.identifiers import check_citizen_id
 from hub.contract.status import LicenceStatus, StatusReason
@@ -61,25 +62,8 @@ ROSTER_REASON = {
     LicenceStatus.CANCELLED: StatusReason.ELIGIBILITY_ENDED,
 }
 
-_DATE_FORMS = (
-    re.compile(r"^(\d{4})(\d{2})(\d{2})$"),
-    re.compile(r"^(\d{4})[-./](\d{1,2})[-./](\d{1,2})$"),
-    re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日$"),
-)
 _PERIOD = re.compile(r"^(.+?)\s*至\s*(.+)$|^(\d{8})-(\d{8})$")
 _YUAN = re.compile(r"^(\d+)(?:\.0+)?\s*元?$")
-
-
-def parse_date(text: str) -> date | None:
-    """``20100520``, ``2010-05-20``, ``2010.05.20`` or ``2010年5月20日``; None if it is none of them."""
-    for form in _DATE_FORMS:
-        match = form.match(text.strip())
-        if match:
-            try:
-                return date(*(int(part) for part in match.groups()))
-            except ValueError:
-                return None
-    return None
 
 
 def parse_period(text: str) -> tuple[date, date]:

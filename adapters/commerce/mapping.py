@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from adapters.sdk.dates import iso_date, parse_date
 from adapters.sdk.records import LicenceDraft, MappingError, SourceRecord
 from hub.contract.identifiers import check_uscc
 from hub.contract.status import LicenceStatus, StatusReason
@@ -60,18 +60,8 @@ STATUS_DETAILS = {  # which date and reason columns explain a status
     LicenceStatus.TRANSFERRED: ("迁出日期", "迁出原因"),
 }
 
-_ISO_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
-
-
-def parse_date(text: str) -> date | None:
-    """A registry date (``2019-03-12``; some registries drop the leading zeros); None if it is none."""
-    match = _ISO_DATE.match(text.strip())
-    if not match:
-        return None
-    try:
-        return date(*(int(part) for part in match.groups()))
-    except ValueError:
-        return None
+# Registries write dates YYYY-MM-DD; some drop the leading zeros of month and day.
+REGISTRY_DATE_FORMS = (re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$"),)
 
 
 def _text(record: Mapping[str, Any], column: str) -> str:
@@ -126,8 +116,7 @@ def map_enterprise(record: Mapping[str, Any]) -> list[LicenceDraft]:
     for column, name in COLUMNS.items():
         text = _text(record, column)
         if text:
-            parsed = parse_date(text) if name in DATE_FIELDS else None
-            values[name] = parsed.isoformat() if parsed else text
+            values[name] = iso_date(text, REGISTRY_DATE_FORMS) if name in DATE_FIELDS else text
     id_type, id_number = _text(record, "法定代表人证件类型"), _text(record, "法定代表人证件号码")
     if id_number and id_type in RESIDENT_ID_CARD_TYPES:  # a passport number is no 公民身份号码
         values["legal_representative_id_number"] = id_number.upper()
@@ -136,11 +125,11 @@ def map_enterprise(record: Mapping[str, Any]) -> list[LicenceDraft]:
         values["registered_capital"] = capital
 
     problems: list[str] = []
-    valid_from = parse_date(_text(record, "营业期限自") or _text(record, "成立日期"))
+    valid_from = parse_date(_text(record, "营业期限自") or _text(record, "成立日期"), REGISTRY_DATE_FORMS)
     until_text = _text(record, "营业期限至")
     valid_until = None
     if until_text and until_text != LONG_TERM:
-        valid_until = parse_date(until_text)
+        valid_until = parse_date(until_text, REGISTRY_DATE_FORMS)
         if valid_until is None:
             problems.append("营业期限至: not a date YYYY-MM-DD (or 长期)")
         elif valid_from is not None and valid_until <= valid_from:

@@ -9,11 +9,11 @@ identity, fails the whole record here.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
+from adapters.sdk.dates import iso_date, parse_date
 from adapters.sdk.records import LicenceDraft, MappingError, SourceRecord
 from hub.contract.identifiers import check_citizen_id
 from hub.contract.status import LicenceStatus, StatusReason
@@ -48,30 +48,6 @@ DATE_FIELDS = {"birth_date", "registration_date", "query_period_from", "query_pe
                "valid_until"}  # fmt: skip
 PERSON_STATUS = {"": LicenceStatus.VALID, "正常": LicenceStatus.VALID, "注销": LicenceStatus.CANCELLED}
 CERTIFICATE_STATUS = {"": LicenceStatus.VALID, "有效": LicenceStatus.VALID, "作废": LicenceStatus.ANNULLED}
-
-_DATE_FORMS = (
-    re.compile(r"^(\d{4})(\d{2})(\d{2})$"),
-    re.compile(r"^(\d{4})[-./](\d{1,2})[-./](\d{1,2})$"),
-    re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日$"),
-)
-
-
-def parse_date(text: str) -> date | None:
-    """``20150101``, ``2015-01-01``, ``2015.01.01`` or ``2015年1月1日``; None if it is none of them."""
-    for form in _DATE_FORMS:
-        match = form.match(text.strip())
-        if match:
-            try:
-                return date(*(int(part) for part in match.groups()))
-            except ValueError:
-                return None
-    return None
-
-
-def iso_date(text: str) -> str:
-    """The date as YYYY-MM-DD, or the text unchanged when it is no date (the catalog check reports it)."""
-    parsed = parse_date(text) if text else None
-    return parsed.isoformat() if parsed else text
 
 
 def parse_validity(text: str) -> tuple[date, date | None]:
