@@ -1,13 +1,18 @@
 """What every department's command line shares: running a sync with a progress bar and a summary,
-showing the local state, and turning the SDK's errors into one clear line and exit code 1."""
+showing the local state, and turning the SDK's errors into one clear line and exit code 1.
+
+A department's ``__main__.py`` calls :func:`department_app` with what is its own (its id, its mapper, and
+how to open its source from the source's options) and adds its own commands, such as ``generate``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+import inspect
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Protocol
 
 import typer
 from rich.console import Console
@@ -26,7 +31,7 @@ from adapters.sdk.engine import ReadSource, SyncAborted, SyncEngine, SyncReport
 from adapters.sdk.hub_client import HubClient, HubRefused, HubUnavailable
 from adapters.sdk.issuing import KeyNotRegistered
 from adapters.sdk.keys import KeyFileError, load_private_key
-from adapters.sdk.records import Mapper, SourceError
+from adapters.sdk.records import Mapper, SourceError, SourceRecord
 from adapters.sdk.state import LocalState, StateError
 
 console = Console(stderr=True)
@@ -56,6 +61,79 @@ DryRunOption = Annotated[
 BatchSizeOption = Annotated[int, typer.Option(min=1, max=1000, help="Operations per batch.")]
 LogLevelOption = Annotated[str, typer.Option(help="Console log level (JSON lines on stderr).")]
 LogFileOption = Annotated[str | None, typer.Option(help="Also write INFO logs to this file.")]
+
+
+class Source(Protocol):
+    """What the engine reads: records after a cursor, and how many there are (for the progress bar)."""
+
+    def read(self, cursor: str | None) -> Iterable[SourceRecord]: ...
+
+    def pending(self, cursor: str | None) -> int: ...
+
+
+def department_app(
+    *, department: str, help: str, sync_help: str, open_source: Callable[..., Source], mapper: Mapper
+) -> typer.Typer:
+    """A department's command line with the `sync` and `status` commands every department has.
+
+    ``open_source`` declares the source's own options as its parameters, the way a typer command does,
+    the first of them ``source`` (``--source``, where the source is); `sync` takes those and the options
+    every department shares, opens the source with the former (closing it after, when it is a context
+    manager) and syncs it with ``mapper``. ``department`` is the default ``--department``."""
+    app = typer.Typer(help=help, no_args_is_help=True, add_completion=False)
+    app.command("sync", help=sync_help)(_sync_command(department, open_source, mapper))
+    add_status_command(app, department)
+    return app
+
+
+def _shared_sync_options(
+    hub: HubOption,
+    key: KeyOption,
+    client_id: ClientIdOption = None,
+    client_key: ClientKeyOption = None,
+    department: DepartmentOption = "",
+    state: StateOption = None,
+    dry_run: DryRunOption = False,
+    batch_size: BatchSizeOption = 500,
+    log_level: LogLevelOption = "WARNING",
+    log_file: LogFileOption = None,
+) -> None:
+    """Only a signature: the options of `sync` that every department shares, as typer reads them."""
+
+
+# Where the source's options stand among the shared ones in `sync --help`: ``--source`` first, the
+# others after these.
+_LAST_SHARED = ("log_level", "log_file")
+
+
+def _sync_command(department: str, open_source: Callable[..., Source], mapper: Mapper) -> Callable[..., None]:
+    """The `sync` command: a function whose signature is the source's options and the shared ones."""
+    source_parameters = list(inspect.signature(open_source, eval_str=True).parameters.values())
+    if not source_parameters or source_parameters[0].name != "source":
+        raise TypeError("open_source must take the --source option first")
+    shared = [
+        p.replace(default=department) if p.name == "department" else p
+        for p in inspect.signature(_shared_sync_options, eval_str=True).parameters.values()
+    ]
+    first, others = source_parameters[0], source_parameters[1:]
+    parameters = (
+        [first]
+        + [p for p in shared if p.name not in _LAST_SHARED]
+        + others
+        + [p for p in shared if p.name in _LAST_SHARED]
+    )
+
+    def sync(**arguments: Any) -> None:
+        source_arguments = {p.name: arguments.pop(p.name) for p in source_parameters}
+        with clear_errors(), ExitStack() as stack:
+            source = open_source(**source_arguments)
+            if isinstance(source, AbstractContextManager):
+                stack.enter_context(source)
+            options = sync_options(**arguments)
+            run_sync(options, read=source.read, pending=source.pending, mapper=mapper)
+
+    sync.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    return sync
 
 
 def sync_options(
