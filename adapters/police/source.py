@@ -18,14 +18,13 @@ again; unchanged records then cost nothing, because the engine compares content 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from adapters.sdk.parsing import JSONTooDeep, csv_rows, json_loads
-from adapters.sdk.records import SourceError, SourceRecord
+from adapters.sdk.parsing import JSONTooDeep, csv_record, csv_rows, decode_text, json_loads
+from adapters.sdk.records import JSONCursor, SourceError, SourceRecord
 
 POPULATION_FILE, CHANGES_FILE, CERTIFICATES_FILE, MANIFEST_FILE = (
     "population.csv", "changes.jsonl", "no_criminal_record.jsonl", "manifest.json",
@@ -36,18 +35,11 @@ CHANGE_OPS = ("new", "changed", "cancelled")
 
 
 @dataclass(frozen=True)
-class Cursor:
+class Cursor(JSONCursor):
     snapshot: str | None = None
     row: int = 0  # population.csv data rows read
     change: int = 0  # last change-log seq read
     certificate: int = 0  # certificate lines read
-
-    def dump(self) -> str:
-        return json.dumps(self.__dict__, separators=(",", ":"))
-
-    @classmethod
-    def load(cls, text: str | None) -> Cursor:
-        return cls(**json.loads(text)) if text else cls()
 
 
 @dataclass(frozen=True)
@@ -62,9 +54,7 @@ class ExportSummary:
 class PoliceSource:
     def __init__(self, directory: Path | str, *, encoding: str = "utf-8") -> None:
         self.directory = Path(directory)
-        self.encoding_name = encoding
-        # utf-8-sig also accepts the byte-order mark spreadsheet programs put at the start
-        self.encoding = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+        self.encoding = encoding  # of population.csv
         self._texts: dict[str, str] = {}
         self.summary = self.check()
 
@@ -79,24 +69,12 @@ class PoliceSource:
                 raise SourceError(f"{path}: missing (is --source the export directory?)")
             return ""
         data = path.read_bytes()
-        # --encoding is for the CSV export; JSON text is UTF-8 by definition (RFC 8259 §8.1).
-        encoding, encoding_name = (
-            (self.encoding, self.encoding_name) if name.endswith(".csv") else ("utf-8", "utf-8")
-        )
-        try:
-            text = data.decode(encoding)
-        except UnicodeDecodeError as exc:
-            line = data.count(b"\n", 0, exc.start) + 1
-            raise SourceError(
-                f"{path}: not valid {encoding_name} at byte {exc.start} (line {line}); "
-                + (
-                    "re-export as UTF-8, or pass --encoding gb18030 for a GB18030 export"
-                    if name.endswith(".csv")
-                    else "JSON lines must be UTF-8"
-                )
-            ) from None
-        except LookupError:
-            raise SourceError(f"unknown encoding {self.encoding_name!r}") from None
+        if name.endswith(".csv"):
+            text = decode_text(data, path, self.encoding)
+        else:
+            # --encoding is for the CSV export; JSON text is UTF-8 by definition, without a byte-order
+            # mark (RFC 8259 §8.1).
+            text = decode_text(data, path, "utf-8", hint="JSON lines must be UTF-8", byte_order_mark=False)
         self._texts[name] = text
         return text
 
@@ -205,9 +183,7 @@ class PoliceSource:
             if number <= cursor.row:
                 continue
             position = Cursor(cursor.snapshot, number, cursor.change, cursor.certificate).dump()
-            record: dict[str, Any] = dict(zip(header, (v.strip() for v in row), strict=False))
-            if len(row) != len(header):
-                record["_problem"] = f"row has {len(row)} fields, the header {len(header)}"
+            record = csv_record(header, row)
             yield SourceRecord(_person_key(record, f"row:{number}"), position, record, kind="person")
 
     def _changes(self, cursor: Cursor) -> Iterator[SourceRecord]:
