@@ -11,7 +11,12 @@ class County:
     code: str
     name: str
     weight: float  # share of the sample population
-    urban: bool  # a city district (区) rather than a county-level city or county
+
+    @property
+    def urban(self) -> bool:
+        """A city district (区) rather than a county-level city or county: GB/T 2260 numbers a city's
+        districts 01-20 in the code's last two digits, its counties 21-80, county-level cities 81-99."""
+        return 1 <= int(self.code[4:]) <= 20
 
     @property
     def short(self) -> str:
@@ -28,13 +33,18 @@ class County:
         """户口登记机关: the station (派出所) that keeps the household register."""
         return f"{self.police_bureau}{place}派出所"
 
+    def office(self, department: str) -> str:
+        """A county-level government office: a city district's is named with the city (郑州市金水区民政局),
+        a county-level city's or county's is not (巩义市民政局)."""
+        return f"郑州市{self.name}{department}" if self.urban else f"{self.name}{department}"
+
     @property
     def market_regulator(self) -> str:
-        return f"郑州市{self.name}市场监督管理局" if self.urban else f"{self.name}市场监督管理局"
+        return self.office("市场监督管理局")
 
     @property
     def civil_affairs(self) -> str:
-        return f"郑州市{self.name}民政局" if self.urban else f"{self.name}民政局"
+        return self.office("民政局")
 
     @property
     def marriage_office(self) -> str:
@@ -46,18 +56,18 @@ class County:
 
 
 COUNTIES = (
-    County("410102", "中原区", 0.11, True),
-    County("410103", "二七区", 0.10, True),
-    County("410104", "管城回族区", 0.08, True),
-    County("410105", "金水区", 0.16, True),
-    County("410106", "上街区", 0.02, True),
-    County("410108", "惠济区", 0.05, True),
-    County("410122", "中牟县", 0.07, False),
-    County("410181", "巩义市", 0.07, False),
-    County("410182", "荥阳市", 0.07, False),
-    County("410183", "新密市", 0.08, False),
-    County("410184", "新郑市", 0.11, False),
-    County("410185", "登封市", 0.08, False),
+    County("410102", "中原区", 0.11),
+    County("410103", "二七区", 0.10),
+    County("410104", "管城回族区", 0.08),
+    County("410105", "金水区", 0.16),
+    County("410106", "上街区", 0.02),
+    County("410108", "惠济区", 0.05),
+    County("410122", "中牟县", 0.07),
+    County("410181", "巩义市", 0.07),
+    County("410182", "荥阳市", 0.07),
+    County("410183", "新密市", 0.08),
+    County("410184", "新郑市", 0.11),
+    County("410185", "登封市", 0.08),
 )
 BY_CODE = {c.code: c for c in COUNTIES}
 
