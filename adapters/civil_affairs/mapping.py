@@ -37,10 +37,15 @@ CERTIFICATE_ELEMENT = {MARRIAGE: "结婚证字号", DIVORCE: "离婚证字号"}
 DIVORCE_REASON = "离婚登记"
 
 ROSTER_FIELDS = {
-    "证号": "certificate_number", "户主姓名": "holder_name", "户主身份证号": "holder_id_number",
-    "家庭住址": "address", "保障类别": "category", "分类施保类别": "assistance_class",
-    "家庭成员": "family_members", "发证机关": "issuing_authority",
-}  # fmt: skip
+    "证号": "certificate_number",
+    "户主姓名": "holder_name",
+    "户主身份证号": "holder_id_number",
+    "家庭住址": "address",
+    "保障类别": "category",
+    "分类施保类别": "assistance_class",
+    "家庭成员": "family_members",
+    "发证机关": "issuing_authority",
+}
 ROSTER_REQUIRED = (
     "证号",
     "户主姓名",
@@ -54,9 +59,13 @@ ROSTER_REQUIRED = (
 # The reason a case ended (income, work, property) says more about the household than a status may:
 # the statement carries the roster's state word only.
 ROSTER_STATUS = {
-    "": LicenceStatus.VALID, "在保": LicenceStatus.VALID, "正常": LicenceStatus.VALID,
-    "暂停": LicenceStatus.SUSPENDED, "停保": LicenceStatus.CANCELLED, "退保": LicenceStatus.CANCELLED,
-}  # fmt: skip
+    "": LicenceStatus.VALID,
+    "在保": LicenceStatus.VALID,
+    "正常": LicenceStatus.VALID,
+    "暂停": LicenceStatus.SUSPENDED,
+    "停保": LicenceStatus.CANCELLED,
+    "退保": LicenceStatus.CANCELLED,
+}
 ROSTER_REASON = {
     LicenceStatus.SUSPENDED: StatusReason.UNDER_REVIEW,
     LicenceStatus.CANCELLED: StatusReason.ELIGIBILITY_ENDED,
@@ -157,11 +166,17 @@ def _certificates(
     values, holders = _registration(record, type_code)
     registered = date.fromisoformat(values["registration_date"])
     return [
-        LicenceDraft(type_code, {**values, "holder_name": name, "holder_id_number": number},
-                     valid_from=registered, status=status, status_reason=reason,
-                     status_reason_code=code, part=part)
+        LicenceDraft(
+            type_code,
+            {**values, "holder_name": name, "holder_id_number": number},
+            valid_from=registered,
+            status=status,
+            status_reason=reason,
+            status_reason_code=code,
+            part=part,
+        )
         for part, name, number in holders
-    ]  # fmt: skip
+    ]
 
 
 def map_marriage(record: Mapping[str, Any]) -> list[LicenceDraft]:
@@ -222,10 +237,16 @@ def map_subsistence(row: Mapping[str, Any]) -> list[LicenceDraft]:
         values["valid_from"], values["valid_until"] = valid_from.isoformat(), valid_until.isoformat()
     status = ROSTER_STATUS[state]
     return [
-        LicenceDraft(SUBSISTENCE, values, valid_from=valid_from, valid_until=valid_until, status=status,
-                     status_reason=state if status is not LicenceStatus.VALID else None,
-                     status_reason_code=ROSTER_REASON.get(status))
-    ]  # fmt: skip
+        LicenceDraft(
+            SUBSISTENCE,
+            values,
+            valid_from=valid_from,
+            valid_until=valid_until,
+            status=status,
+            status_reason=state if status is not LicenceStatus.VALID else None,
+            status_reason_code=ROSTER_REASON.get(status),
+        )
+    ]
 
 
 def map_record(record: SourceRecord) -> list[LicenceDraft]:

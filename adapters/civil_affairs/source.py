@@ -28,8 +28,20 @@ from adapters.sdk.parsing import csv_record, csv_rows, decode_text
 from adapters.sdk.records import JSONCursor, SourceError, SourceRecord
 
 REGISTRATIONS_FILE, ROSTER_FILE = "marriage_registrations.xml", "subsistence_roster.csv"
-ROSTER_COLUMNS = ("证号", "户主姓名", "户主身份证号", "家庭住址", "保障类别", "保障人数", "月保障金额",
-                  "家庭成员", "发证机关", "发证日期", "有效期", "状态")  # fmt: skip
+ROSTER_COLUMNS = (
+    "证号",
+    "户主姓名",
+    "户主身份证号",
+    "家庭住址",
+    "保障类别",
+    "保障人数",
+    "月保障金额",
+    "家庭成员",
+    "发证机关",
+    "发证日期",
+    "有效期",
+    "状态",
+)
 JOINED_MARRIAGE = "原结婚登记"  # the marriage record a divorce record is read with
 KINDS = {"结婚": "marriage", "离婚": "divorce"}
 

@@ -61,8 +61,9 @@ def generate(
     records = registry_records(population, seed=seed)
     events = evolve_registry(records, population, fraction=changes, seed=seed + 1) if changes else []
     path = write_snapshot(records, out)
-    console.print(f"wrote {len(records)} enterprise records ({len(events)} changed after the snapshot) "
-                  f"to {path}")  # fmt: skip
+    console.print(
+        f"wrote {len(records)} enterprise records ({len(events)} changed after the snapshot) to {path}"
+    )
 
 
 @app.command()

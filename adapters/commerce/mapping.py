@@ -30,29 +30,44 @@ RESIDENT_ID_CARD_TYPES = ("", "中华人民共和国居民身份证", "居民身
 
 # Registry column → business licence field, for the values copied as they are (text, or dates).
 COLUMNS = {
-    "证照编号": "licence_number", "企业名称": "name", "类型": "entity_type",
-    "法定代表人": "legal_representative", "经营范围": "business_scope", "成立日期": "establishment_date",
-    "营业期限自": "business_term_from", "住所": "domicile", "登记机关": "registration_authority",
+    "证照编号": "licence_number",
+    "企业名称": "name",
+    "类型": "entity_type",
+    "法定代表人": "legal_representative",
+    "经营范围": "business_scope",
+    "成立日期": "establishment_date",
+    "营业期限自": "business_term_from",
+    "住所": "domicile",
+    "登记机关": "registration_authority",
     "核准日期": "registration_date",
-}  # fmt: skip
+}
 DATE_FIELDS = {"establishment_date", "business_term_from", "business_term_until", "registration_date"}
 
 # 登记状态 as registries write it, with and without the parenthesised detail.
 REGISTRATION_STATUS = {
-    "存续": LicenceStatus.VALID, "存续（在营、开业、在册）": LicenceStatus.VALID,
-    "在业": LicenceStatus.VALID, "在营": LicenceStatus.VALID, "开业": LicenceStatus.VALID,
-    "注销": LicenceStatus.CANCELLED, "吊销，已注销": LicenceStatus.CANCELLED,
-    "吊销": LicenceStatus.REVOKED, "吊销，未注销": LicenceStatus.REVOKED,
-    "撤销": LicenceStatus.ANNULLED, "迁出": LicenceStatus.TRANSFERRED,
-}  # fmt: skip
+    "存续": LicenceStatus.VALID,
+    "存续（在营、开业、在册）": LicenceStatus.VALID,
+    "在业": LicenceStatus.VALID,
+    "在营": LicenceStatus.VALID,
+    "开业": LicenceStatus.VALID,
+    "注销": LicenceStatus.CANCELLED,
+    "吊销，已注销": LicenceStatus.CANCELLED,
+    "吊销": LicenceStatus.REVOKED,
+    "吊销，未注销": LicenceStatus.REVOKED,
+    "撤销": LicenceStatus.ANNULLED,
+    "迁出": LicenceStatus.TRANSFERRED,
+}
 # The public code for each 登记状态 that is not 存续: a penalty (吊销, even when later 注销) or an error
 # (撤销) says so; a 注销 or 迁出 ends this registration, for whatever reason (the reason column goes as
 # the text).
 REASON_CODE = {
-    "注销": StatusReason.REGISTRATION_ENDED, "迁出": StatusReason.REGISTRATION_ENDED,
-    "吊销": StatusReason.PENALTY, "吊销，未注销": StatusReason.PENALTY, "吊销，已注销": StatusReason.PENALTY,
+    "注销": StatusReason.REGISTRATION_ENDED,
+    "迁出": StatusReason.REGISTRATION_ENDED,
+    "吊销": StatusReason.PENALTY,
+    "吊销，未注销": StatusReason.PENALTY,
+    "吊销，已注销": StatusReason.PENALTY,
     "撤销": StatusReason.ISSUED_IN_ERROR,
-}  # fmt: skip
+}
 STATUS_DETAILS = {  # which date and reason columns explain a status
     LicenceStatus.CANCELLED: ("注销日期", "注销原因"),
     LicenceStatus.REVOKED: ("吊销日期", "吊销原因"),
@@ -138,10 +153,16 @@ def map_enterprise(record: Mapping[str, Any]) -> list[LicenceDraft]:
             values["business_term_until"] = valid_until.isoformat()
     return [
         LicenceDraft(
-            BUSINESS_LICENCE, values, valid_from=valid_from, valid_until=valid_until, status=status,
-            status_reason=reason, status_reason_code=code, problems=tuple(problems),
+            BUSINESS_LICENCE,
+            values,
+            valid_from=valid_from,
+            valid_until=valid_until,
+            status=status,
+            status_reason=reason,
+            status_reason_code=code,
+            problems=tuple(problems),
         )
-    ]  # fmt: skip
+    ]
 
 
 def map_record(record: SourceRecord) -> list[LicenceDraft]:

@@ -49,8 +49,10 @@ def generate(
     """Write a sample export from the shared sample population."""
     population = generate_population(citizens, seed)
     info = write_export(population, out, seed=seed, encoding=encoding)
-    console.print(f"wrote {info.people} residents, {info.broken_rows} broken rows and {info.certificates} "
-                  f"certificates to {out}")  # fmt: skip
+    console.print(
+        f"wrote {info.people} residents, {info.broken_rows} broken rows and {info.certificates} "
+        f"certificates to {out}"
+    )
     if changes:
         events = append_changes(population, out, fraction=changes, seed=seed + 1)
         console.print(f"appended {len(events)} change-log entries")

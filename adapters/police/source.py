@@ -27,10 +27,27 @@ from adapters.sdk.parsing import JSONTooDeep, csv_record, csv_rows, decode_text,
 from adapters.sdk.records import JSONCursor, SourceError, SourceRecord
 
 POPULATION_FILE, CHANGES_FILE, CERTIFICATES_FILE, MANIFEST_FILE = (
-    "population.csv", "changes.jsonl", "no_criminal_record.jsonl", "manifest.json",
-)  # fmt: skip
-REQUIRED_COLUMNS = ("公民身份号码", "姓名", "性别", "民族", "出生日期", "住址", "户号", "户别", "户主姓名",
-                    "与户主关系", "户口登记机关", "登记日期", "签发机关", "有效期限")  # fmt: skip
+    "population.csv",
+    "changes.jsonl",
+    "no_criminal_record.jsonl",
+    "manifest.json",
+)
+REQUIRED_COLUMNS = (
+    "公民身份号码",
+    "姓名",
+    "性别",
+    "民族",
+    "出生日期",
+    "住址",
+    "户号",
+    "户别",
+    "户主姓名",
+    "与户主关系",
+    "户口登记机关",
+    "登记日期",
+    "签发机关",
+    "有效期限",
+)
 CHANGE_OPS = ("new", "changed", "cancelled")
 
 
@@ -170,8 +187,12 @@ class PoliceSource:
                 )
             cursor = Cursor(summary.snapshot_id, 0, summary.changes_after, cursor.certificate)
         yield from self._population(cursor)
-        cursor = Cursor(cursor.snapshot, summary.population_rows, max(cursor.change, summary.changes_after),
-                        cursor.certificate)  # fmt: skip
+        cursor = Cursor(
+            cursor.snapshot,
+            summary.population_rows,
+            max(cursor.change, summary.changes_after),
+            cursor.certificate,
+        )
         yield from self._changes(cursor)
         last_change = max([cursor.change] + [e["seq"] for _, e in self._json_lines(CHANGES_FILE)])
         yield from self._certificates(Cursor(cursor.snapshot, cursor.row, last_change, cursor.certificate))

@@ -153,10 +153,17 @@ def sync_options(
     if not dry_run and not client_id:
         raise typer.BadParameter("needed unless --dry-run", param_hint="--client-id")
     return SyncOptions(
-        hub=hub, client_id=client_id, key=key, client_key=client_key, department=department,
-        state=state or default_state_file(department), dry_run=dry_run, batch_size=batch_size,
-        log_level=log_level, log_file=log_file,
-    )  # fmt: skip
+        hub=hub,
+        client_id=client_id,
+        key=key,
+        client_key=client_key,
+        department=department,
+        state=state or default_state_file(department),
+        dry_run=dry_run,
+        batch_size=batch_size,
+        log_level=log_level,
+        log_file=log_file,
+    )
 
 
 def add_status_command(app: typer.Typer, default_department: str) -> None:
@@ -218,10 +225,15 @@ def run_sync(
     ):
         task = progress.add_task("records", total=None)
         engine = SyncEngine(
-            hub=hub, state=state, department_id=options.department, signing_key=signing_key, mapper=mapper,
-            batch_size=options.batch_size, dry_run=options.dry_run,
+            hub=hub,
+            state=state,
+            department_id=options.department,
+            signing_key=signing_key,
+            mapper=mapper,
+            batch_size=options.batch_size,
+            dry_run=options.dry_run,
             on_record=lambda report: progress.update(task, completed=report.records),
-        )  # fmt: skip
+        )
 
         def counted_read(cursor: str | None) -> Iterator:
             progress.update(task, total=pending(cursor))
@@ -237,9 +249,15 @@ def run_sync(
 
 def _progress() -> Progress:
     return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
-        TimeElapsedColumn(), console=console, transient=True, disable=not console.is_terminal,
-    )  # fmt: skip
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    )
 
 
 def print_report(report: SyncReport) -> None:
@@ -247,21 +265,28 @@ def print_report(report: SyncReport) -> None:
     table = Table(title=title, show_header=False)
     rate = report.records / report.seconds if report.seconds else 0.0
     for label, value in (
-        ("records read", report.records), ("issued", report.issued),
+        ("records read", report.records),
+        ("issued", report.issued),
         ("updated (new version)", report.updated),
-        ("status changes", report.status_changes), ("unchanged", report.unchanged),
-        ("dead letters (mapping)", report.dead_letters), ("rejected by the hub", report.rejected),
-        ("batches pushed", report.batches), ("batches replayed", report.replayed_batches),
-        ("feed sequence", report.last_sequence), ("seconds", report.seconds), ("records/s", f"{rate:,.0f}"),
-    ):  # fmt: skip
+        ("status changes", report.status_changes),
+        ("unchanged", report.unchanged),
+        ("dead letters (mapping)", report.dead_letters),
+        ("rejected by the hub", report.rejected),
+        ("batches pushed", report.batches),
+        ("batches replayed", report.replayed_batches),
+        ("feed sequence", report.last_sequence),
+        ("seconds", report.seconds),
+        ("records/s", f"{rate:,.0f}"),
+    ):
         table.add_row(label, str(value))
     Console().print(table)
     if report.adopted_at_sequence:
         console.print(
             f"[yellow]warning:[/] the state file was new but the hub's feed was at sequence "
             f"{report.adopted_at_sequence}: continued from there; records the hub already holds were "
-            "issued again as new licences", highlight=False,
-        )  # fmt: skip
+            "issued again as new licences",
+            highlight=False,
+        )
     if report.dead_letters or report.rejected:
         console.print("[yellow]some records went to the dead-letter store; see the `status` command[/]")
 
@@ -305,8 +330,14 @@ def show_status(state_path: Path, *, limit: int = 20, show_keys: bool = False) -
         )
         for letter in state.dead_letters(limit=limit):
             key = letter["record_key"] if show_keys else mask(letter["record_key"])
-            letters.add_row(str(letter["id"]), letter["created_at"], key, letter["type_code"] or "(record)",
-                            letter["stage"], letter["reason"])  # fmt: skip
+            letters.add_row(
+                str(letter["id"]),
+                letter["created_at"],
+                key,
+                letter["type_code"] or "(record)",
+                letter["stage"],
+                letter["reason"],
+            )
         out.print(letters)
     finally:
         state.close()
