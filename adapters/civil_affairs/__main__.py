@@ -19,60 +19,28 @@ from adapters.civil_affairs.generate import append_events, write_export
 from adapters.civil_affairs.mapping import map_record
 from adapters.civil_affairs.source import CivilAffairsSource
 from adapters.samples.population import generate as generate_population
-from adapters.sdk.cli import (
-    BatchSizeOption,
-    ClientIdOption,
-    ClientKeyOption,
-    DepartmentOption,
-    DryRunOption,
-    HubOption,
-    KeyOption,
-    LogFileOption,
-    LogLevelOption,
-    StateOption,
-    add_status_command,
-    clear_errors,
-    console,
-    run_sync,
-    sync_options,
-)
-
-DEPARTMENT = "zz-civil"
-app = typer.Typer(help="Civil affairs (民政局) adapter: marriage registrations and the 低保 roster.",
-                  no_args_is_help=True, add_completion=False)  # fmt: skip
+from adapters.sdk.cli import console, department_app
 
 
-@app.command()
-def sync(
+def open_source(
     source: Annotated[
         Path, typer.Option(help="Export directory (marriage_registrations.xml, subsistence_roster.csv).")
     ],
-    hub: HubOption,
-    key: KeyOption,
-    client_id: ClientIdOption = None,
-    client_key: ClientKeyOption = None,
-    department: DepartmentOption = DEPARTMENT,
-    state: StateOption = None,
-    dry_run: DryRunOption = False,
-    batch_size: BatchSizeOption = 500,
     encoding: Annotated[
         str,
         typer.Option(help="Encoding of subsistence_roster.csv (e.g. gb18030); the XML declares its own."),
     ] = "utf-8",
-    log_level: LogLevelOption = "WARNING",
-    log_file: LogFileOption = None,
-) -> None:
-    """Push what changed in the export since the last sync."""
-    with clear_errors():
-        civil = CivilAffairsSource(source, encoding=encoding)
-        options = sync_options(
-            hub=hub, client_id=client_id, key=key, client_key=client_key, department=department, state=state,
-            dry_run=dry_run, batch_size=batch_size, log_level=log_level, log_file=log_file,
-        )  # fmt: skip
-        run_sync(options, read=civil.read, pending=civil.pending, mapper=map_record)
+) -> CivilAffairsSource:
+    return CivilAffairsSource(source, encoding=encoding)
 
 
-add_status_command(app, DEPARTMENT)
+app = department_app(
+    department="zz-civil",
+    help="Civil affairs (民政局) adapter: marriage registrations and the 低保 roster.",
+    sync_help="Push what changed in the export since the last sync.",
+    open_source=open_source,
+    mapper=map_record,
+)
 
 
 @app.command()

@@ -55,37 +55,52 @@ def _party(population: Population, marriage: Marriage, side: str) -> dict[str, s
     if citizen is None:
         spouse = marriage.foreign_spouse
         assert spouse is not None, f"{number} is neither a citizen nor a foreign spouse"
-        return {"姓名": spouse.name, "性别": spouse.sex, "国籍": spouse.nationality,
-                "出生日期": spouse.birth_date.isoformat(), "身份证件类型": spouse.document_type,
-                "身份证件号": spouse.document_number}  # fmt: skip
+        return {
+            "姓名": spouse.name,
+            "性别": spouse.sex,
+            "国籍": spouse.nationality,
+            "出生日期": spouse.birth_date.isoformat(),
+            "身份证件类型": spouse.document_type,
+            "身份证件号": spouse.document_number,
+        }
     return _citizen_party(citizen)
 
 
 def _citizen_party(citizen: Citizen) -> dict[str, str]:
-    return {"姓名": citizen.name, "性别": citizen.sex, "国籍": "中国",
-            "出生日期": citizen.birth_date.isoformat(), "身份证件类型": "居民身份证",
-            "身份证件号": citizen.id_number}  # fmt: skip
+    return {
+        "姓名": citizen.name,
+        "性别": citizen.sex,
+        "国籍": "中国",
+        "出生日期": citizen.birth_date.isoformat(),
+        "身份证件类型": "居民身份证",
+        "身份证件号": citizen.id_number,
+    }
 
 
 def marriage_record(population: Population, marriage: Marriage) -> dict[str, Any]:
     """The 结婚登记 record of ``marriage`` (without its 登记流水号)."""
     return {
-        "登记类型": "结婚", "登记日期": marriage.registered_on.isoformat(),
+        "登记类型": "结婚",
+        "登记日期": marriage.registered_on.isoformat(),
         "结婚证字号": marriage.certificate,
         "婚姻登记机关": zz.BY_CODE[marriage.county].marriage_office,
-        "男方": _party(population, marriage, "男方"), "女方": _party(population, marriage, "女方"),
+        "男方": _party(population, marriage, "男方"),
+        "女方": _party(population, marriage, "女方"),
         "备注": "涉外婚姻" if marriage.foreign_spouse else "",
-    }  # fmt: skip
+    }
 
 
 def divorce_record(population: Population, marriage: Marriage) -> dict[str, Any]:
     assert marriage.divorced_on and marriage.divorce_certificate
     return {
-        "登记类型": "离婚", "登记日期": marriage.divorced_on.isoformat(),
-        "离婚证字号": marriage.divorce_certificate, "原结婚证字号": marriage.certificate,
+        "登记类型": "离婚",
+        "登记日期": marriage.divorced_on.isoformat(),
+        "离婚证字号": marriage.divorce_certificate,
+        "原结婚证字号": marriage.certificate,
         "婚姻登记机关": zz.BY_CODE[marriage.county].marriage_office,
-        "男方": _party(population, marriage, "男方"), "女方": _party(population, marriage, "女方"),
-    }  # fmt: skip
+        "男方": _party(population, marriage, "男方"),
+        "女方": _party(population, marriage, "女方"),
+    }
 
 
 def roster_row(population: Population, case: Subsistence) -> dict[str, str]:
@@ -94,14 +109,20 @@ def roster_row(population: Population, case: Subsistence) -> dict[str, str]:
         f"{population.citizens[m].name}（{population.citizens[m].relationship}）" for m in household.members
     )
     return {
-        "证号": case.certificate, "户主姓名": population.citizens[case.holder].name,
-        "户主身份证号": case.holder, "家庭住址": household.address, "保障类别": case.category,
-        "分类施保类别": case.assistance_class, "保障人数": str(case.covered_persons),
-        "月保障金额": str(case.monthly_amount_yuan), "家庭成员": members,
-        "发证机关": zz.BY_CODE[household.county].civil_affairs, "发证日期": case.issued_on.isoformat(),
+        "证号": case.certificate,
+        "户主姓名": population.citizens[case.holder].name,
+        "户主身份证号": case.holder,
+        "家庭住址": household.address,
+        "保障类别": case.category,
+        "分类施保类别": case.assistance_class,
+        "保障人数": str(case.covered_persons),
+        "月保障金额": str(case.monthly_amount_yuan),
+        "家庭成员": members,
+        "发证机关": zz.BY_CODE[household.county].civil_affairs,
+        "发证日期": case.issued_on.isoformat(),
         "有效期": f"{case.issued_on.isoformat()}至{case.valid_until.isoformat()}",
         "状态": "停保" if case.ended_on else "在保",
-    }  # fmt: skip
+    }
 
 
 def registrations(population: Population) -> list[dict[str, Any]]:
@@ -244,8 +265,13 @@ def append_events(
     directory = Path(directory)
     rng = random.Random(seed)
     on = AS_OF + timedelta(days=1)
-    married = [m for m in population.marriages if m.divorced_on is None
-               and population.citizens[m.husband].alive and population.citizens[m.wife].alive]  # fmt: skip
+    married = [
+        m
+        for m in population.marriages
+        if m.divorced_on is None
+        and population.citizens[m.husband].alive
+        and population.citizens[m.wife].alive
+    ]
     events = CivilEvents(divorced=rng.sample(married, min(divorces, len(married))))
     serial = _last_divorce_serial(population, on.year)
     for marriage in events.divorced:

@@ -22,6 +22,7 @@ from datetime import date
 from typing import Any
 
 from adapters.civil_affairs.source import JOINED_MARRIAGE
+from adapters.sdk.dates import parse_date
 from adapters.sdk.records import LicenceDraft, MappingError, SourceRecord
 from hub.contract.identifiers import check_citizen_id
 from hub.contract.status import LicenceStatus, StatusReason
@@ -36,10 +37,15 @@ CERTIFICATE_ELEMENT = {MARRIAGE: "结婚证字号", DIVORCE: "离婚证字号"}
 DIVORCE_REASON = "离婚登记"
 
 ROSTER_FIELDS = {
-    "证号": "certificate_number", "户主姓名": "holder_name", "户主身份证号": "holder_id_number",
-    "家庭住址": "address", "保障类别": "category", "分类施保类别": "assistance_class",
-    "家庭成员": "family_members", "发证机关": "issuing_authority",
-}  # fmt: skip
+    "证号": "certificate_number",
+    "户主姓名": "holder_name",
+    "户主身份证号": "holder_id_number",
+    "家庭住址": "address",
+    "保障类别": "category",
+    "分类施保类别": "assistance_class",
+    "家庭成员": "family_members",
+    "发证机关": "issuing_authority",
+}
 ROSTER_REQUIRED = (
     "证号",
     "户主姓名",
@@ -53,33 +59,20 @@ ROSTER_REQUIRED = (
 # The reason a case ended (income, work, property) says more about the household than a status may:
 # the statement carries the roster's state word only.
 ROSTER_STATUS = {
-    "": LicenceStatus.VALID, "在保": LicenceStatus.VALID, "正常": LicenceStatus.VALID,
-    "暂停": LicenceStatus.SUSPENDED, "停保": LicenceStatus.CANCELLED, "退保": LicenceStatus.CANCELLED,
-}  # fmt: skip
+    "": LicenceStatus.VALID,
+    "在保": LicenceStatus.VALID,
+    "正常": LicenceStatus.VALID,
+    "暂停": LicenceStatus.SUSPENDED,
+    "停保": LicenceStatus.CANCELLED,
+    "退保": LicenceStatus.CANCELLED,
+}
 ROSTER_REASON = {
     LicenceStatus.SUSPENDED: StatusReason.UNDER_REVIEW,
     LicenceStatus.CANCELLED: StatusReason.ELIGIBILITY_ENDED,
 }
 
-_DATE_FORMS = (
-    re.compile(r"^(\d{4})(\d{2})(\d{2})$"),
-    re.compile(r"^(\d{4})[-./](\d{1,2})[-./](\d{1,2})$"),
-    re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日$"),
-)
 _PERIOD = re.compile(r"^(.+?)\s*至\s*(.+)$|^(\d{8})-(\d{8})$")
 _YUAN = re.compile(r"^(\d+)(?:\.0+)?\s*元?$")
-
-
-def parse_date(text: str) -> date | None:
-    """``20100520``, ``2010-05-20``, ``2010.05.20`` or ``2010年5月20日``; None if it is none of them."""
-    for form in _DATE_FORMS:
-        match = form.match(text.strip())
-        if match:
-            try:
-                return date(*(int(part) for part in match.groups()))
-            except ValueError:
-                return None
-    return None
 
 
 def parse_period(text: str) -> tuple[date, date]:
@@ -173,11 +166,17 @@ def _certificates(
     values, holders = _registration(record, type_code)
     registered = date.fromisoformat(values["registration_date"])
     return [
-        LicenceDraft(type_code, {**values, "holder_name": name, "holder_id_number": number},
-                     valid_from=registered, status=status, status_reason=reason,
-                     status_reason_code=code, part=part)
+        LicenceDraft(
+            type_code,
+            {**values, "holder_name": name, "holder_id_number": number},
+            valid_from=registered,
+            status=status,
+            status_reason=reason,
+            status_reason_code=code,
+            part=part,
+        )
         for part, name, number in holders
-    ]  # fmt: skip
+    ]
 
 
 def map_marriage(record: Mapping[str, Any]) -> list[LicenceDraft]:
@@ -238,10 +237,16 @@ def map_subsistence(row: Mapping[str, Any]) -> list[LicenceDraft]:
         values["valid_from"], values["valid_until"] = valid_from.isoformat(), valid_until.isoformat()
     status = ROSTER_STATUS[state]
     return [
-        LicenceDraft(SUBSISTENCE, values, valid_from=valid_from, valid_until=valid_until, status=status,
-                     status_reason=state if status is not LicenceStatus.VALID else None,
-                     status_reason_code=ROSTER_REASON.get(status))
-    ]  # fmt: skip
+        LicenceDraft(
+            SUBSISTENCE,
+            values,
+            valid_from=valid_from,
+            valid_until=valid_until,
+            status=status,
+            status_reason=state if status is not LicenceStatus.VALID else None,
+            status_reason_code=ROSTER_REASON.get(status),
+        )
+    ]
 
 
 def map_record(record: SourceRecord) -> list[LicenceDraft]:

@@ -113,12 +113,15 @@ def parse_registry_export(data: bytes, path: Path) -> RegistryExport:
     return RegistryExport(builder.attributes, builder.records, builder.lines)
 
 
-_TRUNCATION_CODES = {
-    code
-    for message, code in expat.errors.codes.items()
-    if message in (expat.errors.XML_ERROR_NO_ELEMENTS, expat.errors.XML_ERROR_UNCLOSED_TOKEN,
-                   expat.errors.XML_ERROR_PARTIAL_CHAR, expat.errors.XML_ERROR_UNCLOSED_CDATA_SECTION)
-}  # fmt: skip
+_TRUNCATION_CODES = {  # the errors of a document that stops early, as a truncated export does
+    expat.errors.codes[message]
+    for message in (
+        expat.errors.XML_ERROR_NO_ELEMENTS,
+        expat.errors.XML_ERROR_UNCLOSED_TOKEN,
+        expat.errors.XML_ERROR_PARTIAL_CHAR,
+        expat.errors.XML_ERROR_UNCLOSED_CDATA_SECTION,
+    )
+}
 
 
 class _Builder:

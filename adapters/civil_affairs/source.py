@@ -18,43 +18,45 @@ marriage certificate number as their key: a divorce addresses the licences of it
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from adapters.civil_affairs.registry_xml import RegistryExport, parse_registry_export
-from adapters.sdk.parsing import csv_rows
-from adapters.sdk.records import SourceError, SourceRecord
+from adapters.sdk.parsing import csv_record, csv_rows, decode_text
+from adapters.sdk.records import JSONCursor, SourceError, SourceRecord
 
 REGISTRATIONS_FILE, ROSTER_FILE = "marriage_registrations.xml", "subsistence_roster.csv"
-ROSTER_COLUMNS = ("证号", "户主姓名", "户主身份证号", "家庭住址", "保障类别", "保障人数", "月保障金额",
-                  "家庭成员", "发证机关", "发证日期", "有效期", "状态")  # fmt: skip
+ROSTER_COLUMNS = (
+    "证号",
+    "户主姓名",
+    "户主身份证号",
+    "家庭住址",
+    "保障类别",
+    "保障人数",
+    "月保障金额",
+    "家庭成员",
+    "发证机关",
+    "发证日期",
+    "有效期",
+    "状态",
+)
 JOINED_MARRIAGE = "原结婚登记"  # the marriage record a divorce record is read with
 KINDS = {"结婚": "marriage", "离婚": "divorce"}
 
 
 @dataclass(frozen=True)
-class Cursor:
+class Cursor(JSONCursor):
     serial: int = 0  # last 登记流水号 read
     roster: str | None = None  # digest of the roster read
     row: int = 0  # roster rows read
-
-    def dump(self) -> str:
-        return json.dumps(self.__dict__, separators=(",", ":"))
-
-    @classmethod
-    def load(cls, text: str | None) -> Cursor:
-        return cls(**json.loads(text)) if text else cls()
 
 
 class CivilAffairsSource:
     def __init__(self, directory: Path | str, *, encoding: str = "utf-8") -> None:
         self.directory = Path(directory)
-        self.encoding_name = encoding
-        # utf-8-sig also accepts the byte-order mark spreadsheet programs put at the start
-        self.encoding = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+        self.encoding = encoding  # of subsistence_roster.csv; the XML declares its own
         self.registrations = RegistryExport({}, [])
         self.serials: list[int] = []
         self.roster_digest: str | None = None
@@ -92,16 +94,7 @@ class CivilAffairsSource:
         return serials
 
     def _roster(self, path: Path, data: bytes) -> list[dict[str, Any]]:
-        try:
-            text = data.decode(self.encoding)
-        except UnicodeDecodeError as exc:
-            line = data.count(b"\n", 0, exc.start) + 1
-            raise SourceError(
-                f"{path}: not valid {self.encoding_name} at byte {exc.start} (line {line}); re-export as "
-                "UTF-8, or pass --encoding gb18030 for a GB18030 export"
-            ) from None
-        except LookupError:
-            raise SourceError(f"unknown encoding {self.encoding_name!r}") from None
+        text = decode_text(data, path, self.encoding)
         reader = csv_rows(text, path)
         header = [h.strip() for h in next(reader, [])]
         if not header:
@@ -113,10 +106,7 @@ class CivilAffairsSource:
         for row in reader:
             if not any(v.strip() for v in row):
                 continue
-            record: dict[str, Any] = dict(zip(header, (v.strip() for v in row), strict=False))
-            if len(row) != len(header):
-                record["_problem"] = f"row has {len(row)} fields, the header {len(header)}"
-            rows.append(record)
+            rows.append(csv_record(header, row))
         return rows
 
     # -- reading ------------------------------------------------------------------------------------------

@@ -22,42 +22,13 @@ from adapters.commerce.source import MAX_PAGE_SIZE, CommerceSource
 from adapters.commerce.standin import API_PREFIX, RegistryStandIn
 from adapters.commerce.standin import serve as serve_standin
 from adapters.samples.population import generate as generate_population
-from adapters.sdk.cli import (
-    BatchSizeOption,
-    ClientIdOption,
-    ClientKeyOption,
-    DepartmentOption,
-    DryRunOption,
-    HubOption,
-    KeyOption,
-    LogFileOption,
-    LogLevelOption,
-    StateOption,
-    add_status_command,
-    clear_errors,
-    console,
-    run_sync,
-    sync_options,
-)
-
-DEPARTMENT = "zz-amr"
-app = typer.Typer(help="Commerce (市场监督管理局) adapter: the enterprise registry API → business licences.",
-                  no_args_is_help=True, add_completion=False)  # fmt: skip
+from adapters.sdk.cli import console, department_app
 
 
-@app.command()
-def sync(
+def open_source(
     source: Annotated[
         str, typer.Option(help="The registry API's base URL (…/api/v1; /enterprises is added).")
     ],
-    hub: HubOption,
-    key: KeyOption,
-    client_id: ClientIdOption = None,
-    client_key: ClientKeyOption = None,
-    department: DepartmentOption = DEPARTMENT,
-    state: StateOption = None,
-    dry_run: DryRunOption = False,
-    batch_size: BatchSizeOption = 500,
     page_size: Annotated[
         int, typer.Option(min=1, max=MAX_PAGE_SIZE, help="Records per registry API page.")
     ] = 200,
@@ -65,19 +36,17 @@ def sync(
         str | None,
         typer.Option(envvar="COMMERCE_SOURCE_TOKEN", help="Bearer token the registry API asks for, if any."),
     ] = None,
-    log_level: LogLevelOption = "WARNING",
-    log_file: LogFileOption = None,
-) -> None:
-    """Push what changed in the registry since the last sync."""
-    with clear_errors(), CommerceSource(source, token=source_token, page_size=page_size) as registry:
-        options = sync_options(
-            hub=hub, client_id=client_id, key=key, client_key=client_key, department=department, state=state,
-            dry_run=dry_run, batch_size=batch_size, log_level=log_level, log_file=log_file,
-        )  # fmt: skip
-        run_sync(options, read=registry.read, pending=registry.pending, mapper=map_record)
+) -> CommerceSource:
+    return CommerceSource(source, token=source_token, page_size=page_size)
 
 
-add_status_command(app, DEPARTMENT)
+app = department_app(
+    department="zz-amr",
+    help="Commerce (市场监督管理局) adapter: the enterprise registry API → business licences.",
+    sync_help="Push what changed in the registry since the last sync.",
+    open_source=open_source,
+    mapper=map_record,
+)
 
 
 @app.command()
@@ -92,8 +61,9 @@ def generate(
     records = registry_records(population, seed=seed)
     events = evolve_registry(records, population, fraction=changes, seed=seed + 1) if changes else []
     path = write_snapshot(records, out)
-    console.print(f"wrote {len(records)} enterprise records ({len(events)} changed after the snapshot) "
-                  f"to {path}")  # fmt: skip
+    console.print(
+        f"wrote {len(records)} enterprise records ({len(events)} changed after the snapshot) to {path}"
+    )
 
 
 @app.command()

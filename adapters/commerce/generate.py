@@ -59,16 +59,30 @@ def enterprise_record(business: Business, representative: Citizen, record_id: st
     capital, currency = _capital(business.registered_capital)
     county = zz.BY_CODE[business.county]
     return {
-        "主体身份代码": record_id, "统一社会信用代码": business.uscc, "证照编号": business.licence_number,
-        "企业名称": business.name, "类型": business.entity_type, "法定代表人": representative.name,
-        "法定代表人证件类型": "中华人民共和国居民身份证", "法定代表人证件号码": representative.id_number,
-        "经营范围": business.business_scope, "注册资本": capital, "注册资本币种": currency,
-        "成立日期": business.established.isoformat(), "营业期限自": business.established.isoformat(),
+        "主体身份代码": record_id,
+        "统一社会信用代码": business.uscc,
+        "证照编号": business.licence_number,
+        "企业名称": business.name,
+        "类型": business.entity_type,
+        "法定代表人": representative.name,
+        "法定代表人证件类型": "中华人民共和国居民身份证",
+        "法定代表人证件号码": representative.id_number,
+        "经营范围": business.business_scope,
+        "注册资本": capital,
+        "注册资本币种": currency,
+        "成立日期": business.established.isoformat(),
+        "营业期限自": business.established.isoformat(),
         "营业期限至": business.term_until.isoformat() if business.term_until else None,
-        "住所": business.domicile, "登记机关": county.market_regulator,
-        "核准日期": business.established.isoformat(), "登记状态": RUNNING,
-        "注销日期": None, "注销原因": None, "吊销日期": None, "吊销原因": None, "更新时间": updated_at,
-    }  # fmt: skip
+        "住所": business.domicile,
+        "登记机关": county.market_regulator,
+        "核准日期": business.established.isoformat(),
+        "登记状态": RUNNING,
+        "注销日期": None,
+        "注销原因": None,
+        "吊销日期": None,
+        "吊销原因": None,
+        "更新时间": updated_at,
+    }
 
 
 def _record_id(county: str, serial: int) -> str:
@@ -90,8 +104,14 @@ def cancel(record: dict[str, Any], on: date, reason: str, updated_at: str) -> No
 
 
 def revoke(record: dict[str, Any], on: date, updated_at: str) -> None:
-    record.update({"登记状态": "吊销，未注销", "吊销日期": on.isoformat(), "吊销原因": REVOCATION_REASON,
-                   "更新时间": updated_at})  # fmt: skip
+    record.update(
+        {
+            "登记状态": "吊销，未注销",
+            "吊销日期": on.isoformat(),
+            "吊销原因": REVOCATION_REASON,
+            "更新时间": updated_at,
+        }
+    )
 
 
 def registry_records(
@@ -105,9 +125,11 @@ def registry_records(
     for serial, business in enumerate(population.businesses, start=1):
         approved = business.established if rng.random() < 0.6 else _later_day(rng, business.established)
         record = enterprise_record(
-            business, population.citizens[business.legal_representative],
-            _record_id(business.county, serial), update_time(approved, rng),
-        )  # fmt: skip
+            business,
+            population.citizens[business.legal_representative],
+            _record_id(business.county, serial),
+            update_time(approved, rng),
+        )
         record["核准日期"] = approved.isoformat()
         roll = rng.random()
         if serial == 4 or (serial != 9 and roll < ended_rate * 0.6):
@@ -146,11 +168,16 @@ def _new_business(
     return Business(
         uscc=uscc_code(rng, county.code, individual=False),
         licence_number=f"{county.code}{on.year % 100:02d}{serial:08d}",
-        name=f"郑州{owner.name[0]}氏{industry}有限公司", entity_type="有限责任公司（自然人独资）",
-        legal_representative=owner.id_number, business_scope=scope, registered_capital="50万元人民币",
-        established=on, term_until=None,
-        domicile=f"{county.address_prefix}{rng.choice(STREETS)}{rng.randrange(1, 400)}号", county=county.code,
-    )  # fmt: skip
+        name=f"郑州{owner.name[0]}氏{industry}有限公司",
+        entity_type="有限责任公司（自然人独资）",
+        legal_representative=owner.id_number,
+        business_scope=scope,
+        registered_capital="50万元人民币",
+        established=on,
+        term_until=None,
+        domicile=f"{county.address_prefix}{rng.choice(STREETS)}{rng.randrange(1, 400)}号",
+        county=county.code,
+    )
 
 
 def evolve_registry(
@@ -162,9 +189,10 @@ def evolve_registry(
     five changes are one of each kind; every change gets a later 更新时间 than anything before."""
     rng = random.Random(seed)
     running = [
-        r for r in records
+        r
+        for r in records
         if r["登记状态"] == RUNNING and uscc.is_valid(r["统一社会信用代码"]) and r["经营范围"]
-    ]  # fmt: skip
+    ]
     rng.shuffle(running)
     adults = [c for c in population.citizens.values() if c.alive and 22 <= c.age() <= 70]
     wanted = max(1, round(fraction * len(running)))
@@ -194,8 +222,14 @@ def evolve_registry(
             record.update({"核准日期": day.isoformat(), "更新时间": stamp})
         elif kind == "representative":
             owner = rng.choice([a for a in adults if a.id_number != record["法定代表人证件号码"]])
-            record.update({"法定代表人": owner.name, "法定代表人证件号码": owner.id_number,
-                           "核准日期": day.isoformat(), "更新时间": stamp})  # fmt: skip
+            record.update(
+                {
+                    "法定代表人": owner.name,
+                    "法定代表人证件号码": owner.id_number,
+                    "核准日期": day.isoformat(),
+                    "更新时间": stamp,
+                }
+            )
         elif kind == "revoked":
             revoke(record, day, stamp)
         else:

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from adapters.sdk.dates import iso_date, parse_date
 from adapters.sdk.records import LicenceDraft, MappingError, SourceRecord
 from hub.contract.identifiers import check_uscc
 from hub.contract.status import LicenceStatus, StatusReason
@@ -30,29 +30,44 @@ RESIDENT_ID_CARD_TYPES = ("", "中华人民共和国居民身份证", "居民身
 
 # Registry column → business licence field, for the values copied as they are (text, or dates).
 COLUMNS = {
-    "证照编号": "licence_number", "企业名称": "name", "类型": "entity_type",
-    "法定代表人": "legal_representative", "经营范围": "business_scope", "成立日期": "establishment_date",
-    "营业期限自": "business_term_from", "住所": "domicile", "登记机关": "registration_authority",
+    "证照编号": "licence_number",
+    "企业名称": "name",
+    "类型": "entity_type",
+    "法定代表人": "legal_representative",
+    "经营范围": "business_scope",
+    "成立日期": "establishment_date",
+    "营业期限自": "business_term_from",
+    "住所": "domicile",
+    "登记机关": "registration_authority",
     "核准日期": "registration_date",
-}  # fmt: skip
+}
 DATE_FIELDS = {"establishment_date", "business_term_from", "business_term_until", "registration_date"}
 
 # 登记状态 as registries write it, with and without the parenthesised detail.
 REGISTRATION_STATUS = {
-    "存续": LicenceStatus.VALID, "存续（在营、开业、在册）": LicenceStatus.VALID,
-    "在业": LicenceStatus.VALID, "在营": LicenceStatus.VALID, "开业": LicenceStatus.VALID,
-    "注销": LicenceStatus.CANCELLED, "吊销，已注销": LicenceStatus.CANCELLED,
-    "吊销": LicenceStatus.REVOKED, "吊销，未注销": LicenceStatus.REVOKED,
-    "撤销": LicenceStatus.ANNULLED, "迁出": LicenceStatus.TRANSFERRED,
-}  # fmt: skip
+    "存续": LicenceStatus.VALID,
+    "存续（在营、开业、在册）": LicenceStatus.VALID,
+    "在业": LicenceStatus.VALID,
+    "在营": LicenceStatus.VALID,
+    "开业": LicenceStatus.VALID,
+    "注销": LicenceStatus.CANCELLED,
+    "吊销，已注销": LicenceStatus.CANCELLED,
+    "吊销": LicenceStatus.REVOKED,
+    "吊销，未注销": LicenceStatus.REVOKED,
+    "撤销": LicenceStatus.ANNULLED,
+    "迁出": LicenceStatus.TRANSFERRED,
+}
 # The public code for each 登记状态 that is not 存续: a penalty (吊销, even when later 注销) or an error
 # (撤销) says so; a 注销 or 迁出 ends this registration, for whatever reason (the reason column goes as
 # the text).
 REASON_CODE = {
-    "注销": StatusReason.REGISTRATION_ENDED, "迁出": StatusReason.REGISTRATION_ENDED,
-    "吊销": StatusReason.PENALTY, "吊销，未注销": StatusReason.PENALTY, "吊销，已注销": StatusReason.PENALTY,
+    "注销": StatusReason.REGISTRATION_ENDED,
+    "迁出": StatusReason.REGISTRATION_ENDED,
+    "吊销": StatusReason.PENALTY,
+    "吊销，未注销": StatusReason.PENALTY,
+    "吊销，已注销": StatusReason.PENALTY,
     "撤销": StatusReason.ISSUED_IN_ERROR,
-}  # fmt: skip
+}
 STATUS_DETAILS = {  # which date and reason columns explain a status
     LicenceStatus.CANCELLED: ("注销日期", "注销原因"),
     LicenceStatus.REVOKED: ("吊销日期", "吊销原因"),
@@ -60,18 +75,8 @@ STATUS_DETAILS = {  # which date and reason columns explain a status
     LicenceStatus.TRANSFERRED: ("迁出日期", "迁出原因"),
 }
 
-_ISO_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
-
-
-def parse_date(text: str) -> date | None:
-    """A registry date (``2019-03-12``; some registries drop the leading zeros); None if it is none."""
-    match = _ISO_DATE.match(text.strip())
-    if not match:
-        return None
-    try:
-        return date(*(int(part) for part in match.groups()))
-    except ValueError:
-        return None
+# Registries write dates YYYY-MM-DD; some drop the leading zeros of month and day.
+REGISTRY_DATE_FORMS = (re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$"),)
 
 
 def _text(record: Mapping[str, Any], column: str) -> str:
@@ -126,8 +131,7 @@ def map_enterprise(record: Mapping[str, Any]) -> list[LicenceDraft]:
     for column, name in COLUMNS.items():
         text = _text(record, column)
         if text:
-            parsed = parse_date(text) if name in DATE_FIELDS else None
-            values[name] = parsed.isoformat() if parsed else text
+            values[name] = iso_date(text, REGISTRY_DATE_FORMS) if name in DATE_FIELDS else text
     id_type, id_number = _text(record, "法定代表人证件类型"), _text(record, "法定代表人证件号码")
     if id_number and id_type in RESIDENT_ID_CARD_TYPES:  # a passport number is no 公民身份号码
         values["legal_representative_id_number"] = id_number.upper()
@@ -136,11 +140,11 @@ def map_enterprise(record: Mapping[str, Any]) -> list[LicenceDraft]:
         values["registered_capital"] = capital
 
     problems: list[str] = []
-    valid_from = parse_date(_text(record, "营业期限自") or _text(record, "成立日期"))
+    valid_from = parse_date(_text(record, "营业期限自") or _text(record, "成立日期"), REGISTRY_DATE_FORMS)
     until_text = _text(record, "营业期限至")
     valid_until = None
     if until_text and until_text != LONG_TERM:
-        valid_until = parse_date(until_text)
+        valid_until = parse_date(until_text, REGISTRY_DATE_FORMS)
         if valid_until is None:
             problems.append("营业期限至: not a date YYYY-MM-DD (or 长期)")
         elif valid_from is not None and valid_until <= valid_from:
@@ -149,10 +153,16 @@ def map_enterprise(record: Mapping[str, Any]) -> list[LicenceDraft]:
             values["business_term_until"] = valid_until.isoformat()
     return [
         LicenceDraft(
-            BUSINESS_LICENCE, values, valid_from=valid_from, valid_until=valid_until, status=status,
-            status_reason=reason, status_reason_code=code, problems=tuple(problems),
+            BUSINESS_LICENCE,
+            values,
+            valid_from=valid_from,
+            valid_until=valid_until,
+            status=status,
+            status_reason=reason,
+            status_reason_code=code,
+            problems=tuple(problems),
         )
-    ]  # fmt: skip
+    ]
 
 
 def map_record(record: SourceRecord) -> list[LicenceDraft]:

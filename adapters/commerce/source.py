@@ -244,8 +244,10 @@ def _page_body(response: httpx.Response, page: int, url: str, what: str) -> tupl
     if not isinstance(body, dict):
         raise SourceError(f"{url}: {what} is not a JSON object")
     if body.get("code") not in (0, "0"):
-        raise SourceError(f"{url}: the registry answered {what} with code {body.get('code')!r}: "
-                          f"{body.get('msg') or body.get('message') or 'no message'}")  # fmt: skip
+        raise SourceError(
+            f"{url}: the registry answered {what} with code {body.get('code')!r}: "
+            f"{body.get('msg') or body.get('message') or 'no message'}"
+        )
     data = body.get("data")
     records = data.get("records") if isinstance(data, dict) else None
     if not isinstance(data, dict) or not isinstance(records, list):

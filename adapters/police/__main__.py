@@ -19,55 +19,23 @@ from adapters.police.generate import append_changes, write_export
 from adapters.police.mapping import map_record
 from adapters.police.source import PoliceSource
 from adapters.samples.population import generate as generate_population
-from adapters.sdk.cli import (
-    BatchSizeOption,
-    ClientIdOption,
-    ClientKeyOption,
-    DepartmentOption,
-    DryRunOption,
-    HubOption,
-    KeyOption,
-    LogFileOption,
-    LogLevelOption,
-    StateOption,
-    add_status_command,
-    clear_errors,
-    console,
-    run_sync,
-    sync_options,
-)
-
-DEPARTMENT = "zz-police"
-app = typer.Typer(help="Police (公安) adapter: population register and no-criminal-record certificates.",
-                  no_args_is_help=True, add_completion=False)  # fmt: skip
+from adapters.sdk.cli import console, department_app
 
 
-@app.command()
-def sync(
+def open_source(
     source: Annotated[Path, typer.Option(help="Export directory (population.csv, changes.jsonl, …).")],
-    hub: HubOption,
-    key: KeyOption,
-    client_id: ClientIdOption = None,
-    client_key: ClientKeyOption = None,
-    department: DepartmentOption = DEPARTMENT,
-    state: StateOption = None,
-    dry_run: DryRunOption = False,
-    batch_size: BatchSizeOption = 500,
     encoding: Annotated[str, typer.Option(help="Encoding of population.csv (e.g. gb18030).")] = "utf-8",
-    log_level: LogLevelOption = "WARNING",
-    log_file: LogFileOption = None,
-) -> None:
-    """Push what changed in the export since the last sync."""
-    with clear_errors():
-        police = PoliceSource(source, encoding=encoding)
-        options = sync_options(
-            hub=hub, client_id=client_id, key=key, client_key=client_key, department=department, state=state,
-            dry_run=dry_run, batch_size=batch_size, log_level=log_level, log_file=log_file,
-        )  # fmt: skip
-        run_sync(options, read=police.read, pending=police.pending, mapper=map_record)
+) -> PoliceSource:
+    return PoliceSource(source, encoding=encoding)
 
 
-add_status_command(app, DEPARTMENT)
+app = department_app(
+    department="zz-police",
+    help="Police (公安) adapter: population register and no-criminal-record certificates.",
+    sync_help="Push what changed in the export since the last sync.",
+    open_source=open_source,
+    mapper=map_record,
+)
 
 
 @app.command()
@@ -81,8 +49,10 @@ def generate(
     """Write a sample export from the shared sample population."""
     population = generate_population(citizens, seed)
     info = write_export(population, out, seed=seed, encoding=encoding)
-    console.print(f"wrote {info.people} residents, {info.broken_rows} broken rows and {info.certificates} "
-                  f"certificates to {out}")  # fmt: skip
+    console.print(
+        f"wrote {info.people} residents, {info.broken_rows} broken rows and {info.certificates} "
+        f"certificates to {out}"
+    )
     if changes:
         events = append_changes(population, out, fraction=changes, seed=seed + 1)
         console.print(f"appended {len(events)} change-log entries")

@@ -23,12 +23,14 @@ from adapters.samples import zhengzhou as zz
 from adapters.samples.events import LifeEvent, evolve
 from adapters.samples.population import AS_OF, Citizen, Household, Population
 
+# The register record's columns, one row per part: the person, the household, the particulars, the ID
+# card and the person's status.
 COLUMNS = (
     "公民身份号码", "姓名", "曾用名", "性别", "民族", "出生日期", "出生地", "籍贯", "住址",
     "户号", "户别", "户主姓名", "与户主关系", "户口登记机关", "登记日期", "何时由何地迁来本市",
     "身高", "血型", "文化程度", "婚姻状况", "兵役状况", "服务处所", "职业",
     "签发机关", "有效期限", "人员状态", "注销原因",
-)  # fmt: skip
+)  # fmt: skip  # a table: one row per part of the record
 PURPOSES = ("就业", "就业", "就业", "出国（境）", "留学", "入伍", "落户", "其他")
 
 
@@ -48,19 +50,34 @@ def person_row(citizen: Citizen, household: Household) -> dict[str, str]:
         card = f"{citizen.id_card_from:%Y%m%d}-{end}"
     county = zz.BY_CODE[citizen.county]
     return {
-        "公民身份号码": citizen.id_number, "姓名": citizen.name, "曾用名": citizen.former_name,
-        "性别": citizen.sex, "民族": citizen.ethnicity, "出生日期": f"{citizen.birth_date:%Y%m%d}",
-        "出生地": citizen.birthplace, "籍贯": citizen.native_place, "住址": household.address,
-        "户号": household.number, "户别": household.kind, "户主姓名": household.head_name,
-        "与户主关系": citizen.relationship, "户口登记机关": household.police_station,
-        "登记日期": f"{citizen.registered_on:%Y%m%d}", "何时由何地迁来本市": citizen.moved_in,
-        "身高": str(citizen.height_cm or ""), "血型": citizen.blood_type, "文化程度": citizen.education,
+        "公民身份号码": citizen.id_number,
+        "姓名": citizen.name,
+        "曾用名": citizen.former_name,
+        "性别": citizen.sex,
+        "民族": citizen.ethnicity,
+        "出生日期": f"{citizen.birth_date:%Y%m%d}",
+        "出生地": citizen.birthplace,
+        "籍贯": citizen.native_place,
+        "住址": household.address,
+        "户号": household.number,
+        "户别": household.kind,
+        "户主姓名": household.head_name,
+        "与户主关系": citizen.relationship,
+        "户口登记机关": household.police_station,
+        "登记日期": f"{citizen.registered_on:%Y%m%d}",
+        "何时由何地迁来本市": citizen.moved_in,
+        "身高": str(citizen.height_cm or ""),
+        "血型": citizen.blood_type,
+        "文化程度": citizen.education,
         "婚姻状况": citizen.marital_status,
         "兵役状况": citizen.military_service if citizen.age() >= 18 else "",
-        "服务处所": citizen.employer, "职业": citizen.occupation,
-        "签发机关": county.police_bureau if card else "", "有效期限": card,
-        "人员状态": "正常" if citizen.alive else "注销", "注销原因": "" if citizen.alive else "死亡",
-    }  # fmt: skip
+        "服务处所": citizen.employer,
+        "职业": citizen.occupation,
+        "签发机关": county.police_bureau if card else "",
+        "有效期限": card,
+        "人员状态": "正常" if citizen.alive else "注销",
+        "注销原因": "" if citizen.alive else "死亡",
+    }
 
 
 def _broken_rows(population: Population, rng: random.Random, count: int) -> list[dict[str, str]]:
@@ -94,15 +111,19 @@ def certificates(population: Population, rng: random.Random, rate: float) -> lis
         issued = AS_OF - timedelta(days=rng.randrange(1, 720))
         household = population.households[citizen.household]
         record = {
-            "证明编号": f"ZZGA{issued.year}{citizen.county}{len(lines) + 1:06d}", "姓名": citizen.name,
-            "性别": citizen.sex, "公民身份号码": citizen.id_number,
+            "证明编号": f"ZZGA{issued.year}{citizen.county}{len(lines) + 1:06d}",
+            "姓名": citizen.name,
+            "性别": citizen.sex,
+            "公民身份号码": citizen.id_number,
             "查询起始日期": date(citizen.birth_date.year + 18, citizen.birth_date.month, 1).isoformat(),
             "查询截止日期": issued.isoformat(),
             "查询结果": "有犯罪记录" if rng.random() < 0.005 else "未发现有犯罪记录",
-            "用途": rng.choice(PURPOSES), "开具单位": household.police_station,
+            "用途": rng.choice(PURPOSES),
+            "开具单位": household.police_station,
             "开具日期": issued.isoformat(),
-            "有效期至": (issued + timedelta(days=90)).isoformat(), "状态": "有效",
-        }  # fmt: skip
+            "有效期至": (issued + timedelta(days=90)).isoformat(),
+            "状态": "有效",
+        }
         lines.append(record)
         if rng.random() < 0.02:
             voided.append({**record, "状态": "作废"})
@@ -149,9 +170,12 @@ def write_export(
     (directory / CHANGES_FILE).write_text("", encoding="utf-8")
     digest = hashlib.sha256((directory / POPULATION_FILE).read_bytes()).hexdigest()[:16]
     manifest = {
-        "format": "zz-police-export/1", "snapshot_id": digest, "exported_at": f"{AS_OF}T02:00:00+08:00",
-        "changes_after": 0, "encoding": encoding,
-    }  # fmt: skip
+        "format": "zz-police-export/1",
+        "snapshot_id": digest,
+        "exported_at": f"{AS_OF}T02:00:00+08:00",
+        "changes_after": 0,
+        "encoding": encoding,
+    }
     (directory / MANIFEST_FILE).write_text(
         json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8"
     )
@@ -172,9 +196,13 @@ def append_changes(
     entries = []
     for n, event in enumerate(events, start=last + 1):
         citizen = population.citizens[event.id_number]
-        entries.append({
-            "seq": n, "time": f"{AS_OF + timedelta(days=1)}T{n % 24:02d}:00:00+08:00", "op": event.op,
-            "record": person_row(citizen, population.households[citizen.household]),
-        })  # fmt: skip
+        entries.append(
+            {
+                "seq": n,
+                "time": f"{AS_OF + timedelta(days=1)}T{n % 24:02d}:00:00+08:00",
+                "op": event.op,
+                "record": person_row(citizen, population.households[citizen.household]),
+            }
+        )
     _write_json_lines(path, entries, mode="a")
     return events

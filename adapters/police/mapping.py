@@ -9,11 +9,11 @@ identity, fails the whole record here.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
+from adapters.sdk.dates import iso_date, parse_date
 from adapters.sdk.records import LicenceDraft, MappingError, SourceRecord
 from hub.contract.identifiers import check_citizen_id
 from hub.contract.status import LicenceStatus, StatusReason
@@ -25,53 +25,65 @@ LONG_TERM = "长期"
 
 # Population register column → household register field (the ID card uses a few of them too).
 HOUSEHOLD_COLUMNS = {
-    "户号": "household_number", "户别": "household_type", "户主姓名": "head_of_household_name",
-    "住址": "household_address", "户口登记机关": "registration_authority", "姓名": "name",
-    "与户主关系": "relationship_to_head", "曾用名": "former_name", "性别": "sex", "出生地": "birthplace",
-    "民族": "ethnicity", "籍贯": "native_place", "出生日期": "birth_date",
-    "本市其他住址": "other_address_in_city", "宗教信仰": "religion", "公民身份号码": "id_number",
-    "身高": "height_cm", "血型": "blood_type", "文化程度": "education", "婚姻状况": "marital_status",
-    "兵役状况": "military_service", "服务处所": "employer", "职业": "occupation",
-    "何时由何地迁来本市": "moved_in_from", "何时由何地迁来本址": "moved_in_address_from",
+    "户号": "household_number",
+    "户别": "household_type",
+    "户主姓名": "head_of_household_name",
+    "住址": "household_address",
+    "户口登记机关": "registration_authority",
+    "姓名": "name",
+    "与户主关系": "relationship_to_head",
+    "曾用名": "former_name",
+    "性别": "sex",
+    "出生地": "birthplace",
+    "民族": "ethnicity",
+    "籍贯": "native_place",
+    "出生日期": "birth_date",
+    "本市其他住址": "other_address_in_city",
+    "宗教信仰": "religion",
+    "公民身份号码": "id_number",
+    "身高": "height_cm",
+    "血型": "blood_type",
+    "文化程度": "education",
+    "婚姻状况": "marital_status",
+    "兵役状况": "military_service",
+    "服务处所": "employer",
+    "职业": "occupation",
+    "何时由何地迁来本市": "moved_in_from",
+    "何时由何地迁来本址": "moved_in_address_from",
     "登记日期": "registration_date",
-}  # fmt: skip
+}
 ID_CARD_COLUMNS = {
-    "姓名": "name", "性别": "sex", "民族": "ethnicity", "出生日期": "birth_date", "住址": "address",
-    "公民身份号码": "id_number", "签发机关": "issuing_authority",
-}  # fmt: skip
+    "姓名": "name",
+    "性别": "sex",
+    "民族": "ethnicity",
+    "出生日期": "birth_date",
+    "住址": "address",
+    "公民身份号码": "id_number",
+    "签发机关": "issuing_authority",
+}
 CERTIFICATE_COLUMNS = {
-    "证明编号": "certificate_number", "姓名": "name", "性别": "sex", "公民身份号码": "id_number",
-    "查询起始日期": "query_period_from", "查询截止日期": "query_period_until", "查询结果": "query_result",
-    "用途": "purpose", "开具单位": "issuing_unit", "开具日期": "issue_date", "有效期至": "valid_until",
-}  # fmt: skip
-DATE_FIELDS = {"birth_date", "registration_date", "query_period_from", "query_period_until", "issue_date",
-               "valid_until"}  # fmt: skip
+    "证明编号": "certificate_number",
+    "姓名": "name",
+    "性别": "sex",
+    "公民身份号码": "id_number",
+    "查询起始日期": "query_period_from",
+    "查询截止日期": "query_period_until",
+    "查询结果": "query_result",
+    "用途": "purpose",
+    "开具单位": "issuing_unit",
+    "开具日期": "issue_date",
+    "有效期至": "valid_until",
+}
+DATE_FIELDS = {
+    "birth_date",
+    "registration_date",
+    "query_period_from",
+    "query_period_until",
+    "issue_date",
+    "valid_until",
+}
 PERSON_STATUS = {"": LicenceStatus.VALID, "正常": LicenceStatus.VALID, "注销": LicenceStatus.CANCELLED}
 CERTIFICATE_STATUS = {"": LicenceStatus.VALID, "有效": LicenceStatus.VALID, "作废": LicenceStatus.ANNULLED}
-
-_DATE_FORMS = (
-    re.compile(r"^(\d{4})(\d{2})(\d{2})$"),
-    re.compile(r"^(\d{4})[-./](\d{1,2})[-./](\d{1,2})$"),
-    re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日$"),
-)
-
-
-def parse_date(text: str) -> date | None:
-    """``20150101``, ``2015-01-01``, ``2015.01.01`` or ``2015年1月1日``; None if it is none of them."""
-    for form in _DATE_FORMS:
-        match = form.match(text.strip())
-        if match:
-            try:
-                return date(*(int(part) for part in match.groups()))
-            except ValueError:
-                return None
-    return None
-
-
-def iso_date(text: str) -> str:
-    """The date as YYYY-MM-DD, or the text unchanged when it is no date (the catalog check reports it)."""
-    parsed = parse_date(text) if text else None
-    return parsed.isoformat() if parsed else text
 
 
 def parse_validity(text: str) -> tuple[date, date | None]:
@@ -157,9 +169,15 @@ def map_person(row: Mapping[str, Any]) -> list[LicenceDraft]:
             if valid_until:
                 card["valid_until"] = valid_until.isoformat()
         card_draft = LicenceDraft(
-            ID_CARD, card, valid_from, valid_until, status=status, status_reason=reason,
-            status_reason_code=code, problems=problems,
-        )  # fmt: skip
+            ID_CARD,
+            card,
+            valid_from,
+            valid_until,
+            status=status,
+            status_reason=reason,
+            status_reason_code=code,
+            problems=problems,
+        )
         drafts.insert(0, card_draft)
     return drafts
 
@@ -176,10 +194,16 @@ def map_certificate(record: Mapping[str, Any]) -> list[LicenceDraft]:
     until = parse_date(str(record.get("有效期至") or ""))
     voided = status is LicenceStatus.ANNULLED
     return [
-        LicenceDraft(NO_CRIMINAL_RECORD, values, valid_from=issued, valid_until=until, status=status,
-                     status_reason="作废" if voided else None,
-                     status_reason_code=StatusReason.ISSUED_IN_ERROR if voided else None)
-    ]  # fmt: skip
+        LicenceDraft(
+            NO_CRIMINAL_RECORD,
+            values,
+            valid_from=issued,
+            valid_until=until,
+            status=status,
+            status_reason="作废" if voided else None,
+            status_reason_code=StatusReason.ISSUED_IN_ERROR if voided else None,
+        )
+    ]
 
 
 def map_record(record: SourceRecord) -> list[LicenceDraft]:

@@ -18,36 +18,45 @@ again; unchanged records then cost nothing, because the engine compares content 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from adapters.sdk.parsing import JSONTooDeep, csv_rows, json_loads
-from adapters.sdk.records import SourceError, SourceRecord
+from adapters.sdk.parsing import JSONTooDeep, csv_record, csv_rows, decode_text, json_loads
+from adapters.sdk.records import JSONCursor, SourceError, SourceRecord
 
 POPULATION_FILE, CHANGES_FILE, CERTIFICATES_FILE, MANIFEST_FILE = (
-    "population.csv", "changes.jsonl", "no_criminal_record.jsonl", "manifest.json",
-)  # fmt: skip
-REQUIRED_COLUMNS = ("公民身份号码", "姓名", "性别", "民族", "出生日期", "住址", "户号", "户别", "户主姓名",
-                    "与户主关系", "户口登记机关", "登记日期", "签发机关", "有效期限")  # fmt: skip
+    "population.csv",
+    "changes.jsonl",
+    "no_criminal_record.jsonl",
+    "manifest.json",
+)
+REQUIRED_COLUMNS = (
+    "公民身份号码",
+    "姓名",
+    "性别",
+    "民族",
+    "出生日期",
+    "住址",
+    "户号",
+    "户别",
+    "户主姓名",
+    "与户主关系",
+    "户口登记机关",
+    "登记日期",
+    "签发机关",
+    "有效期限",
+)
 CHANGE_OPS = ("new", "changed", "cancelled")
 
 
 @dataclass(frozen=True)
-class Cursor:
+class Cursor(JSONCursor):
     snapshot: str | None = None
     row: int = 0  # population.csv data rows read
     change: int = 0  # last change-log seq read
     certificate: int = 0  # certificate lines read
-
-    def dump(self) -> str:
-        return json.dumps(self.__dict__, separators=(",", ":"))
-
-    @classmethod
-    def load(cls, text: str | None) -> Cursor:
-        return cls(**json.loads(text)) if text else cls()
 
 
 @dataclass(frozen=True)
@@ -62,9 +71,7 @@ class ExportSummary:
 class PoliceSource:
     def __init__(self, directory: Path | str, *, encoding: str = "utf-8") -> None:
         self.directory = Path(directory)
-        self.encoding_name = encoding
-        # utf-8-sig also accepts the byte-order mark spreadsheet programs put at the start
-        self.encoding = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+        self.encoding = encoding  # of population.csv
         self._texts: dict[str, str] = {}
         self.summary = self.check()
 
@@ -79,24 +86,12 @@ class PoliceSource:
                 raise SourceError(f"{path}: missing (is --source the export directory?)")
             return ""
         data = path.read_bytes()
-        # --encoding is for the CSV export; JSON text is UTF-8 by definition (RFC 8259 §8.1).
-        encoding, encoding_name = (
-            (self.encoding, self.encoding_name) if name.endswith(".csv") else ("utf-8", "utf-8")
-        )
-        try:
-            text = data.decode(encoding)
-        except UnicodeDecodeError as exc:
-            line = data.count(b"\n", 0, exc.start) + 1
-            raise SourceError(
-                f"{path}: not valid {encoding_name} at byte {exc.start} (line {line}); "
-                + (
-                    "re-export as UTF-8, or pass --encoding gb18030 for a GB18030 export"
-                    if name.endswith(".csv")
-                    else "JSON lines must be UTF-8"
-                )
-            ) from None
-        except LookupError:
-            raise SourceError(f"unknown encoding {self.encoding_name!r}") from None
+        if name.endswith(".csv"):
+            text = decode_text(data, path, self.encoding)
+        else:
+            # --encoding is for the CSV export; JSON text is UTF-8 by definition, without a byte-order
+            # mark (RFC 8259 §8.1).
+            text = decode_text(data, path, "utf-8", hint="JSON lines must be UTF-8", byte_order_mark=False)
         self._texts[name] = text
         return text
 
@@ -192,8 +187,12 @@ class PoliceSource:
                 )
             cursor = Cursor(summary.snapshot_id, 0, summary.changes_after, cursor.certificate)
         yield from self._population(cursor)
-        cursor = Cursor(cursor.snapshot, summary.population_rows, max(cursor.change, summary.changes_after),
-                        cursor.certificate)  # fmt: skip
+        cursor = Cursor(
+            cursor.snapshot,
+            summary.population_rows,
+            max(cursor.change, summary.changes_after),
+            cursor.certificate,
+        )
         yield from self._changes(cursor)
         last_change = max([cursor.change] + [e["seq"] for _, e in self._json_lines(CHANGES_FILE)])
         yield from self._certificates(Cursor(cursor.snapshot, cursor.row, last_change, cursor.certificate))
@@ -205,9 +204,7 @@ class PoliceSource:
             if number <= cursor.row:
                 continue
             position = Cursor(cursor.snapshot, number, cursor.change, cursor.certificate).dump()
-            record: dict[str, Any] = dict(zip(header, (v.strip() for v in row), strict=False))
-            if len(row) != len(header):
-                record["_problem"] = f"row has {len(row)} fields, the header {len(header)}"
+            record = csv_record(header, row)
             yield SourceRecord(_person_key(record, f"row:{number}"), position, record, kind="person")
 
     def _changes(self, cursor: Cursor) -> Iterator[SourceRecord]:

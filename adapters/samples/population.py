@@ -19,7 +19,14 @@ from faker import Faker
 from stdnum.cn import ric, uscc
 
 from adapters.samples import zhengzhou as zz
-from adapters.samples.economy import Business, Subsistence, businesses, subsistence_cases
+from adapters.samples.economy import (
+    END_REASONS,
+    ENTITY_TYPES,
+    SUBSISTENCE_YUAN,
+    Business,
+    Subsistence,
+    uscc_code,
+)
 from hub.contract.identifiers import check_citizen_id
 
 AS_OF = date(2026, 11, 1)  # the sources' "today", fixed so a seed always gives the same data
@@ -255,9 +262,14 @@ class _Builder:
             members.append(child)
         station = county.police_station(rng.choice(self.streets))
         self.households[number] = Household(
-            number=number, kind="家庭户", county=county.code, address=self.address(county),
-            police_station=station, head_name=head.name, members=[m.id_number for m in members],
-        )  # fmt: skip
+            number=number,
+            kind="家庭户",
+            county=county.code,
+            address=self.address(county),
+            police_station=station,
+            head_name=head.name,
+            members=[m.id_number for m in members],
+        )
         return members
 
     def marry(self, husband: Citizen, wife: Citizen, county: zz.County, divorced: bool = False) -> None:
@@ -270,9 +282,12 @@ class _Builder:
         earliest = min(earliest, AS_OF - timedelta(days=60))  # spouses are born by 2003, so this is rare
         registered = _day_between(rng, earliest, AS_OF - timedelta(days=30))
         marriage = Marriage(
-            husband=husband.id_number, wife=wife.id_number, county=county.code, registered_on=registered,
+            husband=husband.id_number,
+            wife=wife.id_number,
+            county=county.code,
+            registered_on=registered,
             certificate=f"J{county.code}-{registered.year}-{self.next_serial(f'J{registered.year}'):06d}",
-        )  # fmt: skip
+        )
         husband.marital_status = wife.marital_status = "已婚"
         if divorced:
             marriage.divorced_on = _day_between(rng, registered + timedelta(days=200), AS_OF)
@@ -306,10 +321,13 @@ def generate(citizens: int, seed: int = 2016) -> Population:
 
 # (nationality, document type, document number form: 9 = a digit, other characters as they are)
 _FOREIGN_DOCUMENTS = (
-    ("韩国", "护照", "M99999999"), ("美国", "护照", "599999999"), ("越南", "护照", "C9999999"),
-    ("俄罗斯", "护照", "759999999"), ("中国", "港澳居民来往内地通行证", "H99999999"),
+    ("韩国", "护照", "M99999999"),
+    ("美国", "护照", "599999999"),
+    ("越南", "护照", "C9999999"),
+    ("俄罗斯", "护照", "759999999"),
+    ("中国", "港澳居民来往内地通行证", "H99999999"),
     ("中国", "台湾居民来往大陆通行证", "99999999"),
-)  # fmt: skip
+)
 _FOREIGN_NAMES = {
     "韩国": (("KIM MINJUN", "PARK JIHO"), ("LEE SEOYEON", "CHOI JIWOO")),
     "美国": (("JOHN SMITH", "MICHAEL BROWN"), ("EMILY JOHNSON", "SARAH DAVIS")),
@@ -331,14 +349,16 @@ def _foreign_marriages(builder: _Builder) -> list[Marriage]:
         if nationality in _FOREIGN_NAMES:
             name = rng.choice(_FOREIGN_NAMES[nationality][sex == FEMALE])
         else:
-            name = rng.choice(builder.surnames) + rng.choice(builder.male_given if sex == MALE
-                                                              else builder.female_given)  # fmt: skip
+            given_names = builder.male_given if sex == MALE else builder.female_given
+            name = rng.choice(builder.surnames) + rng.choice(given_names)
         spouse = ForeignSpouse(
-            name=name, sex=sex, nationality=nationality,
+            name=name,
+            sex=sex,
+            nationality=nationality,
             birth_date=citizen.birth_date + timedelta(days=rng.randrange(-2500, 2500)),
             document_type=document_type,
             document_number="".join(str(rng.randrange(10)) if ch == "9" else ch for ch in form),
-        )  # fmt: skip
+        )
         oldest = max(citizen.birth_date, spouse.birth_date)  # the younger one must be of age
         earliest = min(max(oldest + timedelta(days=365 * 22), date(1985, 1, 1)), AS_OF - timedelta(days=60))
         registered = _day_between(rng, earliest, AS_OF - timedelta(days=30))
@@ -351,6 +371,82 @@ def _foreign_marriages(builder: _Builder) -> list[Marriage]:
         marriages.append(Marriage(husband, wife, citizen.county, registered, number, foreign_spouse=spouse))
         citizen.marital_status = "已婚"
     return marriages
+
+
+def businesses(population: Population, rng: random.Random, brands: list[str]) -> list[Business]:
+    """One business for about every 25 residents; legal representatives are adults aged 22-70."""
+    adults = [c for c in population.citizens.values() if 22 <= c.age() <= 70]
+    made: list[Business] = []
+    seen: set[str] = set()
+    for serial in range(1, len(population.citizens) // 25 + 1):
+        if not adults:
+            break
+        owner = rng.choice(adults)
+        county = zz.BY_CODE[owner.county]
+        entity_type = rng.choices([t for t, _ in ENTITY_TYPES], [w for _, w in ENTITY_TYPES])[0]
+        individual = entity_type == "个体工商户"
+        code = uscc_code(rng, county.code, individual)
+        if code in seen:
+            continue
+        seen.add(code)
+        industry, scope = rng.choice(zz.INDUSTRIES)
+        if individual:
+            name = f"{county.name}{owner.name[0]}记{rng.choice(zz.SHOP_KINDS)}"
+            capital = ""
+        else:
+            name = f"郑州{rng.choice(brands)}{industry}{'股份' if '股份' in entity_type else ''}有限公司"
+            capital = f"{rng.choice((10, 30, 50, 100, 200, 500, 1000, 5000))}万元人民币"
+        earliest = max(owner.birth_date + timedelta(days=365 * 22), date(1993, 1, 1))
+        established = earliest + timedelta(days=rng.randrange(max(1, (AS_OF - earliest).days)))
+        term = None if individual or rng.random() < 0.5 else date(established.year + 30, established.month, 1)
+        street = rng.choice(("经三路", "花园路", "中原路", "大学路", "商都路", "农业路", "建设路", "航海路"))
+        made.append(
+            Business(
+                uscc=code,
+                licence_number=f"{county.code}{established.year % 100:02d}{serial:08d}",
+                name=name,
+                entity_type=entity_type,
+                legal_representative=owner.id_number,
+                business_scope=scope,
+                registered_capital=capital,
+                established=established,
+                term_until=term,
+                domicile=f"{county.address_prefix}{street}{rng.randrange(1, 400)}号",
+                county=county.code,
+            )
+        )
+    return made
+
+
+def subsistence_cases(population: Population, rng: random.Random) -> list[Subsistence]:
+    """About 2% of family households receive 低保: 城市低保 in the city districts, 农村低保 elsewhere."""
+    cases: list[Subsistence] = []
+    for number, household in population.households.items():
+        if household.kind != "家庭户" or rng.random() >= 0.02:
+            continue
+        county = zz.BY_CODE[household.county]
+        category = "城市低保" if county.urban else "农村低保"
+        persons = len(household.members)
+        issued = AS_OF - timedelta(days=rng.randrange(30, 700))
+        cases.append(
+            Subsistence(
+                certificate=f"ZZDB{county.code}{issued.year}{len(cases) + 1:05d}",
+                household=number,
+                holder=household.members[0],
+                category=category,
+                assistance_class=rng.choice(("A类", "B类", "C类")),
+                covered_persons=persons,
+                monthly_amount_yuan=persons * SUBSISTENCE_YUAN[category] - rng.randrange(0, 3) * 100,
+                issued_on=issued,
+                valid_until=date(issued.year + 1, issued.month, min(issued.day, 28)),
+            )
+        )
+    for case in cases:  # after all cases, so that the draws above stay what they were
+        if rng.random() < 0.1:
+            span = (min(case.valid_until, AS_OF) - case.issued_on).days
+            case.ended_on = case.issued_on + timedelta(days=rng.randrange(1, max(2, span)))
+            case.end_reason = rng.choice(END_REASONS)
+    return cases
 
 
 def _divorces_and_widows(builder: _Builder) -> None:

@@ -11,7 +11,12 @@ class County:
     code: str
     name: str
     weight: float  # share of the sample population
-    urban: bool  # a city district (区) rather than a county-level city or county
+
+    @property
+    def urban(self) -> bool:
+        """A city district (区) rather than a county-level city or county: GB/T 2260 numbers a city's
+        districts 01-20 in the code's last two digits, its counties 21-80, county-level cities 81-99."""
+        return 1 <= int(self.code[4:]) <= 20
 
     @property
     def short(self) -> str:
@@ -28,13 +33,18 @@ class County:
         """户口登记机关: the station (派出所) that keeps the household register."""
         return f"{self.police_bureau}{place}派出所"
 
+    def office(self, department: str) -> str:
+        """A county-level government office: a city district's is named with the city (郑州市金水区民政局),
+        a county-level city's or county's is not (巩义市民政局)."""
+        return f"郑州市{self.name}{department}" if self.urban else f"{self.name}{department}"
+
     @property
     def market_regulator(self) -> str:
-        return f"郑州市{self.name}市场监督管理局" if self.urban else f"{self.name}市场监督管理局"
+        return self.office("市场监督管理局")
 
     @property
     def civil_affairs(self) -> str:
-        return f"郑州市{self.name}民政局" if self.urban else f"{self.name}民政局"
+        return self.office("民政局")
 
     @property
     def marriage_office(self) -> str:
@@ -46,35 +56,66 @@ class County:
 
 
 COUNTIES = (
-    County("410102", "中原区", 0.11, True),
-    County("410103", "二七区", 0.10, True),
-    County("410104", "管城回族区", 0.08, True),
-    County("410105", "金水区", 0.16, True),
-    County("410106", "上街区", 0.02, True),
-    County("410108", "惠济区", 0.05, True),
-    County("410122", "中牟县", 0.07, False),
-    County("410181", "巩义市", 0.07, False),
-    County("410182", "荥阳市", 0.07, False),
-    County("410183", "新密市", 0.08, False),
-    County("410184", "新郑市", 0.11, False),
-    County("410185", "登封市", 0.08, False),
+    County("410102", "中原区", 0.11),
+    County("410103", "二七区", 0.10),
+    County("410104", "管城回族区", 0.08),
+    County("410105", "金水区", 0.16),
+    County("410106", "上街区", 0.02),
+    County("410108", "惠济区", 0.05),
+    County("410122", "中牟县", 0.07),
+    County("410181", "巩义市", 0.07),
+    County("410182", "荥阳市", 0.07),
+    County("410183", "新密市", 0.08),
+    County("410184", "新郑市", 0.11),
+    County("410185", "登封市", 0.08),
 )
 BY_CODE = {c.code: c for c in COUNTIES}
 
 # Henan's resident population is about 98.8% Han; the largest minority in Zhengzhou is Hui (回族).
-ETHNICITIES = (("汉族", 0.982), ("回族", 0.013), ("满族", 0.002), ("蒙古族", 0.001), ("壮族", 0.001),
-               ("土家族", 0.001))  # fmt: skip
-EDUCATION_ADULT = (("小学", 0.12), ("初中", 0.30), ("高中", 0.17), ("中等专科", 0.08), ("大学专科", 0.15),
-                   ("大学本科", 0.15), ("研究生", 0.03))  # fmt: skip
+ETHNICITIES = (
+    ("汉族", 0.982),
+    ("回族", 0.013),
+    ("满族", 0.002),
+    ("蒙古族", 0.001),
+    ("壮族", 0.001),
+    ("土家族", 0.001),
+)
+EDUCATION_ADULT = (
+    ("小学", 0.12),
+    ("初中", 0.30),
+    ("高中", 0.17),
+    ("中等专科", 0.08),
+    ("大学专科", 0.15),
+    ("大学本科", 0.15),
+    ("研究生", 0.03),
+)
 BLOOD_TYPES = (("A", 0.28), ("B", 0.30), ("O", 0.33), ("AB", 0.09))
 PROVINCES_MOVED_FROM = (
-    "河南省开封市", "河南省洛阳市", "河南省周口市", "河南省商丘市", "河南省信阳市",
-    "河南省南阳市", "河北省邯郸市", "山东省菏泽市", "安徽省阜阳市", "湖北省武汉市",
-)  # fmt: skip
+    "河南省开封市",
+    "河南省洛阳市",
+    "河南省周口市",
+    "河南省商丘市",
+    "河南省信阳市",
+    "河南省南阳市",
+    "河北省邯郸市",
+    "山东省菏泽市",
+    "安徽省阜阳市",
+    "湖北省武汉市",
+)
 NATIVE_PLACES = (
-    "河南郑州", "河南开封", "河南洛阳", "河南周口", "河南商丘", "河南新乡",
-    "河南许昌", "河南南阳", "河南信阳", "河南驻马店", "山东菏泽", "河北邯郸",
-)  # fmt: skip
+    "河南郑州",
+    "河南开封",
+    "河南洛阳",
+    "河南周口",
+    "河南商丘",
+    "河南新乡",
+    "河南许昌",
+    "河南南阳",
+    "河南信阳",
+    "河南驻马店",
+    "山东菏泽",
+    "河北邯郸",
+)
 DEATH_REASONS = ("死亡",)
 LEAVE_REASONS = ("迁出本市", "出国定居", "参军入伍")
 INDUSTRIES = (  # (name part, business scope)

@@ -9,8 +9,9 @@ A department adapter supplies three things and gets a complete, crash-safe sync:
    record (``LicenceDraft(type_code, values, valid_from, valid_until, status, status_reason,
    status_reason_code, part)``: the code from ``hub.contract.status.StatusReason``, public with the status;
    the text, the department's own words, released at T1 and above only);
-3. a **CLI**: ``run_sync(SyncOptions(...), read=..., pending=..., mapper=...)`` and ``show_status(path)``
-   from ``adapters.sdk.cli`` (see ``adapters/police/__main__.py``).
+3. a **CLI**: ``department_app(department=..., help=..., sync_help=..., open_source=..., mapper=...)``
+   from ``adapters.sdk.cli`` gives the `sync` and `status` commands; ``open_source`` declares the source's
+   own options (see ``adapters/police/__main__.py``).
 
 The engine (:class:`SyncEngine`) checks drafts against the hub's catalog, decides issue / update /
 status / nothing (``adapters.sdk.plan``), signs as the department (``adapters.sdk.issuing``), and pushes

@@ -1,13 +1,18 @@
 """What every department's command line shares: running a sync with a progress bar and a summary,
-showing the local state, and turning the SDK's errors into one clear line and exit code 1."""
+showing the local state, and turning the SDK's errors into one clear line and exit code 1.
+
+A department's ``__main__.py`` calls :func:`department_app` with what is its own (its id, its mapper, and
+how to open its source from the source's options) and adds its own commands, such as ``generate``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+import inspect
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Protocol
 
 import typer
 from rich.console import Console
@@ -26,7 +31,7 @@ from adapters.sdk.engine import ReadSource, SyncAborted, SyncEngine, SyncReport
 from adapters.sdk.hub_client import HubClient, HubRefused, HubUnavailable
 from adapters.sdk.issuing import KeyNotRegistered
 from adapters.sdk.keys import KeyFileError, load_private_key
-from adapters.sdk.records import Mapper, SourceError
+from adapters.sdk.records import Mapper, SourceError, SourceRecord
 from adapters.sdk.state import LocalState, StateError
 
 console = Console(stderr=True)
@@ -58,6 +63,79 @@ LogLevelOption = Annotated[str, typer.Option(help="Console log level (JSON lines
 LogFileOption = Annotated[str | None, typer.Option(help="Also write INFO logs to this file.")]
 
 
+class Source(Protocol):
+    """What the engine reads: records after a cursor, and how many there are (for the progress bar)."""
+
+    def read(self, cursor: str | None) -> Iterable[SourceRecord]: ...
+
+    def pending(self, cursor: str | None) -> int: ...
+
+
+def department_app(
+    *, department: str, help: str, sync_help: str, open_source: Callable[..., Source], mapper: Mapper
+) -> typer.Typer:
+    """A department's command line with the `sync` and `status` commands every department has.
+
+    ``open_source`` declares the source's own options as its parameters, the way a typer command does,
+    the first of them ``source`` (``--source``, where the source is); `sync` takes those and the options
+    every department shares, opens the source with the former (closing it after, when it is a context
+    manager) and syncs it with ``mapper``. ``department`` is the default ``--department``."""
+    app = typer.Typer(help=help, no_args_is_help=True, add_completion=False)
+    app.command("sync", help=sync_help)(_sync_command(department, open_source, mapper))
+    add_status_command(app, department)
+    return app
+
+
+def _shared_sync_options(
+    hub: HubOption,
+    key: KeyOption,
+    client_id: ClientIdOption = None,
+    client_key: ClientKeyOption = None,
+    department: DepartmentOption = "",
+    state: StateOption = None,
+    dry_run: DryRunOption = False,
+    batch_size: BatchSizeOption = 500,
+    log_level: LogLevelOption = "WARNING",
+    log_file: LogFileOption = None,
+) -> None:
+    """Only a signature: the options of `sync` that every department shares, as typer reads them."""
+
+
+# Where the source's options stand among the shared ones in `sync --help`: ``--source`` first, the
+# others after these.
+_LAST_SHARED = ("log_level", "log_file")
+
+
+def _sync_command(department: str, open_source: Callable[..., Source], mapper: Mapper) -> Callable[..., None]:
+    """The `sync` command: a function whose signature is the source's options and the shared ones."""
+    source_parameters = list(inspect.signature(open_source, eval_str=True).parameters.values())
+    if not source_parameters or source_parameters[0].name != "source":
+        raise TypeError("open_source must take the --source option first")
+    shared = [
+        p.replace(default=department) if p.name == "department" else p
+        for p in inspect.signature(_shared_sync_options, eval_str=True).parameters.values()
+    ]
+    first, others = source_parameters[0], source_parameters[1:]
+    parameters = (
+        [first]
+        + [p for p in shared if p.name not in _LAST_SHARED]
+        + others
+        + [p for p in shared if p.name in _LAST_SHARED]
+    )
+
+    def sync(**arguments: Any) -> None:
+        source_arguments = {p.name: arguments.pop(p.name) for p in source_parameters}
+        with clear_errors(), ExitStack() as stack:
+            source = open_source(**source_arguments)
+            if isinstance(source, AbstractContextManager):
+                stack.enter_context(source)
+            options = sync_options(**arguments)
+            run_sync(options, read=source.read, pending=source.pending, mapper=mapper)
+
+    sync.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    return sync
+
+
 def sync_options(
     *,
     hub: str,
@@ -75,10 +153,17 @@ def sync_options(
     if not dry_run and not client_id:
         raise typer.BadParameter("needed unless --dry-run", param_hint="--client-id")
     return SyncOptions(
-        hub=hub, client_id=client_id, key=key, client_key=client_key, department=department,
-        state=state or default_state_file(department), dry_run=dry_run, batch_size=batch_size,
-        log_level=log_level, log_file=log_file,
-    )  # fmt: skip
+        hub=hub,
+        client_id=client_id,
+        key=key,
+        client_key=client_key,
+        department=department,
+        state=state or default_state_file(department),
+        dry_run=dry_run,
+        batch_size=batch_size,
+        log_level=log_level,
+        log_file=log_file,
+    )
 
 
 def add_status_command(app: typer.Typer, default_department: str) -> None:
@@ -140,10 +225,15 @@ def run_sync(
     ):
         task = progress.add_task("records", total=None)
         engine = SyncEngine(
-            hub=hub, state=state, department_id=options.department, signing_key=signing_key, mapper=mapper,
-            batch_size=options.batch_size, dry_run=options.dry_run,
+            hub=hub,
+            state=state,
+            department_id=options.department,
+            signing_key=signing_key,
+            mapper=mapper,
+            batch_size=options.batch_size,
+            dry_run=options.dry_run,
             on_record=lambda report: progress.update(task, completed=report.records),
-        )  # fmt: skip
+        )
 
         def counted_read(cursor: str | None) -> Iterator:
             progress.update(task, total=pending(cursor))
@@ -159,9 +249,15 @@ def run_sync(
 
 def _progress() -> Progress:
     return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
-        TimeElapsedColumn(), console=console, transient=True, disable=not console.is_terminal,
-    )  # fmt: skip
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    )
 
 
 def print_report(report: SyncReport) -> None:
@@ -169,21 +265,28 @@ def print_report(report: SyncReport) -> None:
     table = Table(title=title, show_header=False)
     rate = report.records / report.seconds if report.seconds else 0.0
     for label, value in (
-        ("records read", report.records), ("issued", report.issued),
+        ("records read", report.records),
+        ("issued", report.issued),
         ("updated (new version)", report.updated),
-        ("status changes", report.status_changes), ("unchanged", report.unchanged),
-        ("dead letters (mapping)", report.dead_letters), ("rejected by the hub", report.rejected),
-        ("batches pushed", report.batches), ("batches replayed", report.replayed_batches),
-        ("feed sequence", report.last_sequence), ("seconds", report.seconds), ("records/s", f"{rate:,.0f}"),
-    ):  # fmt: skip
+        ("status changes", report.status_changes),
+        ("unchanged", report.unchanged),
+        ("dead letters (mapping)", report.dead_letters),
+        ("rejected by the hub", report.rejected),
+        ("batches pushed", report.batches),
+        ("batches replayed", report.replayed_batches),
+        ("feed sequence", report.last_sequence),
+        ("seconds", report.seconds),
+        ("records/s", f"{rate:,.0f}"),
+    ):
         table.add_row(label, str(value))
     Console().print(table)
     if report.adopted_at_sequence:
         console.print(
             f"[yellow]warning:[/] the state file was new but the hub's feed was at sequence "
             f"{report.adopted_at_sequence}: continued from there; records the hub already holds were "
-            "issued again as new licences", highlight=False,
-        )  # fmt: skip
+            "issued again as new licences",
+            highlight=False,
+        )
     if report.dead_letters or report.rejected:
         console.print("[yellow]some records went to the dead-letter store; see the `status` command[/]")
 
@@ -227,8 +330,14 @@ def show_status(state_path: Path, *, limit: int = 20, show_keys: bool = False) -
         )
         for letter in state.dead_letters(limit=limit):
             key = letter["record_key"] if show_keys else mask(letter["record_key"])
-            letters.add_row(str(letter["id"]), letter["created_at"], key, letter["type_code"] or "(record)",
-                            letter["stage"], letter["reason"])  # fmt: skip
+            letters.add_row(
+                str(letter["id"]),
+                letter["created_at"],
+                key,
+                letter["type_code"] or "(record)",
+                letter["stage"],
+                letter["reason"],
+            )
         out.print(letters)
     finally:
         state.close()

@@ -98,9 +98,12 @@ class SyncEngine:
             cursor = self._connect()
             log.info(
                 "sync.started",
-                extra={"department": self.department_id, "sequence": self.pusher.last_sequence,
-                       "dry_run": self.dry_run},
-            )  # fmt: skip
+                extra={
+                    "department": self.department_id,
+                    "sequence": self.pusher.last_sequence,
+                    "dry_run": self.dry_run,
+                },
+            )
             batch = _Batch(cursor=cursor, slot_after=self._slot)
             for record in read(cursor):
                 planned, letters = self._plan_record(record)
@@ -136,8 +139,10 @@ class SyncEngine:
             slot = _next_free_slot(hub_cursor.next_status_index)
             if hub_cursor.last_sequence:
                 self.report.adopted_at_sequence = hub_cursor.last_sequence
-                log.warning("sync.feed.adopted", extra={"department": self.department_id,
-                                                        "sequence": hub_cursor.last_sequence})  # fmt: skip
+                log.warning(
+                    "sync.feed.adopted",
+                    extra={"department": self.department_id, "sequence": hub_cursor.last_sequence},
+                )
             if self.dry_run:
                 self.pusher.last_sequence, self._slot = hub_cursor.last_sequence, slot
                 return None
@@ -231,10 +236,14 @@ class SyncEngine:
             slot = self._allocate_slot()
             serial = slot_serial(slot)
             new_licence = LicenceState(
-                serial=serial, version=1, licence_id=str(signer.licence_id(draft.type_code, serial, 1)),
-                content_hash=draft.content_hash, status=LicenceStatus.VALID,
-                status_list=slot[0], status_index=slot[1],
-            )  # fmt: skip
+                serial=serial,
+                version=1,
+                licence_id=str(signer.licence_id(draft.type_code, serial, 1)),
+                content_hash=draft.content_hash,
+                status=LicenceStatus.VALID,
+                status_list=slot[0],
+                status_index=slot[1],
+            )
         steps = plan_steps(
             draft, current, new_licence, lambda serial, v: str(signer.licence_id(draft.type_code, serial, v))
         )

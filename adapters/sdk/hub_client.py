@@ -1,4 +1,4 @@
-"""The adapter's HTTP client for the hub (DESIGN 6).
+"""The adapter's HTTP client for the hub: how it finds the hub's endpoints, authenticates and retries.
 
 - Discovery: the token endpoint comes from the RFC 8414 metadata at
   ``/.well-known/oauth-authorization-server``.

@@ -12,10 +12,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from adapters.sdk.records import SourceError
+
+RE_EXPORT_HINT = "re-export as UTF-8, or pass --encoding gb18030 for a GB18030 export"
 
 
 class JSONTooDeep(ValueError):
@@ -46,3 +48,30 @@ def json_loads(text: str | bytes) -> Any:
         return json.loads(text)
     except RecursionError:
         raise JSONTooDeep("JSON nested too deeply to read") from None
+
+
+def decode_text(
+    data: bytes, where: object, encoding: str, *, hint: str = RE_EXPORT_HINT, byte_order_mark: bool = True
+) -> str:
+    """``data`` decoded from ``encoding`` (as the operator named it), or ``SourceError`` "<where>: not
+    valid <encoding> at byte N (line L); <hint>", or one naming an unknown encoding. With
+    ``byte_order_mark``, UTF-8 also accepts the byte-order mark spreadsheet programs put at the start."""
+    utf8 = encoding.lower().replace("_", "-") in ("utf-8", "utf8")
+    try:
+        return data.decode("utf-8-sig" if byte_order_mark and utf8 else encoding)
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise SourceError(
+            f"{where}: not valid {encoding} at byte {exc.start} (line {line}); {hint}"
+        ) from None
+    except LookupError:
+        raise SourceError(f"unknown encoding {encoding!r}") from None
+
+
+def csv_record(header: Sequence[str], row: Sequence[str]) -> dict[str, Any]:
+    """A CSV row as {column: value}, values stripped; a row whose field count is not the header's keeps
+    what it has and says so in ``_problem`` (the mapping sends such a record to the dead letters)."""
+    record: dict[str, Any] = dict(zip(header, (v.strip() for v in row), strict=False))
+    if len(row) != len(header):
+        record["_problem"] = f"row has {len(row)} fields, the header {len(header)}"
+    return record

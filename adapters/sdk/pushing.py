@@ -99,11 +99,15 @@ class Pusher:
         log.info(
             "sync.batch.pushed",
             extra={
-                "department": batch.plan.get("department"), "sequence": batch.sequence,
-                "operations": len(batch.plan["ops"]), "accepted": accepted, "rejected": rejected,
-                "replayed": bool(result.get("replayed")), "seconds": round(time.monotonic() - started, 3),
+                "department": batch.plan.get("department"),
+                "sequence": batch.sequence,
+                "operations": len(batch.plan["ops"]),
+                "accepted": accepted,
+                "rejected": rejected,
+                "replayed": bool(result.get("replayed")),
+                "seconds": round(time.monotonic() - started, 3),
             },
-        )  # fmt: skip
+        )
         if rejected and not accepted and rejected >= 5:
             raise SyncAborted(
                 f"the hub rejected every operation of batch {batch.sequence} "

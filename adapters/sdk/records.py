@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, Self
 
 from hub.contract.status import LicenceStatus, StatusReason
 
@@ -33,6 +33,19 @@ class SourceRecord:
     position: str  # opaque source cursor just after this record
     data: Mapping[str, Any]  # the record as read, kept verbatim in dead letters
     kind: str = ""  # which of the source's record kinds, for sources with several (e.g. "person")
+
+
+@dataclass(frozen=True)
+class JSONCursor:
+    """A source cursor (``SourceRecord.position``) kept as the compact JSON of its fields: subclass it as a
+    frozen dataclass whose fields all have defaults, the position before the first record."""
+
+    def dump(self) -> str:
+        return json.dumps(self.__dict__, separators=(",", ":"))
+
+    @classmethod
+    def load(cls, text: str | None) -> Self:
+        return cls(**json.loads(text)) if text else cls()
 
 
 @dataclass(frozen=True)

@@ -287,10 +287,19 @@ class LocalState:
         now = _now()
         with self.transaction():
             rows = [
-                (*key, s.serial, s.version, s.licence_id, s.content_hash, s.status.value, s.status_list,
-                 s.status_index, now)
+                (
+                    *key,
+                    s.serial,
+                    s.version,
+                    s.licence_id,
+                    s.content_hash,
+                    s.status.value,
+                    s.status_list,
+                    s.status_index,
+                    now,
+                )
                 for key, s in accepted
-            ]  # fmt: skip
+            ]
             self.db.executemany("INSERT OR REPLACE INTO licence VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
             self.db.executemany(
                 "UPDATE dead_letter SET resolved_at = ? "

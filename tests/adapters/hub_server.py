@@ -120,7 +120,7 @@ class HubServer:
     def allow_several_per_holder(self) -> None:
         """Let two departments give the same people ID cards and household registers. Tests that sync
         one sample population through two police feeds need it; the hub otherwise refuses a person's
-        second valid one from another issuer (issue 14)."""
+        second valid one from another issuer, as these types are one per holder."""
         with self.hub.session_factory() as session, session.begin():
             session.execute(text("UPDATE licence_type SET one_per_holder = :no"), {"no": False})
 
