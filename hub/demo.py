@@ -85,9 +85,12 @@ def seed_departments(hub: Hub, keys_dir: Path) -> list[dict[str, Any]]:
                 )
             if not repository.issuing_authorizations_in_force(session, spec["id"], utcnow()):
                 service.authorize_every_type(
-                    session, spec["id"], jurisdiction_code="410100", legal_basis=DEMO_LEGAL_BASIS,
+                    session,
+                    spec["id"],
+                    jurisdiction_code="410100",
+                    legal_basis=DEMO_LEGAL_BASIS,
                     valid_until=utcnow() + timedelta(days=365 * 5),
-                )  # fmt: skip
+                )
             seeded.append(
                 {
                     "id": department.id,
@@ -149,42 +152,62 @@ def seed_access(
             client, _ = access_service.create_client(
                 session,
                 ClientCreate(
-                    name=f"{department['name']} 数据同步", kind="department", region_code="410100",
-                    department_id=department["id"], auth_method="private_key_jwt",
+                    name=f"{department['name']} 数据同步",
+                    kind="department",
+                    region_code="410100",
+                    department_id=department["id"],
+                    auth_method="private_key_jwt",
                     jwks={"keys": [{**key.as_dict(private=False), "kid": key.thumbprint()}]},
                 ),
                 by=city,
-            )  # fmt: skip
+            )
             department["client_id"] = client.client_id
-            clients.append({
-                "client_id": client.client_id, "name": client.name, "auth": "private_key_jwt",
-                "department": department["id"],
-                "private_key_file": key_file, "scope": access_service.PUSH_SCOPE,
-            })  # fmt: skip
+            clients.append(
+                {
+                    "client_id": client.client_id,
+                    "name": client.name,
+                    "auth": "private_key_jwt",
+                    "department": department["id"],
+                    "private_key_file": key_file,
+                    "scope": access_service.PUSH_SCOPE,
+                }
+            )
         window, window_secret = access_service.create_client(
             session,
             ClientCreate(
-                name="郑州市政务服务网审批系统", kind="service", region_code="410100",
-                organisation="郑州市政务服务办公室", auth_method="client_secret_basic",
+                name="郑州市政务服务网审批系统",
+                kind="service",
+                region_code="410100",
+                organisation="郑州市政务服务办公室",
+                auth_method="client_secret_basic",
                 redirect_uris=[f"http://127.0.0.1:{hub.settings.port}/demo/callback"],
             ),
             by=city,
-        )  # fmt: skip
-        clients.append({
-            "client_id": window.client_id, "name": window.name, "auth": "client_secret_basic",
-            "client_secret": window_secret, "redirect_uri": window.redirect_uris[0],
-        })  # fmt: skip
+        )
+        clients.append(
+            {
+                "client_id": window.client_id,
+                "name": window.name,
+                "auth": "client_secret_basic",
+                "client_secret": window_secret,
+                "redirect_uri": window.redirect_uris[0],
+            }
+        )
         valid_until = utcnow() + timedelta(days=365)
         for code, tier in ((ID_CARD, 2), (HOUSEHOLD, 2), (BUSINESS, 2), (MARRIAGE, 1), (SUBSISTENCE, 3)):
             grant = access_service.request_grant(
                 session,
                 GrantCreate(
-                    client_id=window.client_id, type_code=code, max_tier=tier, purposes=["*"],
-                    region_code="410100", valid_until=valid_until,
+                    client_id=window.client_id,
+                    type_code=code,
+                    max_tier=tier,
+                    purposes=["*"],
+                    region_code="410100",
+                    valid_until=valid_until,
                     legal_basis="《郑州市政务信息资源共享管理办法》（演示）",
                 ),
                 by=city,
-            )  # fmt: skip
+            )
             if grant.status == "pending":
                 access_service.approve_grant(session, grant.id, by=made["city-admin-2"])  # type: ignore[arg-type]
             grants.append(

@@ -85,11 +85,19 @@ def load_through_adapters(
             )
         client = client_of[department["id"]]
         common = [
-            "--hub", hub_url, "--client-id", client["client_id"], "--department", department["id"],
-            "--key", str(keys / f"{department['id']}.private.jwk.json"),
-            "--client-key", client["private_key_file"],
-            "--state", str(states / f"{department['id']}.sqlite3"),
-        ]  # fmt: skip
+            "--hub",
+            hub_url,
+            "--client-id",
+            client["client_id"],
+            "--department",
+            department["id"],
+            "--key",
+            str(keys / f"{department['id']}.private.jwk.json"),
+            "--client-key",
+            client["private_key_file"],
+            "--state",
+            str(states / f"{department['id']}.sqlite3"),
+        ]
         if department["kind"] == "commerce":
             with _registry_stand_in(out, var_dir) as registry:
                 _run([module, "sync", "--source", registry, *common], cwd=var_dir)

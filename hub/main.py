@@ -17,7 +17,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest, start_http_s
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.sessions import SessionMiddleware
 
-from hub.audit import refusals
 from hub.console.router import install as install_console
 from hub.context import Hub, build_hub, resolve_secrets
 from hub.errors import NotFound, ServiceUnavailable, install_error_handlers
@@ -33,6 +32,7 @@ from hub.kit.http import (
 from hub.kit.logging import configure_logging
 from hub.oauth import tokens
 from hub.settings import Settings, get_settings
+from hub.web import refusals
 from hub.web.access import router as access_router
 from hub.web.audit import router as audit_router
 from hub.web.callers import MonitorDep
@@ -154,8 +154,15 @@ def create_app(settings: Settings | None = None, *, hub: Hub | None = None) -> F
 #: Answers about a person (pages, their API answers, sign-in and consent, lookups and prefill, cases,
 #: admin views): never stored by a browser or a proxy.
 PERSONAL_PREFIXES = (
-    "/me", "/v1/me", "/console", "/oauth", "/v1/lookups", "/v1/prefill", "/v1/cases", "/v1/admin",
-)  # fmt: skip
+    "/me",
+    "/v1/me",
+    "/console",
+    "/oauth",
+    "/v1/lookups",
+    "/v1/prefill",
+    "/v1/cases",
+    "/v1/admin",
+)
 
 #: Swagger UI and ReDoc come from the ``fastapi-offline`` wheel and are served by the hub: government
 #: networks are often cut off from CDNs, and a page that loads script from elsewhere trusts elsewhere.

@@ -43,9 +43,12 @@ class Settings(BaseSettings):
         1800, ge=60, le=86400, description="A browser session ends after this long without a request."
     )
     console_session_seconds: int = Field(
-        8 * 3600, ge=60, le=86400, description="A sign-in to the web console (admin or citizen) lasts at "
+        8 * 3600,
+        ge=60,
+        le=86400,
+        description="A sign-in to the web console (admin or citizen) lasts at "
         "most this long, however active; then the person signs in again.",
-    )  # fmt: skip
+    )
 
     # Upstream OpenID Connect provider for citizens and admins (the city's unified identity platform).
     oidc_issuer: str | None = None

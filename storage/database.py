@@ -10,6 +10,7 @@ costs one retry.
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import JSON, Column, Engine, Table, create_engine, event, insert, select, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
@@ -189,11 +191,24 @@ def _copy_processor(column_type: Any, dialect: Any) -> Any:
 # its bind processing makes a string, which a binary json dumper would encode a second time.
 _BINARY_COPY_TYPES = frozenset(
     {
-        "varchar", "character varying", "text", "char", "integer", "bigint", "smallint", "boolean", "bytea",
-        "timestamp with time zone", "timestamp without time zone", "timestamp", "date", "double precision",
-        "real", "uuid",
+        "varchar",
+        "character varying",
+        "text",
+        "char",
+        "integer",
+        "bigint",
+        "smallint",
+        "boolean",
+        "bytea",
+        "timestamp with time zone",
+        "timestamp without time zone",
+        "timestamp",
+        "date",
+        "double precision",
+        "real",
+        "uuid",
     }
-)  # fmt: skip
+)
 
 
 @lru_cache(maxsize=256)
@@ -209,3 +224,16 @@ def _copy_statement(table: Table, names: tuple[str, ...], dialect: Any) -> tuple
     if all(name in _BINARY_COPY_TYPES for name in type_names):
         return head + " (FORMAT BINARY)", type_names
     return head, None
+
+
+def insert_ignoring_conflicts(session: Session, table: Any, rows: Sequence[Mapping[str, Any]]) -> None:
+    """INSERT … ON CONFLICT DO NOTHING on either backend."""
+    make = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    session.execute(make(table).on_conflict_do_nothing(), list(rows))
+
+
+def lock(session: Session, name: str) -> None:
+    """A lock held until the transaction ends. PostgreSQL: an advisory lock; SQLite needs none, since a
+    writing transaction there holds the database's write lock from its ``BEGIN IMMEDIATE``."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": zlib.crc32(name.encode())})

@@ -151,10 +151,16 @@ def create_admin(session: Session, data: AdminCreate, *, by: Admin | None) -> Ad
     session.add(admin)
     session.flush()
     audit.record_change(
-        session, by, "admin.requested" if peer else "admin.created", admin=admin.id, role=admin.role,
-        region=admin.region_code, status=admin.status, requested_by=admin.requested_by,
+        session,
+        by,
+        "admin.requested" if peer else "admin.created",
+        admin=admin.id,
+        role=admin.role,
+        region=admin.region_code,
+        status=admin.status,
+        requested_by=admin.requested_by,
         approved_by=admin.approved_by,
-    )  # fmt: skip
+    )
     return admin
 
 
@@ -175,9 +181,15 @@ def approve_admin(session: Session, admin_id: int, *, by: Admin | None) -> Admin
         require_second_person(session, admin.requested_by, by, f"admin {admin.username!r}")
     admin.status, admin.approved_by, admin.controlled_by = "active", by.id if by else None, []
     audit.record_change(
-        session, by, "admin.approved", admin=admin.id, role=admin.role, region=admin.region_code,
-        requested_by=admin.requested_by, approved_by=admin.approved_by,
-    )  # fmt: skip
+        session,
+        by,
+        "admin.approved",
+        admin=admin.id,
+        role=admin.role,
+        region=admin.region_code,
+        requested_by=admin.requested_by,
+        approved_by=admin.approved_by,
+    )
     return admin
 
 
@@ -209,9 +221,15 @@ def disable_admin(session: Session, admin_id: int, *, by: Admin | None, reason: 
     admin.status = "disabled"
     ended = sessions.end_admin_sessions(session, admin_id)
     audit.record_change(
-        session, by, "admin.disabled", admin=admin.id, role=admin.role, region=admin.region_code,
-        reason=reason, sessions_ended=ended,
-    )  # fmt: skip
+        session,
+        by,
+        "admin.disabled",
+        admin=admin.id,
+        role=admin.role,
+        region=admin.region_code,
+        reason=reason,
+        sessions_ended=ended,
+    )
     return admin
 
 
@@ -248,9 +266,12 @@ def change_password(
     admin.password_hash = _hasher.hash(new)
     ended = sessions.end_admin_sessions(session, admin.id or 0)
     audit.record_change(
-        session, admin if current is not None else None, "admin.password_changed", admin=admin.id,
+        session,
+        admin if current is not None else None,
+        "admin.password_changed",
+        admin=admin.id,
         sessions_ended=ended,
-    )  # fmt: skip
+    )
     return admin
 
 
@@ -390,7 +411,7 @@ def create_client(session: Session, data: ClientCreate, *, by: Admin) -> tuple[C
         client.secret_hash = _hasher.hash(secret)
     session.add(client)
     session.flush()
-    audit.record_change(session, by, "client.created", client_id=client.client_id, kind=client.kind)
+    audit.record_change(session, by, "client.created", client=client, kind=client.kind)
     return client, secret
 
 
@@ -409,7 +430,7 @@ def rotate_client_secret(session: Session, client_id: str, *, by: Admin) -> tupl
         raise Conflict("this client authenticates with private_key_jwt; replace its JWKS instead")
     secret = secrets.token_urlsafe(32)
     client.secret_hash, client.updated_at = _hasher.hash(secret), utcnow()
-    audit.record_change(session, by, "client.secret_rotated", client_id=client_id)
+    audit.record_change(session, by, "client.secret_rotated", client=client)
     return client, secret
 
 
@@ -419,7 +440,7 @@ def replace_client_jwks(session: Session, client_id: str, jwks: dict[str, Any], 
         raise Conflict("this client authenticates with a secret; rotate its secret instead")
     client.jwks, client.updated_at = _check_jwks(jwks), utcnow()
     audit.record_change(
-        session, by, "client.jwks_replaced", client_id=client_id, kids=[k["kid"] for k in client.jwks["keys"]]
+        session, by, "client.jwks_replaced", client=client, kids=[k["kid"] for k in client.jwks["keys"]]
     )
     return client
 
@@ -428,7 +449,7 @@ def disable_client(session: Session, client_id: str, *, by: Admin) -> Client:
     """Disable a client: its tokens stop working on the next request."""
     client = _managed_client(session, client_id, by)
     client.status, client.updated_at = "disabled", utcnow()
-    audit.record_change(session, by, "client.disabled", client_id=client_id)
+    audit.record_change(session, by, "client.disabled", client=client)
     return client
 
 
@@ -516,10 +537,18 @@ def request_grant(session: Session, data: GrantCreate, *, by: Admin) -> Grant:
     session.add(grant)
     session.flush()
     audit.record_change(
-        session, by, "grant.requested", client_id=client.client_id, type_code=grant.type_code, grant=grant.id,
-        max_tier=grant.max_tier, purposes=grant.purposes, region=grant.region_code, status=grant.status,
+        session,
+        by,
+        "grant.requested",
+        client=client,
+        type_code=grant.type_code,
+        grant=grant.id,
+        max_tier=grant.max_tier,
+        purposes=grant.purposes,
+        region=grant.region_code,
+        status=grant.status,
         valid_until=grant.valid_until.isoformat(),
-    )  # fmt: skip
+    )
     return grant
 
 
@@ -548,9 +577,15 @@ def approve_grant(session: Session, grant_id: int, *, by: Admin) -> Grant:
         raise Conflict(f"client {grant.client_id} is disabled; its grants cannot be approved")
     grant.status, grant.approved_by, grant.approved_at = "active", by.id, utcnow()
     audit.record_change(
-        session, by, "grant.approved", client_id=grant.client_id, type_code=grant.type_code, grant=grant.id,
-        requested_by=grant.requested_by, approved_by=by.id,
-    )  # fmt: skip
+        session,
+        by,
+        "grant.approved",
+        client=repository.get_client(session, grant.client_id),
+        type_code=grant.type_code,
+        grant=grant.id,
+        requested_by=grant.requested_by,
+        approved_by=by.id,
+    )
     return grant
 
 
@@ -561,9 +596,14 @@ def revoke_grant(session: Session, grant_id: int, reason: str, *, by: Admin) -> 
         raise Conflict(f"grant {grant_id} is already revoked")
     grant.status, grant.revoked_by, grant.revoked_at, grant.revoke_reason = "revoked", by.id, utcnow(), reason
     audit.record_change(
-        session, by, "grant.revoked", client_id=grant.client_id, type_code=grant.type_code, grant=grant.id,
+        session,
+        by,
+        "grant.revoked",
+        client=repository.get_client(session, grant.client_id),
+        type_code=grant.type_code,
+        grant=grant.id,
         reason=reason[:200],
-    )  # fmt: skip
+    )
     return grant
 
 
@@ -606,9 +646,13 @@ def register_department(session: Session, data: dict[str, Any], *, by: Admin) ->
     _require_region(session, by, str(data.get("region_code", "")), "the department's")
     department = registry_service.register_department(session, **data, requested_by=by.id)
     audit.record_change(
-        session, by, "department.registered", department_id=department.id, status=department.status,
+        session,
+        by,
+        "department.registered",
+        department_id=department.id,
+        status=department.status,
         requested_by=by.id,
-    )  # fmt: skip
+    )
     return department
 
 
@@ -619,9 +663,13 @@ def approve_department(session: Session, department_id: str, *, by: Admin) -> De
     require_second_person(session, department.requested_by, by, f"department {department_id!r}")
     department.status, department.approved_by = "active", by.id
     audit.record_change(
-        session, by, "department.approved", department_id=department_id,
-        requested_by=department.requested_by, approved_by=by.id,
-    )  # fmt: skip
+        session,
+        by,
+        "department.approved",
+        department_id=department_id,
+        requested_by=department.requested_by,
+        approved_by=by.id,
+    )
     return department
 
 
@@ -635,9 +683,15 @@ def add_department_key(
         session, department_id, jwk, requested_by=by.id, rotation=rotation
     )
     audit.record_change(
-        session, by, "department.key_added", department_id=department_id, kid=key.kid, status=key.status,
-        rotation=rotation, requested_by=by.id,
-    )  # fmt: skip
+        session,
+        by,
+        "department.key_added",
+        department_id=department_id,
+        kid=key.kid,
+        status=key.status,
+        rotation=rotation,
+        requested_by=by.id,
+    )
     return key
 
 
@@ -650,9 +704,15 @@ def approve_department_key(session: Session, department_id: str, kid: str, *, by
     key.approved_by = by.id
     retired = registry_service.activate_department_key(session, key)
     audit.record_change(
-        session, by, "department.key_approved", department_id=department_id, kid=kid,
-        requested_by=key.requested_by, approved_by=by.id, retired=retired,
-    )  # fmt: skip
+        session,
+        by,
+        "department.key_approved",
+        department_id=department_id,
+        kid=kid,
+        requested_by=key.requested_by,
+        approved_by=by.id,
+        retired=retired,
+    )
     return key
 
 
@@ -690,10 +750,14 @@ def compromise_department_key(
     _managed_department(session, department_id, by)
     key, withheld = registry_service.compromise_department_key(session, department_id, kid, since)
     audit.record_change(
-        session, by, "department.key_compromised", department_id=department_id, kid=kid,
+        session,
+        by,
+        "department.key_compromised",
+        department_id=department_id,
+        kid=kid,
         compromised_since=key.compromised_since.isoformat() if key.compromised_since else None,
         withheld=withheld,
-    )  # fmt: skip
+    )
     return key
 
 
@@ -707,15 +771,26 @@ def request_issuing_authorization(
     _require_known_region(session, data.jurisdiction_code, "jurisdiction_code")
     _require_region(session, by, data.jurisdiction_code, "the jurisdiction's")
     row = registry_service.authorize_issuing(
-        session, department_id=data.department_id, type_code=data.type_code,
-        jurisdiction_code=data.jurisdiction_code, valid_from=data.valid_from, valid_until=data.valid_until,
-        legal_basis=data.legal_basis, requested_by=by.id,
-    )  # fmt: skip
-    audit.record_change(
-        session, by, "issuing_authorization.requested", authorization=row.id, department_id=row.department_id,
-        type_code=row.type_code, jurisdiction=row.jurisdiction_code, valid_until=row.valid_until.isoformat(),
+        session,
+        department_id=data.department_id,
+        type_code=data.type_code,
+        jurisdiction_code=data.jurisdiction_code,
+        valid_from=data.valid_from,
+        valid_until=data.valid_until,
+        legal_basis=data.legal_basis,
         requested_by=by.id,
-    )  # fmt: skip
+    )
+    audit.record_change(
+        session,
+        by,
+        "issuing_authorization.requested",
+        authorization=row.id,
+        department_id=row.department_id,
+        type_code=row.type_code,
+        jurisdiction=row.jurisdiction_code,
+        valid_until=row.valid_until.isoformat(),
+        requested_by=by.id,
+    )
     return row
 
 
@@ -747,10 +822,16 @@ def approve_issuing_authorization(
         raise Conflict(f"issuing authorization {authorization_id} has expired; request a new one")
     row.status, row.approved_by, row.approved_at = "active", by.id, utcnow()
     audit.record_change(
-        session, by, "issuing_authorization.approved", authorization=row.id, department_id=row.department_id,
-        type_code=row.type_code, jurisdiction=row.jurisdiction_code, requested_by=row.requested_by,
+        session,
+        by,
+        "issuing_authorization.approved",
+        authorization=row.id,
+        department_id=row.department_id,
+        type_code=row.type_code,
+        jurisdiction=row.jurisdiction_code,
+        requested_by=row.requested_by,
         approved_by=by.id,
-    )  # fmt: skip
+    )
     return row
 
 
@@ -763,23 +844,36 @@ def revoke_issuing_authorization(
         raise Conflict(f"issuing authorization {authorization_id} is already revoked")
     row.status, row.revoked_by, row.revoked_at = "revoked", by.id, utcnow()
     audit.record_change(
-        session, by, "issuing_authorization.revoked", authorization=row.id, department_id=row.department_id,
+        session,
+        by,
+        "issuing_authorization.revoked",
+        authorization=row.id,
+        department_id=row.department_id,
         type_code=row.type_code,
-    )  # fmt: skip
+    )
     return row
 
 
 def list_issuing_authorizations(
-    session: Session, *, by: Admin, department_id: str | None = None, status: str | None = None,
-    limit: int = 100, offset: int = 0,
-) -> list[IssuingAuthorization]:  # fmt: skip
+    session: Session,
+    *,
+    by: Admin,
+    department_id: str | None = None,
+    status: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[IssuingAuthorization]:
     """Issuing authorizations of the departments in the caller's region subtree."""
     regions = set(registry_service.region_subtree(session, by.region_code))
     departments = [d.id for d in registry_service.list_departments(session) if d.region_code in regions]
     found = registry_service.list_issuing_authorizations(
-        session, department_ids=departments, department_id=department_id, status=status, limit=limit,
+        session,
+        department_ids=departments,
+        department_id=department_id,
+        status=status,
+        limit=limit,
         offset=offset,
-    )  # fmt: skip
+    )
     return list(found)
 
 

@@ -1,58 +1,31 @@
-"""Listing and acknowledging supervision alerts, scoped like events: an admin or auditor sees the alerts
-of their region's subtree (alerts without a region: admins of a top-level region only).
-
-Auditors may acknowledge: acknowledging records that someone looked, it changes no access. Each
-acknowledgement is itself an audit event."""
+"""Raising an alert: one row keyed by rule, subject and window (raising the same key again does nothing),
+and an audit event saying so, in the caller's transaction. The rules that decide to raise them are
+supervision's (``hub.supervision.rules``); ingest raises one itself when it refuses a conflicting issuer."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
-from hub.access.models import Admin
+from hub.audit import metrics, repository
 from hub.audit import service as audit
-from hub.audit import supervision_repository as store
 from hub.audit.models import Alert
-from hub.errors import Forbidden, NotFound
-from hub.kit.time import utcnow
-
-MAX_PAGE = 200
 
 
-def list_alerts(
-    session: Session,
-    *,
-    by: Admin,
-    rule: str | None = None,
-    status: str | None = None,
-    since: datetime | None = None,
-    before: int | None = None,
-    limit: int = 50,
-) -> list[Alert]:
-    """Alerts in the caller's region, newest first; ``before`` continues below an alert id."""
-    regions = audit.visible_regions(session, by)
-    found = store.list_alerts(
-        session, regions=regions, rule=rule, status=status, since=since, before=before,
-        limit=min(limit, MAX_PAGE),
-    )  # fmt: skip
-    return list(found)
-
-
-def acknowledge(session: Session, alert_id: int, *, by: Admin, note: str | None = None) -> Alert:
-    """Mark an alert acknowledged (once; acknowledging again returns it unchanged)."""
-    alert = store.get_alert(session, alert_id)
-    if alert is None:
-        raise NotFound(f"no alert {alert_id}")
-    regions = audit.visible_regions(session, by)
-    if regions is not None and alert.region_code not in regions:
-        raise Forbidden(f"alert {alert_id} is outside your region {by.region_code}")
-    if alert.status == "acknowledged":
-        return alert
-    alert.status, alert.acknowledged_at, alert.acknowledged_by = "acknowledged", utcnow(), by.id
-    alert.acknowledgement = note
-    audit.record_change(
-        session, by, "alert.acknowledged", outcome="acknowledged", alert=alert.id, rule=alert.rule
+def raise_alert(session: Session, **fields: Any) -> Alert | None:
+    """Add the alert unless one with its ``key`` exists; the new alert, or None."""
+    if repository.alert_by_key(session, fields["key"]) is not None:
+        return None
+    alert = repository.add_alert(session, Alert(**fields))
+    audit.record(
+        session,
+        action="alert.raised",
+        outcome="raised",
+        actor_kind="hub",
+        actor_id="supervision",
+        region_code=alert.region_code,
+        detail={"alert": alert.id, "rule": alert.rule, "subject": f"{alert.subject_kind}:{alert.subject_id}"},
     )
-    session.flush()
+    metrics.on_commit(session, metrics.ALERTS_RAISED.labels(alert.rule).inc)
     return alert

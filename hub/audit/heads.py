@@ -23,7 +23,7 @@ from hub.audit.models import TreeHead
 from hub.context import Hub
 from hub.contract import sdjwt
 from hub.kit.time import utcnow
-from storage.database import transaction
+from storage.database import lock, transaction
 
 HEAD_TYP = "tree-head+jwt"
 HEAD_LOCK = "audit.tree_head"
@@ -35,7 +35,7 @@ def b64(data: bytes) -> str:
 
 def sign_head(session: Session, hub: Hub) -> TreeHead:
     """Sign a head over every leaf committed now, in the caller's transaction."""
-    repository.lock(session, HEAD_LOCK)
+    lock(session, HEAD_LOCK)
     previous = repository.latest_head(session)
     size = repository.committed_size(session)
     root = log.root(session, size)
@@ -73,12 +73,13 @@ def fresh_head(hub: Hub, *, min_interval_s: float, max_age_s: float) -> TreeHead
     a read transaction keeps the snapshot it started with."""
     with hub.read_session_factory() as reader:
         head = repository.latest_head(reader)
-        if not _due(head, repository.committed_size(reader), min_interval_s=min_interval_s,
-                    max_age_s=max_age_s):  # fmt: skip
+        if not _due(
+            head, repository.committed_size(reader), min_interval_s=min_interval_s, max_age_s=max_age_s
+        ):
             assert head is not None
             return head
     with transaction(hub.session_factory) as writer:
-        repository.lock(writer, HEAD_LOCK)
+        lock(writer, HEAD_LOCK)
         head = repository.latest_head(writer)
         size = repository.committed_size(writer)
         if _due(head, size, min_interval_s=min_interval_s, max_age_s=max_age_s):

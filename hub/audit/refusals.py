@@ -2,9 +2,9 @@
 
 A refusal rolls back the request's own transaction, so its event is written in a transaction of its
 own, after the answer is decided. Only a refusal that names an identity becomes an event: the verified
-caller when a dependency resolved one (:func:`remember_caller`), the existing admin whose password was
-wrong, the existing client named at the token endpoint. Anything else — no credential, a junk bearer
-token, an unknown username or client id — is only counted in the ``hub_refusals_total`` metric:
+caller when a dependency resolved one (``hub.web.refusals.remember_caller``), the existing admin whose
+password was wrong, the existing client named at the token endpoint. Anything else — no credential, a
+junk bearer token, an unknown username or client id — is only counted in the ``hub_refusals_total`` metric:
 recording every scanner's knock would fill a log that is kept forever. One identity's refusals become
 at most ``HUB_AUDIT_REFUSALS_PER_MINUTE`` events a minute in each process (the rest are counted), so a
 client hammering with a wrong secret cannot flood the log either.
@@ -19,16 +19,12 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
 from prometheus_client import Counter
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
-from hub.access.models import Admin, Client
 from hub.audit import service as audit
 from hub.audit.settings import get_audit_settings
-from hub.errors import Forbidden, HubError, Unauthorized, problem_response
+from hub.errors import Unauthorized
 from storage.database import transaction
 
 if TYPE_CHECKING:
@@ -42,7 +38,6 @@ REFUSED = Counter(
     "Requests refused with 401 or 403, by status and whether audited",
     ["status", "audited"],
 )
-_STATE_KEY = "audit_caller"
 
 
 @dataclass(frozen=True)
@@ -53,13 +48,14 @@ class Caller:
     id: str
     client_id: str | None = None
     region_code: str | None = None
+    department_id: str | None = None
 
 
-def client_caller(client: Client) -> Caller:
-    return Caller("client", client.client_id, client.client_id, client.region_code)
+def client_caller(client: audit.ClientLike) -> Caller:
+    return Caller("client", client.client_id, client.client_id, client.region_code, client.department_id)
 
 
-def admin_caller(admin: Admin) -> Caller:
+def admin_caller(admin: audit.AdminLike) -> Caller:
     return Caller("admin", f"admin:{admin.id}", region_code=admin.region_code)
 
 
@@ -73,19 +69,6 @@ class CallerRefused(Unauthorized):
     def __init__(self, detail: str, *, caller: Caller | None, **kwargs: Any) -> None:
         super().__init__(detail, **kwargs)
         self.caller = caller
-
-
-def remember_caller(request: Request, caller: Caller) -> None:
-    """Note the verified caller, so a refusal further on names them."""
-    setattr(request.state, _STATE_KEY, caller)
-
-
-def _presented_credential(request: Request) -> str | None:
-    if request.headers.get("authorization"):
-        return request.headers["authorization"].partition(" ")[0].lower() or "header"
-    if "session" in request.cookies:
-        return "session"
-    return None
 
 
 class _PerIdentityCap:
@@ -118,20 +101,39 @@ def count_only(status: int) -> None:
 
 
 def record_in(
-    session: Session, *, caller: Caller, status: int, reason: str, method: str, path: str, credential: str,
+    session: Session,
+    *,
+    caller: Caller,
+    status: int,
+    reason: str,
+    method: str,
+    path: str,
+    credential: str,
     **detail: Any,
-) -> int | None:  # fmt: skip
+) -> int | None:
     """Append one refusal event in ``session``'s transaction; returns its leaf index, or None when the
     identity is over its cap (then the refusal is only counted)."""
     if not _CAP.take(caller.id, get_audit_settings().refusals_per_minute):
         REFUSED.labels(str(status), "capped").inc()
         return None
     event = audit.record(
-        session, action=ACTION, outcome="refused", actor_kind=caller.kind, actor_id=caller.id,
-        client_id=caller.client_id, region_code=caller.region_code,
-        detail={"status": status, "reason": reason[:200], "method": method, "path": path[:200],
-                "credential": credential, **detail},
-    )  # fmt: skip
+        session,
+        action=ACTION,
+        outcome="refused",
+        actor_kind=caller.kind,
+        actor_id=caller.id,
+        client_id=caller.client_id,
+        region_code=caller.region_code,
+        department_id=caller.department_id,
+        detail={
+            "status": status,
+            "reason": reason[:200],
+            "method": method,
+            "path": path[:200],
+            "credential": credential,
+            **detail,
+        },
+    )
     REFUSED.labels(str(status), "yes").inc()
     return event.leaf_index
 
@@ -145,46 +147,3 @@ def record(hub: Hub, **refusal: Any) -> int | None:
     except Exception:
         log.exception("audit.refusal_not_recorded", extra={"path": refusal.get("path")})
         return None
-
-
-def record_request(
-    hub: Hub, request: Request, *, status: int, reason: str, caller: Caller | None = None
-) -> int | None:
-    """Record a refused request if it names an identity (see the module's note); else count it."""
-    caller = caller or getattr(request.state, _STATE_KEY, None)
-    if caller is None:
-        count_only(status)
-        return None
-    return record(
-        hub, caller=caller, status=status, reason=reason, method=request.method,
-        path=request.url.path, credential=_presented_credential(request) or "form",
-    )  # fmt: skip
-
-
-def record_error_in(session: Session, request: Request, exc: HubError, *, credential: str) -> int | None:
-    """Record a refusal a route answers itself (a sign-in form shown again, say) in the given session,
-    if it names an identity."""
-    caller = exc.caller if isinstance(exc, CallerRefused) else None
-    if caller is None:
-        count_only(exc.status)
-        return None
-    return record_in(
-        session, caller=caller, status=exc.status, reason=exc.detail or exc.title, method=request.method,
-        path=request.url.path, credential=credential,
-    )  # fmt: skip
-
-
-def install(app: FastAPI) -> None:
-    """Answer 401 and 403 as every other problem, after recording them."""
-
-    async def refused(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, HubError)
-        hub = request.app.state.hub
-        caller = exc.caller if isinstance(exc, CallerRefused) else None
-        await run_in_threadpool(
-            record_request, hub, request, status=exc.status, reason=exc.detail or exc.title, caller=caller
-        )
-        return problem_response(exc.to_problem(request.url.path), headers=exc.headers or None)
-
-    for kind in (Unauthorized, Forbidden):
-        app.add_exception_handler(kind, refused)

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import zlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Text, cast, func, or_, select, text, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import col
 
 from hub.audit.merkle import NodeKey
-from hub.audit.models import AuditEvent, AuditNode, AuditTreeState, TreeHead
+from hub.audit.models import Alert, AuditEvent, AuditNode, AuditTreeState, TreeHead
+from storage.database import insert_ignoring_conflicts
 
 _state = AuditTreeState.__table__  # type: ignore[attr-defined]
 _nodes = AuditNode.__table__  # type: ignore[attr-defined]
@@ -23,19 +22,6 @@ STATE_ROW = 1
 
 def _dialect(session: Session) -> str:
     return session.get_bind().dialect.name
-
-
-def insert_ignoring_conflicts(session: Session, table: Any, rows: Sequence[Mapping[str, Any]]) -> None:
-    """INSERT … ON CONFLICT DO NOTHING on either backend."""
-    make = postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert
-    session.execute(make(table).on_conflict_do_nothing(), list(rows))
-
-
-def lock(session: Session, name: str) -> None:
-    """A lock held until the transaction ends. PostgreSQL: an advisory lock; SQLite needs none, since a
-    writing transaction there holds the database's write lock from its ``BEGIN IMMEDIATE``."""
-    if _dialect(session) == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": zlib.crc32(name.encode())})
 
 
 # Sequencing -----------------------------------------------------------------------------------------
@@ -230,3 +216,13 @@ def all_heads(session: Session) -> Sequence[TreeHead]:
 
 def heads_count(session: Session) -> int:
     return int(session.execute(select(func.count()).select_from(TreeHead)).scalar() or 0)
+
+
+def alert_by_key(session: Session, key: str) -> Alert | None:
+    return session.scalars(select(Alert).where(col(Alert.key) == key)).first()
+
+
+def add_alert(session: Session, alert: Alert) -> Alert:
+    session.add(alert)
+    session.flush()
+    return alert

@@ -22,8 +22,12 @@ class TreeHeadRead(BaseModel):
 
     @classmethod
     def of(cls, head: TreeHead) -> TreeHeadRead:
-        return cls(tree_size=head.tree_size, root_hash=b64(head.root_hash), timestamp=head.timestamp_ms,
-                   signed=head.signed)  # fmt: skip
+        return cls(
+            tree_size=head.tree_size,
+            root_hash=b64(head.root_hash),
+            timestamp=head.timestamp_ms,
+            signed=head.signed,
+        )
 
 
 class CheckpointKeyRead(BaseModel):
@@ -38,8 +42,11 @@ class CheckpointKeysRead(BaseModel):
 
     @classmethod
     def of(cls, origin: str, keys: list[NoteKey]) -> CheckpointKeysRead:
-        return cls(origin=origin, signature_type=SIGNATURE_TYPE_ECDSA,
-                   keys=[CheckpointKeyRead(vkey=k.vkey, key_id=f"{k.key_id:08x}") for k in keys])  # fmt: skip
+        return cls(
+            origin=origin,
+            signature_type=SIGNATURE_TYPE_ECDSA,
+            keys=[CheckpointKeyRead(vkey=k.vkey, key_id=f"{k.key_id:08x}") for k in keys],
+        )
 
 
 class InclusionProofRead(BaseModel):
@@ -50,8 +57,12 @@ class InclusionProofRead(BaseModel):
 
     @classmethod
     def of(cls, proof: InclusionProof) -> InclusionProofRead:
-        return cls(leaf_index=proof.leaf_index, tree_size=proof.tree_size, leaf_hash=b64(proof.leaf_hash),
-                   audit_path=[b64(h) for h in proof.path])  # fmt: skip
+        return cls(
+            leaf_index=proof.leaf_index,
+            tree_size=proof.tree_size,
+            leaf_hash=b64(proof.leaf_hash),
+            audit_path=[b64(h) for h in proof.path],
+        )
 
 
 class ConsistencyProofRead(BaseModel):

@@ -12,23 +12,32 @@ from __future__ import annotations
 import json
 import logging
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
-from hub.access import repository as access_repository
-from hub.access.models import Admin, Client
 from hub.audit import log as merkle_log
 from hub.audit import metrics, repository
 from hub.audit.models import AuditEvent
 from hub.audit.repository import EventFilter
-from hub.errors import InvalidInput, field_error
 from hub.kit.time import utcnow
-from hub.registry.models import Department, Region
 
 log = logging.getLogger("hub.audit")
 
-MAX_PAGE = 200
+
+class ClientLike(Protocol):
+    """The client an event is about, as far as the log needs it."""
+
+    client_id: str
+    region_code: str
+    department_id: str | None
+
+
+class AdminLike(Protocol):
+    """The admin who made a change (``record_change``)."""
+
+    id: int | None
+    region_code: str
 
 
 def _types_in(detail: dict[str, Any]) -> list[str]:
@@ -53,6 +62,7 @@ def record(
     actor_kind: str,
     actor_id: str,
     client_id: str | None = None,
+    client: ClientLike | None = None,
     holder_index: str | None = None,
     purpose: str | None = None,
     case_id: str | None = None,
@@ -64,12 +74,13 @@ def record(
     occurred_at: datetime | None = None,
 ) -> AuditEvent:
     """Append one event as the next leaf of the log, in the session's transaction: it commits or rolls
-    back with the action it records. ``region_code`` and ``department_id`` default to the client's;
-    ``type_codes`` to the types named in ``detail["released"]`` and ``detail["refused"]``.
-    ``occurred_at`` defaults to now (imports of older records pass their own)."""
+       back with the action it records. ``client`` names the client (its id, region and department, each
+       unless given): the log never reads other features' tables. ``type_codes`` defaults
+    to the types named in ``detail["released"]`` and ``detail["refused"]``.
+       ``occurred_at`` defaults to now (imports of older records pass their own)."""
     plain = json.loads(json.dumps(detail or {}))  # exactly what the JSON column will give back
-    client = session.get(Client, client_id) if client_id else None
     if client is not None:
+        client_id = client_id or client.client_id
         region_code = region_code or client.region_code
         department_id = department_id or client.department_id
     moment = (occurred_at or utcnow()).astimezone(UTC)
@@ -99,54 +110,51 @@ def record(
 
 
 def record_change(
-    session: Session, by: Admin | None, action: str, *, outcome: str = "ok", client_id: str | None = None,
-    department_id: str | None = None, type_code: str | None = None, **detail: Any,
-) -> AuditEvent:  # fmt: skip
+    session: Session,
+    by: AdminLike | None,
+    action: str,
+    *,
+    outcome: str = "ok",
+    client: ClientLike | None = None,
+    department_id: str | None = None,
+    type_code: str | None = None,
+    **detail: Any,
+) -> AuditEvent:
     """Record (and log) one change made by an admin — or by the operator at the command line, ``by``
     None — in the caller's transaction: grants, clients, departments' keys, service items, alerts."""
     event = record(
-        session, action=action, outcome=outcome, actor_kind="admin" if by else "operator",
-        actor_id=f"admin:{by.id}" if by else "operator", region_code=by.region_code if by else None,
-        client_id=client_id, department_id=department_id, type_codes=[type_code] if type_code else [],
+        session,
+        action=action,
+        outcome=outcome,
+        actor_kind="admin" if by else "operator",
+        actor_id=f"admin:{by.id}" if by else "operator",
+        region_code=by.region_code if by else None,
+        client=client,
+        department_id=department_id,
+        type_codes=[type_code] if type_code else [],
         detail=detail,
-    )  # fmt: skip
-    log.info(action, extra={"admin": by.id if by else None, "client": client_id, "detail": detail})
+    )
+    log.info(
+        action,
+        extra={
+            "admin": by.id if by else None,
+            "client": client.client_id if client else None,
+            "detail": detail,
+        },
+    )
     return event
 
 
-def visible_regions(session: Session, admin: Admin) -> list[str] | None:
-    """The region codes whose events and alerts ``admin`` sees; None: all (a top-level admin)."""
-    region = session.get(Region, admin.region_code)
-    if region is not None and region.parent_code is None:
-        return None
-    return access_repository.region_subtree(session, admin.region_code)
+def find_events(session: Session, where: EventFilter, limit: int) -> list[AuditEvent]:
+    """Events matching ``where``, newest first (the caller decides the regions an asker may see)."""
+    return list(repository.list_events(session, where, limit))
 
 
-def list_events(
-    session: Session,
-    *,
-    by: Admin,
-    client_id: str | None = None,
-    department_id: str | None = None,
-    type_code: str | None = None,
-    action: str | None = None,
-    outcome: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    before: int | None = None,
-    limit: int = 50,
-) -> list[AuditEvent]:
-    """Events in the caller's region subtree matching the filters, newest first; ``before`` is the
-    leaf index to continue below (the previous page's last)."""
-    if since and until and since >= until:
-        raise InvalidInput("since must be before until", errors=[field_error("since", "after until")])
-    regions = visible_regions(session, by)
-    uscc = None
-    if department_id:
-        department = session.get(Department, department_id)
-        uscc = department.uscc if department else None
-    where = EventFilter(
-        regions=regions, client_id=client_id, department_id=department_id, department_uscc=uscc,
-        type_code=type_code, action=action, outcome=outcome, since=since, until=until, before=before,
-    )  # fmt: skip
-    return list(repository.list_events(session, where, min(limit, MAX_PAGE)))
+def committed_size(session: Session) -> int:
+    """Leaves of the log whose transactions have committed."""
+    return repository.committed_size(session)
+
+
+def events_from(session: Session, leaf_index: int, limit: int) -> list[AuditEvent]:
+    """Up to ``limit`` events from leaf ``leaf_index`` on, in leaf order."""
+    return list(repository.events_from(session, leaf_index, limit))

@@ -22,24 +22,30 @@ class AuditSettings(BaseSettings):
         3600.0, gt=0, description="A head older than this is replaced even if the log has not grown."
     )
     supervise_seconds: float = Field(
-        60.0, ge=0, description="How often each worker evaluates the rules and signs a due head; "
+        60.0,
+        ge=0,
+        description="How often each worker evaluates the rules and signs a due head; "
         "0 leaves it to `hub audit supervise`.",
-    )  # fmt: skip
+    )
     witness_urls: str = Field(
-        "", description="Comma-separated witness URLs that `hub audit checkpoint` POSTs the current "
+        "",
+        description="Comma-separated witness URLs that `hub audit checkpoint` POSTs the current "
         "checkpoint to (text/plain, the signed note).",
-    )  # fmt: skip
+    )
 
     volume_factor: float = Field(
-        5.0, gt=1, description="Alert when a client's lookups in the last hour exceed this many times "
+        5.0,
+        gt=1,
+        description="Alert when a client's lookups in the last hour exceed this many times "
         "its hourly baseline.",
-    )  # fmt: skip
+    )
     volume_baseline_hours: int = Field(168, ge=1, description="The trailing window the baseline averages.")
     volume_min_lookups: int = Field(
         100, ge=1, description="Below this many lookups in an hour no volume alert is raised."
     )
-    refused_per_hour: int = Field(20, ge=1, description="Alert when a client's refused attempts in an "
-                                  "hour exceed this.")  # fmt: skip
+    refused_per_hour: int = Field(
+        20, ge=1, description="Alert when a client's refused attempts in an hour exceed this."
+    )
     purpose_not_covered_per_hour: int = Field(
         1, ge=1, description="Alert when this many lookups in an hour name a purpose no grant covers."
     )
@@ -48,9 +54,11 @@ class AuditSettings(BaseSettings):
     )
     grant_expiry_days: float = Field(7.0, gt=0, description="Alert this long before a grant expires.")
     refusals_per_minute: int = Field(
-        60, ge=1, description="At most this many refusals of one identity a minute become audit events "
-        "(per process); the rest are counted in hub_refusals_total{audited=\"capped\"}.",
-    )  # fmt: skip
+        60,
+        ge=1,
+        description="At most this many refusals of one identity a minute become audit events "
+        '(per process); the rest are counted in hub_refusals_total{audited="capped"}.',
+    )
 
     @property
     def witnesses(self) -> list[str]:

@@ -83,26 +83,39 @@ def _merged(session: Session, total: int) -> Iterator[tuple[int, AuditEvent | No
 
 
 def _check_leaves(session: Session, report: Report, size: int, head_sizes: set[int]) -> dict[int, bytes]:
-    total = max(size, repository.max_event_leaf(session) + 1, repository.max_leaf_position(session) + 1,
-                max(head_sizes, default=0))  # fmt: skip
+    total = max(
+        size,
+        repository.max_event_leaf(session) + 1,
+        repository.max_leaf_position(session) + 1,
+        max(head_sizes, default=0),
+    )
     tree = merkle.StreamingTree()
     roots = {0: merkle.EMPTY_ROOT}
     suspects: dict[bytes, list[AuditEvent]] = {}
     for position, event, logged in _merged(session, total):
         if event is None:
             if position < size:
-                report.findings.append(Finding(
-                    "deleted", f"leaf {position}: deleted — no event holds this position", position,
-                ))  # fmt: skip
+                report.findings.append(
+                    Finding(
+                        "deleted",
+                        f"leaf {position}: deleted — no event holds this position",
+                        position,
+                    )
+                )
             tree.push(MISSING)
         else:
             report.events += 1
             recomputed = merkle.leaf_hash(leaf_bytes(event))
             if position >= size:
-                report.findings.append(Finding(
-                    "not_in_log", f"leaf {position} (event {event.id}): not in the log — beyond the "
-                    f"committed size {size}", position, event.id,
-                ))  # fmt: skip
+                report.findings.append(
+                    Finding(
+                        "not_in_log",
+                        f"leaf {position} (event {event.id}): not in the log — beyond the "
+                        f"committed size {size}",
+                        position,
+                        event.id,
+                    )
+                )
             elif recomputed != logged:
                 suspects.setdefault(recomputed, []).append(event)
             tree.push(recomputed)
@@ -122,15 +135,25 @@ def _name_suspects(session: Session, report: Report, suspects: dict[bytes, list[
         for event in events:
             elsewhere = logged_at.get(digest)
             if elsewhere is not None and elsewhere != event.leaf_index:
-                report.findings.append(Finding(
-                    "reordered", f"leaf {event.leaf_index} (event {event.id}): reordered — its content "
-                    f"was logged at leaf {elsewhere}", event.leaf_index, event.id,
-                ))  # fmt: skip
+                report.findings.append(
+                    Finding(
+                        "reordered",
+                        f"leaf {event.leaf_index} (event {event.id}): reordered — its content "
+                        f"was logged at leaf {elsewhere}",
+                        event.leaf_index,
+                        event.id,
+                    )
+                )
             else:
-                report.findings.append(Finding(
-                    "modified", f"leaf {event.leaf_index} (event {event.id}): modified — its content no "
-                    "longer hashes to the logged leaf", event.leaf_index, event.id,
-                ))  # fmt: skip
+                report.findings.append(
+                    Finding(
+                        "modified",
+                        f"leaf {event.leaf_index} (event {event.id}): modified — its content no "
+                        "longer hashes to the logged leaf",
+                        event.leaf_index,
+                        event.id,
+                    )
+                )
 
 
 def _check_heads(
@@ -147,11 +170,14 @@ def _check_heads(
         if roots.get(head.tree_size) == head.root_hash:
             matched = max(matched, head.tree_size)
         else:
-            report.findings.append(Finding(
-                "head_mismatch", f"tree head {head.id} (size {head.tree_size}): its root does not match the "
-                f"events in storage; the change lies in leaves {matched} to {head.tree_size - 1}",
-                head_id=head.id,
-            ))  # fmt: skip
+            report.findings.append(
+                Finding(
+                    "head_mismatch",
+                    f"tree head {head.id} (size {head.tree_size}): its root does not match the "
+                    f"events in storage; the change lies in leaves {matched} to {head.tree_size - 1}",
+                    head_id=head.id,
+                )
+            )
         if previous is not None:
             _check_pair(session, report, previous, head)
         previous = head
@@ -176,16 +202,24 @@ def _check_pair(session: Session, report: Report, first: TreeHead, second: TreeH
     if not merkle.verify_consistency(
         first.tree_size, second.tree_size, first.root_hash, second.root_hash, path
     ):
-        report.findings.append(Finding(
-            "inconsistent", f"{pair}: the stored subtree hashes do not prove the second extends the first",
-            head_id=second.id,
-        ))  # fmt: skip
+        report.findings.append(
+            Finding(
+                "inconsistent",
+                f"{pair}: the stored subtree hashes do not prove the second extends the first",
+                head_id=second.id,
+            )
+        )
 
 
 def _check_external(
-    session: Session, report: Report, size: int, external: Sequence[ExternalHead], stored: list[TreeHead],
-    roots: dict[int, bytes], resolve: KeyResolver,
-) -> None:  # fmt: skip
+    session: Session,
+    report: Report,
+    size: int,
+    external: Sequence[ExternalHead],
+    stored: list[TreeHead],
+    roots: dict[int, bytes],
+    resolve: KeyResolver,
+) -> None:
     # Every head the hub signed is an anchor, wherever it was kept: external ones are verified already,
     # stored ones count only when their signature verifies.
     anchors = [(h.tree_size, h.root_hash) for h in external]
@@ -193,23 +227,33 @@ def _check_external(
     kept = {(h.tree_size, h.root_hash) for h in stored}
     for head in external:
         if head.tree_size > size:
-            report.findings.append(Finding(
-                "truncated", f"truncated: {head.describe()} has {head.tree_size} leaves, log has {size}",
-            ))  # fmt: skip
+            report.findings.append(
+                Finding(
+                    "truncated",
+                    f"truncated: {head.describe()} has {head.tree_size} leaves, log has {size}",
+                )
+            )
         elif roots.get(head.tree_size) != head.root_hash:
             report.findings.append(_rewritten(session, report, head, anchors, roots, size))
         if (head.tree_size, head.root_hash) not in kept:
             same_size = [h.id for h in stored if h.tree_size == head.tree_size]
-            report.findings.append(Finding(
-                "head_deleted", f"{head.describe()}: no stored head has its size and root — deleted"
-                + (f" (stored heads {same_size} of that size sign another root)" if same_size else ""),
-            ))  # fmt: skip
+            report.findings.append(
+                Finding(
+                    "head_deleted",
+                    f"{head.describe()}: no stored head has its size and root — deleted"
+                    + (f" (stored heads {same_size} of that size sign another root)" if same_size else ""),
+                )
+            )
 
 
 def _rewritten(
-    session: Session, report: Report, head: ExternalHead, anchors: list[tuple[int, bytes]],
-    roots: dict[int, bytes], size: int,
-) -> Finding:  # fmt: skip
+    session: Session,
+    report: Report,
+    head: ExternalHead,
+    anchors: list[tuple[int, bytes]],
+    roots: dict[int, bytes],
+    size: int,
+) -> Finding:
     good = max((n for n, root in anchors if n <= size and roots.get(n) == root), default=0)
     bad = min((n for n, root in anchors if good < n <= size and roots.get(n) != root), default=head.tree_size)
     lead = (
@@ -220,14 +264,19 @@ def _rewritten(
         event = found[0].id if found and found[0].leaf_index == good else None
         named = any(f.leaf_index == good for f in report.findings)
         return Finding(
-            "rewritten", f"{lead}; leaf {good}" + (f" (event {event})" if event is not None else "")
-            + " is the first rewritten leaf" + ("" if named else ", its stored leaf hash and nodes "
-            "recomputed to match the edit"), good, event,
-        )  # fmt: skip
+            "rewritten",
+            f"{lead}; leaf {good}"
+            + (f" (event {event})" if event is not None else "")
+            + " is the first rewritten leaf"
+            + ("" if named else ", its stored leaf hash and nodes recomputed to match the edit"),
+            good,
+            event,
+        )
     return Finding(
-        "rewritten", f"{lead}; the first rewritten leaf lies in leaves {good} to {bad - 1} (heads kept at "
+        "rewritten",
+        f"{lead}; the first rewritten leaf lies in leaves {good} to {bad - 1} (heads kept at "
         "sizes closer together would name it)",
-    )  # fmt: skip
+    )
 
 
 def verify_log(session: Session, resolve_key: KeyResolver, external: Sequence[ExternalHead] = ()) -> Report:

@@ -131,9 +131,15 @@ def verify(
     try:
         text = sys.stdin.read() if presentation == "-" else Path(presentation).read_text()
         result = verifier.verify_command(
-            text, jwks=jwks, aud=aud, nonce=nonce, status_mode=status,
-            status_list=status_list, save_keys=save_keys, max_age_s=max_age,
-        )  # fmt: skip
+            text,
+            jwks=jwks,
+            aud=aud,
+            nonce=nonce,
+            status_mode=status,
+            status_list=status_list,
+            save_keys=save_keys,
+            max_age_s=max_age,
+        )
     except OSError as exc:
         typer.echo(f"failed: malformed: cannot read {presentation}: {exc.strerror}", err=True)
         raise typer.Exit(1) from None

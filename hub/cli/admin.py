@@ -142,12 +142,15 @@ def admin_create_first(
             service.create_first_admin(
                 session,
                 AdminCreate(
-                    username=username, display_name=display_name or username, role="admin",
-                    region_code=region, password=password,
+                    username=username,
+                    display_name=display_name or username,
+                    role="admin",
+                    region_code=region,
+                    password=password,
                 ),
             )
         )
-    )  # fmt: skip
+    )
     _echo_json(created)
 
 
@@ -171,9 +174,14 @@ def admin_add(
 
     password = None if oidc_issuer and not password_stdin else _read_password(password_stdin)
     data = {
-        "username": username, "display_name": display_name or username, "role": role, "region_code": region,
-        "password": password, "oidc_issuer": oidc_issuer, "oidc_subject": oidc_subject,
-    }  # fmt: skip
+        "username": username,
+        "display_name": display_name or username,
+        "role": role,
+        "region_code": region,
+        "password": password,
+        "oidc_issuer": oidc_issuer,
+        "oidc_subject": oidc_subject,
+    }
     _echo_json(
         _acting(
             as_admin,
@@ -289,11 +297,16 @@ def admin_clients_create(
     def create(session: Session, by: Admin) -> dict[str, Any]:
         data = ClientCreate.model_validate(
             {
-                "name": name, "kind": kind, "region_code": region, "department_id": department,
-                "organisation": organisation, "auth_method": auth_method, "redirect_uris": redirect_uri or [],
+                "name": name,
+                "kind": kind,
+                "region_code": region,
+                "department_id": department,
+                "organisation": organisation,
+                "auth_method": auth_method,
+                "redirect_uris": redirect_uri or [],
                 "jwks": _json_file(jwks_file, "jwks") if jwks_file else None,
             }
-        )  # fmt: skip
+        )
         client, secret = service.create_client(session, data, by=by)
         return _client_json(client, secret, with_secret=True)
 
@@ -395,11 +408,17 @@ def admin_grants_request(
         until = valid_until or (datetime.now(UTC) + timedelta(days=days or 0)).isoformat()
         data = GrantCreate.model_validate(
             {
-                "client_id": client_id, "type_code": type_code, "max_tier": tier, "region_code": region,
-                "purposes": purpose or ["*"], "valid_from": valid_from, "valid_until": until,
-                "consent_required": consent_required, "legal_basis": legal_basis,
+                "client_id": client_id,
+                "type_code": type_code,
+                "max_tier": tier,
+                "region_code": region,
+                "purposes": purpose or ["*"],
+                "valid_from": valid_from,
+                "valid_until": until,
+                "consent_required": consent_required,
+                "legal_basis": legal_basis,
             }
-        )  # fmt: skip
+        )
         return _grant_json(service.request_grant(session, data, by=by))
 
     _echo_json(_acting(as_admin, request))
@@ -568,9 +587,12 @@ def admin_authorizations_request(
 
     def request(session: Session, by: Admin) -> dict[str, Any]:
         data = IssuingAuthorizationCreate(
-            department_id=department, type_code=type_code, jurisdiction_code=jurisdiction,
-            legal_basis=legal_basis, valid_until=datetime.now(UTC) + timedelta(days=days),
-        )  # fmt: skip
+            department_id=department,
+            type_code=type_code,
+            jurisdiction_code=jurisdiction,
+            legal_basis=legal_basis,
+            valid_until=datetime.now(UTC) + timedelta(days=days),
+        )
         return _authorization_json(service.request_issuing_authorization(session, data, by=by))
 
     _echo_json(_acting(as_admin, request))

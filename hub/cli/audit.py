@@ -54,10 +54,11 @@ def verify(
         resolve = external.jws_resolver(keys) if key else jwks_resolver(hub.signer.jwks)
         try:
             given = [
-                external.parse_head(source, external.read_source(source), keys=keys, resolve=resolve,
-                                    origin=origin)
+                external.parse_head(
+                    source, external.read_source(source), keys=keys, resolve=resolve, origin=origin
+                )
                 for source in head or []
-            ]  # fmt: skip
+            ]
         except external.HeadError as exc:
             errors.print(f"[red]--head:[/red] {exc}", highlight=False)
             raise typer.Exit(2) from None
@@ -104,8 +105,10 @@ def checkpoint_command(
     settings = get_audit_settings()
     witnesses = [*settings.witnesses, *(witness or [])]
     if out is None and not witnesses:
-        errors.print("[red]nowhere to keep it:[/red] give --out FILE or --witness URL, or set "
-                     "HUB_AUDIT_WITNESS_URLS", highlight=False)  # fmt: skip
+        errors.print(
+            "[red]nowhere to keep it:[/red] give --out FILE or --witness URL, or set HUB_AUDIT_WITNESS_URLS",
+            highlight=False,
+        )
         raise typer.Exit(2)
     hub = open_hub()
     try:
@@ -132,7 +135,7 @@ def supervise(
 ) -> None:
     """Evaluate the supervision rules and sign due tree heads every HUB_AUDIT_SUPERVISE_SECONDS."""
     from hub.audit.settings import get_audit_settings
-    from hub.audit.supervisor import tick
+    from hub.supervision.supervisor import tick
 
     settings = get_audit_settings()
     hub = open_hub()

@@ -19,8 +19,6 @@ from sqlalchemy.orm import Session
 
 from hub.access import service as access_service
 from hub.access.models import Admin
-from hub.audit import alerts as audit_alerts
-from hub.audit import refusals
 from hub.console import i18n, views
 from hub.console.deps import (
     AdminPage,
@@ -34,6 +32,8 @@ from hub.contract.status import LicenceStatus
 from hub.errors import HubError, InvalidInput, NotFound, Unauthorized, field_error
 from hub.oauth import consents
 from hub.registry.schemas import ServiceItemWrite
+from hub.supervision import alerts as audit_alerts
+from hub.web import refusals
 from hub.web.deps import HubDep, SessionDep, client_address
 from hub.web.sessions import csrf_token, finish, safe_next
 
@@ -98,10 +98,12 @@ PAGES: dict[str, tuple[str, str, Callable[[Session, Admin], dict[str, Any]]]] = 
     "clients": ("clients.html", "/console/clients", views.clients),
     "grants": ("grants.html", "/console/grants", views.grants),
     "service_items": (
-        "service_items.html", "/console/service-items", lambda session, _admin: views.service_items(session)
+        "service_items.html",
+        "/console/service-items",
+        lambda session, _admin: views.service_items(session),
     ),
     "alerts": ("alerts.html", "/console/alerts", lambda session, admin: views.alerts(session, admin, "open")),
-}  # fmt: skip
+}
 
 
 def change(
@@ -216,9 +218,12 @@ def retire_key(
     request: Request, department: str, kid: str, admin: AdminPage, session: SessionDep
 ) -> Response:
     return change(
-        request, session, admin, "departments",
+        request,
+        session,
+        admin,
+        "departments",
         lambda: access_service.retire_department_key(session, department, kid, by=admin),
-    )  # fmt: skip
+    )
 
 
 @router.post("/console/departments/{department}/keys/{kid}/approve", response_class=HTMLResponse)
@@ -227,9 +232,12 @@ def approve_key(
 ) -> Response:
     """Approve a key another admin requested (two-person rule)."""
     return change(
-        request, session, admin, "departments",
+        request,
+        session,
+        admin,
+        "departments",
         lambda: access_service.approve_department_key(session, department, kid, by=admin),
-    )  # fmt: skip
+    )
 
 
 @router.get("/console/clients", response_class=HTMLResponse)
@@ -334,9 +342,13 @@ def request_grant(
         "legal_basis": legal_basis,
     }
     return change(
-        request, session, admin, "grants",
-        lambda: access_service.request_grant(session, views.grant_from_form(fields), by=admin), form=fields,
-    )  # fmt: skip
+        request,
+        session,
+        admin,
+        "grants",
+        lambda: access_service.request_grant(session, views.grant_from_form(fields), by=admin),
+        form=fields,
+    )
 
 
 @router.post("/console/grants/{grant_id}/approve", response_class=HTMLResponse)
@@ -403,9 +415,12 @@ def acknowledge_alert(
     note: Annotated[str, Form()] = "",
 ) -> Response:
     return change(
-        request, session, admin, "alerts",
+        request,
+        session,
+        admin,
+        "alerts",
         lambda: audit_alerts.acknowledge(session, alert_id, by=admin, note=note.strip() or None),
-    )  # fmt: skip
+    )
 
 
 @router.get("/console/audit", response_class=HTMLResponse)

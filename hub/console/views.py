@@ -14,10 +14,8 @@ from sqlalchemy.orm import Session
 from hub.access import service as access_service
 from hub.access.models import Admin
 from hub.access.schemas import ClientCreate, GrantCreate
-from hub.audit import alerts as audit_alerts
 from hub.audit import heads
 from hub.audit import log as audit_log
-from hub.audit import service as audit_service
 from hub.audit.leaf import leaf_bytes
 from hub.audit.settings import get_audit_settings
 from hub.console import repository
@@ -29,6 +27,8 @@ from hub.oauth import consents
 from hub.oauth.callers import Citizen
 from hub.registry import items
 from hub.registry import service as registry_service
+from hub.supervision import alerts as audit_alerts
+from hub.supervision import events as audit_events
 
 CHART_HOURS = 24
 M = TypeVar("M", bound=BaseModel)
@@ -147,7 +147,7 @@ def _chart(per_hour: dict[str, int], now: datetime) -> list[Bar]:
 
 
 def dashboard(session: Session, admin: Admin) -> dict[str, Any]:
-    regions = audit_service.visible_regions(session, admin)
+    regions = audit_events.visible_regions(session, admin)
     now = utcnow()
     stale_after = timedelta(hours=get_audit_settings().feed_stale_hours)
     feeds = [
@@ -218,7 +218,7 @@ def audit(hub: Hub, admin: Admin, filters: dict[str, Any]) -> dict[str, Any]:
     s = get_audit_settings()
     head = heads.fresh_head(hub, min_interval_s=s.head_min_interval_seconds, max_age_s=s.head_max_age_seconds)
     with hub.read_session_factory() as session:  # opened after the head: sees every leaf it covers
-        events = audit_service.list_events(session, by=admin, limit=50, **filters)
+        events = audit_events.list_events(session, by=admin, limit=50, **filters)
         covered = [e.leaf_index for e in events if e.leaf_index < head.tree_size]
         proofs = (
             {p.leaf_index: p for p in audit_log.inclusion_proofs(session, covered, head.tree_size)}

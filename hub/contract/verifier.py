@@ -37,17 +37,42 @@ _PUBLIC_MEMBERS = ("kty", "crv", "x", "y", "kid", "alg", "use")
 _USABLE_KEY_STATUSES = frozenset({"active", "retired", "compromised"})
 
 # Every VerificationFailed.reason; the machine-readable half of what `hub verify` prints.
-REASONS = frozenset({
-    "malformed", "keys_unavailable", "unknown_issuer_key", "bad_signature", "disclosure_not_referenced",
-    "expired", "not_yet_valid", "kb_invalid", "aud_mismatch", "nonce_mismatch", "kb_stale",
-    "sd_hash_mismatch", "status_revoked", "status_suspended", "status_unavailable",
-    "status_list_bad_signature", "key_retired", "key_compromised",
-})  # fmt: skip
+REASONS = frozenset(
+    {
+        "malformed",
+        "keys_unavailable",
+        "unknown_issuer_key",
+        "bad_signature",
+        "disclosure_not_referenced",
+        "expired",
+        "not_yet_valid",
+        "kb_invalid",
+        "aud_mismatch",
+        "nonce_mismatch",
+        "kb_stale",
+        "sd_hash_mismatch",
+        "status_revoked",
+        "status_suspended",
+        "status_unavailable",
+        "status_list_bad_signature",
+        "key_retired",
+        "key_compromised",
+    }
+)
 # Reasons hub.contract.sdjwt raises that keep their name here; any other becomes the step's default.
-_KEPT = frozenset({
-    "bad_signature", "disclosure_not_referenced", "expired", "not_yet_valid", "kb_invalid", "aud_mismatch",
-    "nonce_mismatch", "kb_stale", "sd_hash_mismatch",
-})  # fmt: skip
+_KEPT = frozenset(
+    {
+        "bad_signature",
+        "disclosure_not_referenced",
+        "expired",
+        "not_yet_valid",
+        "kb_invalid",
+        "aud_mismatch",
+        "nonce_mismatch",
+        "kb_stale",
+        "sd_hash_mismatch",
+    }
+)
 
 
 class VerificationFailed(Exception):
@@ -360,9 +385,12 @@ def verify_status_list_token(
     signature_reasons = frozenset({"bad_signature", "unknown_kid", "bad_typ", "alg_not_allowed"})
     try:
         _, payload = sdjwt.verify_jws(
-            token, lambda header: keys.hub_key(header.get("kid")), typ=STATUS_LIST_TYP, now=now,
+            token,
+            lambda header: keys.hub_key(header.get("kid")),
+            typ=STATUS_LIST_TYP,
+            now=now,
             leeway_s=leeway_s,
-        )  # fmt: skip
+        )
     except sdjwt.SdJwtError as error:
         if error.reason in signature_reasons:
             raise VerificationFailed("status_list_bad_signature", f"status list: {error.message}") from None
@@ -460,9 +488,15 @@ def verify_presentation_offline(
         raise VerificationFailed("malformed", "the credential has no iss")
     issuer_key = keys.issuer_key(iss, kid)
     if issuer_key is None:
-        known = "the hub issues no licences" if iss == keys.hub else (
-            f"no trusted key {kid!r} for {iss}" if iss in keys.issuers else f"{iss} is not a trusted issuer"
-        )  # fmt: skip
+        known = (
+            "the hub issues no licences"
+            if iss == keys.hub
+            else (
+                f"no trusted key {kid!r} for {iss}"
+                if iss in keys.issuers
+                else f"{iss} is not a trusted issuer"
+            )
+        )
         raise VerificationFailed("unknown_issuer_key", known)
     with _reasons("malformed"):
         sdjwt.verify_issuer_signature(parsed, lambda _header: issuer_key.jwk)

@@ -168,9 +168,14 @@ def download(session: Session, hub: Hub, caller: ClientCaller, sha256: str) -> D
     attachment = registry.find_attachment(session, sha256) if release else None
     if release is None or attachment is None:
         audit.record(
-            session, action=DOWNLOAD_ACTION, outcome="refused", actor_kind="client", actor_id=client_id,
-            client_id=client_id, detail={"sha256": sha256},
-        )  # fmt: skip
+            session,
+            action=DOWNLOAD_ACTION,
+            outcome="refused",
+            actor_kind="client",
+            actor_id=client_id,
+            client=caller.client,
+            detail={"sha256": sha256},
+        )
         return None
     delivery = _deliver(hub, sha256, attachment.media_type, attachment.size)
     try:
@@ -180,7 +185,7 @@ def download(session: Session, hub: Hub, caller: ClientCaller, sha256: str) -> D
             outcome="released",
             actor_kind="client",
             actor_id=client_id,
-            client_id=client_id,
+            client=caller.client,
             holder_index=release.holder_index,
             purpose=release.purpose,
             case_id=release.case_id,

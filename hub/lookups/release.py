@@ -180,9 +180,13 @@ def _present(
             f"the hub no longer holds key {holder_kid} that licence {licence.licence_id} is bound to"
         )
     presentation = sdjwt.present(
-        compact, release=release, holder_key=holder_key, holder_kid=holder_kid,
-        aud=requester.client_id, nonce=requester.nonce,
-    )  # fmt: skip
+        compact,
+        release=release,
+        holder_key=holder_key,
+        holder_kid=holder_kid,
+        aud=requester.client_id,
+        nonce=requester.nonce,
+    )
     claims = {k: v for k, v in parsed.payload.items() if k not in ("_sd", "_sd_alg", "cnf")}
     for disclosure in parsed.disclosures:
         if disclosure.name in release:

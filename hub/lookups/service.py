@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from hub.access import service as access
 from hub.audit import service as audit
 from hub.context import Hub
 from hub.contract.identifiers import check_citizen_id, check_uscc
@@ -119,9 +120,14 @@ def _release_all(
 
 
 def _audit(
-    session: Session, action: str, requester: Requester, holder: Holder, released: list[ReleasedLicence],
-    refused: list[RefusedType], extra: dict[str, Any] | None = None,
-) -> dict[str, int]:  # fmt: skip
+    session: Session,
+    action: str,
+    requester: Requester,
+    holder: Holder,
+    released: list[ReleasedLicence],
+    refused: list[RefusedType],
+    extra: dict[str, Any] | None = None,
+) -> dict[str, int]:
     outcome = "released" if released and not refused else ("refused" if not released else "partial")
     event = audit.record(
         session,
@@ -129,7 +135,7 @@ def _audit(
         outcome=outcome,
         actor_kind="client",
         actor_id=requester.client_id,
-        client_id=requester.client_id,
+        client=access.get_client(session, requester.client_id),
         holder_index=holder.index,
         purpose=requester.purpose,
         case_id=requester.case_id,
@@ -232,6 +238,11 @@ def prefill(session: Session, hub: Hub, caller: ClientCaller, request: PrefillCr
         session, "prefill", requester, holder, all_released, all_refused, {"service_item": item.code}
     )
     return PrefillRead(
-        service_item=item.code, case_id=request.case_id, form=form, materials=materials,
-        presentations=all_released, complete=complete, **receipt,
-    )  # fmt: skip
+        service_item=item.code,
+        case_id=request.case_id,
+        form=form,
+        materials=materials,
+        presentations=all_released,
+        complete=complete,
+        **receipt,
+    )

@@ -65,8 +65,10 @@ class AccessLogEntry(BaseModel):
     consent: bool = Field(description="Whether the use was under your consent.")
     licences: list[UsedLicence] = Field(description="Your licences released to the client.")
     refused: list[RefusedUse] = Field(description="Types asked for and not released, with the reason.")
-    leaf: str = Field(description="The exact bytes logged for this use (canonical JSON): hash them with "
-                      "a 0x00 prefix (RFC 9162 §2.1.1) to get proof.leaf_hash.")  # fmt: skip
+    leaf: str = Field(
+        description="The exact bytes logged for this use (canonical JSON): hash them with "
+        "a 0x00 prefix (RFC 9162 §2.1.1) to get proof.leaf_hash."
+    )
     proof: InclusionProofRead = Field(description="Inclusion in the tree of tree_head.")
 
 

@@ -49,14 +49,23 @@ def my_licences(
         if status is not None and current is not status:
             continue
         department = names.get(licence.department_id)
-        listed.append(MyLicenceRead(
-            licence_id=licence.current_licence_id, type_code=licence.type_code,
-            type_name_zh=licence_type.name_zh, type_name_en=licence_type.name_en,
-            department=licence.department_id, department_name=department.name if department else "",
-            version=licence.current_version, status=current.value, status_label=current.label_en,
-            status_reason_code=licence.status_reason_code, status_reason=licence.status_reason,
-            valid_from=licence.valid_from, valid_until=licence.valid_until,
-        ))  # fmt: skip
+        listed.append(
+            MyLicenceRead(
+                licence_id=licence.current_licence_id,
+                type_code=licence.type_code,
+                type_name_zh=licence_type.name_zh,
+                type_name_en=licence_type.name_en,
+                department=licence.department_id,
+                department_name=department.name if department else "",
+                version=licence.current_version,
+                status=current.value,
+                status_label=current.label_en,
+                status_reason_code=licence.status_reason_code,
+                status_reason=licence.status_reason,
+                valid_from=licence.valid_from,
+                valid_until=licence.valid_until,
+            )
+        )
     return listed
 
 
@@ -71,9 +80,12 @@ def _client_summary(client: Client | None) -> ClientSummary | None:
     if client is None:
         return None
     return ClientSummary(
-        client_id=client.client_id, name=client.name, organisation=client.organisation, kind=client.kind,
+        client_id=client.client_id,
+        name=client.name,
+        organisation=client.organisation,
+        kind=client.kind,
         department_id=client.department_id,
-    )  # fmt: skip
+    )
 
 
 def _item_summary(item: ServiceItem | None, code: str | None) -> ServiceItemSummary | None:
@@ -94,21 +106,35 @@ def _entries(session: Session, events: list[AuditEvent], tree_size: int) -> list
         used = []
         for n, licence_id in enumerate(event.licence_ids):
             licence_type = types.get(_type_of(licence_id))
-            used.append(UsedLicence(
-                licence_id=licence_id, type_code=_type_of(licence_id), tier=tiers[n] if tiers else None,
-                type_name_zh=licence_type.name_zh if licence_type else None,
-                type_name_en=licence_type.name_en if licence_type else None,
-            ))  # fmt: skip
-        entries.append(AccessLogEntry(
-            leaf_index=event.leaf_index, event_id=event.id or 0, occurred_at=event.occurred_at,
-            action=event.action, outcome=event.outcome,
-            client=_client_summary(clients.get(event.client_id or "")),
-            service_item=_item_summary(items.get(event.purpose or ""), event.purpose),
-            case_id=event.case_id, consent=bool(event.detail.get("consent")), licences=used,
-            refused=[RefusedUse(type_code=r.get("type", ""), reason=r.get("reason", ""))
-                     for r in event.detail.get("refused", [])],
-            leaf=leaf_bytes(event).decode(), proof=InclusionProofRead.of(proof),
-        ))  # fmt: skip
+            used.append(
+                UsedLicence(
+                    licence_id=licence_id,
+                    type_code=_type_of(licence_id),
+                    tier=tiers[n] if tiers else None,
+                    type_name_zh=licence_type.name_zh if licence_type else None,
+                    type_name_en=licence_type.name_en if licence_type else None,
+                )
+            )
+        entries.append(
+            AccessLogEntry(
+                leaf_index=event.leaf_index,
+                event_id=event.id or 0,
+                occurred_at=event.occurred_at,
+                action=event.action,
+                outcome=event.outcome,
+                client=_client_summary(clients.get(event.client_id or "")),
+                service_item=_item_summary(items.get(event.purpose or ""), event.purpose),
+                case_id=event.case_id,
+                consent=bool(event.detail.get("consent")),
+                licences=used,
+                refused=[
+                    RefusedUse(type_code=r.get("type", ""), reason=r.get("reason", ""))
+                    for r in event.detail.get("refused", [])
+                ],
+                leaf=leaf_bytes(event).decode(),
+                proof=InclusionProofRead.of(proof),
+            )
+        )
     return entries
 
 
@@ -121,9 +147,11 @@ def access_log(hub: Hub, citizen: Citizen, *, before: int | None = None, limit: 
     limit = min(limit, MAX_PAGE)
     # A session opened after the head, so that it sees every leaf the head covers (see fresh_head).
     with hub.read_session_factory() as session:
-        events = list(repository.events_of_holder(
-            session, citizen.holder_index, before=before, limit=limit, tree_size=head.tree_size
-        ))  # fmt: skip
+        events = list(
+            repository.events_of_holder(
+                session, citizen.holder_index, before=before, limit=limit, tree_size=head.tree_size
+            )
+        )
         entries = _entries(session, events, head.tree_size) if events else []
     return AccessLog(
         tree_head=TreeHeadRead.of(head),

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from hub.access import service as access
 from hub.access.service import parse_licence_scope
 from hub.audit import service as audit
 from hub.context import Hub
@@ -74,15 +75,29 @@ def give(
         typ=RECEIPT_TYP,
     )
     consent = Consent(
-        id=consent_id, subject=subject, client_id=client_id, purpose=purpose, case_id=case_id,
-        scope=" ".join(scopes), released=released, receipt=receipt, given_at=now,
-    )  # fmt: skip
+        id=consent_id,
+        subject=subject,
+        client_id=client_id,
+        purpose=purpose,
+        case_id=case_id,
+        scope=" ".join(scopes),
+        released=released,
+        receipt=receipt,
+        given_at=now,
+    )
     repository.add_consent(session, consent)
     consent.given_leaf_index = audit.record(
-        session, action="consent.given", outcome="ok", actor_kind="citizen", actor_id=subject,
-        client_id=client_id, holder_index=subject.removeprefix("citizen:"), purpose=purpose, case_id=case_id,
+        session,
+        action="consent.given",
+        outcome="ok",
+        actor_kind="citizen",
+        actor_id=subject,
+        client=access.get_client(session, client_id),
+        holder_index=subject.removeprefix("citizen:"),
+        purpose=purpose,
+        case_id=case_id,
         detail={"consent": consent_id, "scope": consent.scope},
-    ).leaf_index  # fmt: skip
+    ).leaf_index
     log.info("consent.given", extra={"consent": consent_id, "client": client_id})
     return consent
 
@@ -98,10 +113,17 @@ def withdraw(session: Session, *, subject: str, consent_id: str) -> Consent:
     consent.status, consent.withdrawn_at = "withdrawn", now
     repository.revoke_consent_tokens(session, consent_id, now)
     consent.withdrawn_leaf_index = audit.record(
-        session, action="consent.withdrawn", outcome="ok", actor_kind="citizen", actor_id=subject,
-        client_id=consent.client_id, holder_index=subject.removeprefix("citizen:"), purpose=consent.purpose,
-        case_id=consent.case_id, detail={"consent": consent_id},
-    ).leaf_index  # fmt: skip
+        session,
+        action="consent.withdrawn",
+        outcome="ok",
+        actor_kind="citizen",
+        actor_id=subject,
+        client=access.get_client(session, consent.client_id),
+        holder_index=subject.removeprefix("citizen:"),
+        purpose=consent.purpose,
+        case_id=consent.case_id,
+        detail={"consent": consent_id},
+    ).leaf_index
     log.info("consent.withdrawn", extra={"consent": consent_id})
     return consent
 

@@ -78,10 +78,20 @@ class _Payload(OAuth2Payload):
 # RFC 6749 Appendix A: these parameters are printable ASCII, and those Authlib echoes in an error
 # description may not hold '"' or '\\' (§5.2) — Authlib raised ValueError on them, a 500. Refused at the
 # door instead, naming the parameter.
-_ECHOED = frozenset({
-    "response_type", "grant_type", "scope", "redirect_uri", "client_id", "purpose", "case_id",
-    "code_challenge_method", "token_type_hint", "response_mode",
-})  # fmt: skip
+_ECHOED = frozenset(
+    {
+        "response_type",
+        "grant_type",
+        "scope",
+        "redirect_uri",
+        "client_id",
+        "purpose",
+        "case_id",
+        "code_challenge_method",
+        "token_type_hint",
+        "response_mode",
+    }
+)
 _NQSCHAR = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*")
 
 
@@ -482,20 +492,37 @@ class HubAuthorizationServer(AuthorizationServer):
             extra = {k: v for k, v in code.details.items() if v is not None}
             consent_id = extra.get("consent_id")
             token, ttl = tokens.mint(
-                self.session, self.hub, kind="citizen", subject=user, scope=scope, client_id=client_id,
-                consent_id=consent_id, extra=extra, jti=jti,
-            )  # fmt: skip
+                self.session,
+                self.hub,
+                kind="citizen",
+                subject=user,
+                scope=scope,
+                client_id=client_id,
+                consent_id=consent_id,
+                extra=extra,
+                jti=jti,
+            )
             consent = oauth_repository.get_consent(self.session, consent_id) if consent_id else None
             event = audit.record(
-                self.session, action="token.issued", outcome="ok", actor_kind="citizen", actor_id=user,
-                client_id=client_id, holder_index=user.removeprefix("citizen:"),
-                purpose=consent.purpose if consent else None, case_id=consent.case_id if consent else None,
+                self.session,
+                action="token.issued",
+                outcome="ok",
+                actor_kind="citizen",
+                actor_id=user,
+                client=access_service.get_client(self.session, client_id),
+                holder_index=user.removeprefix("citizen:"),
+                purpose=consent.purpose if consent else None,
+                case_id=consent.case_id if consent else None,
                 detail={"jti": jti, "grant_type": grant_type, "scope": scope, "consent": consent_id},
-            )  # fmt: skip
+            )
             return {
-                "access_token": token, "token_type": "Bearer", "expires_in": ttl, "scope": scope,
-                "consent_receipt": consent.receipt if consent else None, "audit_leaf_index": event.leaf_index,
-            }  # fmt: skip
+                "access_token": token,
+                "token_type": "Bearer",
+                "expires_in": ttl,
+                "scope": scope,
+                "consent_receipt": consent.receipt if consent else None,
+                "audit_leaf_index": event.leaf_index,
+            }
         token, ttl = tokens.mint(
             self.session,
             self.hub,
@@ -506,13 +533,21 @@ class HubAuthorizationServer(AuthorizationServer):
             jti=jti,
         )
         event = audit.record(
-            self.session, action="token.issued", outcome="ok", actor_kind="client", actor_id=client_id,
-            client_id=client_id, detail={"jti": jti, "grant_type": grant_type, "scope": scope},
-        )  # fmt: skip
+            self.session,
+            action="token.issued",
+            outcome="ok",
+            actor_kind="client",
+            actor_id=client_id,
+            client=access_service.get_client(self.session, client_id),
+            detail={"jti": jti, "grant_type": grant_type, "scope": scope},
+        )
         return {
-            "access_token": token, "token_type": "Bearer", "expires_in": ttl, "scope": scope,
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_in": ttl,
+            "scope": scope,
             "audit_leaf_index": event.leaf_index,
-        }  # fmt: skip
+        }
 
     def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
         """Tokens are recorded when minted (``tokens.mint``)."""

@@ -133,10 +133,15 @@ def _audit_refused_token(session: Session, request: HubOAuth2Request, result: OA
         return
     body = result.body if isinstance(result.body, dict) else {}
     refusals.record_in(
-        session, caller=client_caller(client), status=result.status, reason=str(body.get("error", "refused")),
-        method="POST", path=TOKEN_PATH, credential="client",
+        session,
+        caller=client_caller(client),
+        status=result.status,
+        reason=str(body.get("error", "refused")),
+        method="POST",
+        path=TOKEN_PATH,
+        credential="client",
         grant_type=request.form.get("grant_type", "")[:64],
-    )  # fmt: skip
+    )
 
 
 def introspection_endpoint(session: Session, hub: Hub, request: HubOAuth2Request) -> OAuthResponse:
@@ -222,9 +227,14 @@ def complete_authorization(
     if citizen:
         checked = validate_authorization(session, hub, request)
         consent = consents.give(
-            session, hub, subject=citizen, client_id=checked.client.get_client_id(),
-            purpose=checked.purpose, case_id=checked.case_id, scopes=checked.scopes,
-        )  # fmt: skip
+            session,
+            hub,
+            subject=citizen,
+            client_id=checked.client.get_client_id(),
+            purpose=checked.purpose,
+            case_id=checked.case_id,
+            scopes=checked.scopes,
+        )
         server.code_details["consent_id"] = consent.id
     grant = server.get_consent_grant(request)
     return _respond(*server.create_authorization_response(request, grant_user=citizen, grant=grant))

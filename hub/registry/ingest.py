@@ -20,7 +20,6 @@ from sqlalchemy.orm import Session
 
 from hub.access.models import Client
 from hub.audit import service as audit
-from hub.audit import supervision
 from hub.audit.models import AuditEvent
 from hub.context import Hub
 from hub.contract.status import (
@@ -48,6 +47,7 @@ from hub.registry.ingest_checks import (
 )
 from hub.registry.models import Department, FeedBatch
 from hub.registry.schemas import LicenceBatchCreate, LicenceBatchRead, OperationResult
+from hub.supervision import rules as supervision
 from storage.database import plan_each_execution
 
 log = logging.getLogger("hub.registry.ingest")

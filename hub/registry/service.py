@@ -142,7 +142,7 @@ def register_department(
     """Register an issuing department (its keys and issuing authorizations are added separately).
 
     Registered by the operator (``requested_by`` None) it is active at once; by an admin it is pending
-    until a second admin approves it (``hub.access.service.approve_department``)."""  # fmt: skip
+    until a second admin approves it (``hub.access.service.approve_department``)."""
     errors = []
     if not _DEPARTMENT_ID.match(id):
         errors.append(field_error("id", "2-63 characters of a-z, 0-9 and '-'"))
@@ -164,9 +164,15 @@ def register_department(
         if repository.department_with(session, column, value) is not None:
             raise Conflict(f"another department has this {column}", errors=[field_error(column, "taken")])
     department = Department(
-        id=id, name=name, kind=kind, region_code=region_code, uscc=uscc, issuer=issuer,
-        status="active" if requested_by is None else "pending", requested_by=requested_by,
-    )  # fmt: skip
+        id=id,
+        name=name,
+        kind=kind,
+        region_code=region_code,
+        uscc=uscc,
+        issuer=issuer,
+        status="active" if requested_by is None else "pending",
+        requested_by=requested_by,
+    )
     session.add(department)
     session.flush()
     log.info("department.registered", extra={"department": id})
@@ -211,9 +217,14 @@ def add_department_key(
         raise Conflict(f"key {kid!r} is already registered")
     jwk.update(kid=kid, alg=alg, use="sig")
     row = DepartmentKey(
-        kid=kid, department_id=department_id, alg=alg, public_jwk=jwk, requested_by=requested_by,
-        rotation=rotation, status="pending" if requested_by is not None else "active",
-    )  # fmt: skip
+        kid=kid,
+        department_id=department_id,
+        alg=alg,
+        public_jwk=jwk,
+        requested_by=requested_by,
+        rotation=rotation,
+        status="pending" if requested_by is not None else "active",
+    )
     session.add(row)
     session.flush()
     if row.status == "active":
@@ -351,12 +362,17 @@ def authorize_issuing(
     return repository.add_issuing_authorization(
         session,
         IssuingAuthorization(
-            department_id=department_id, type_code=type_code, jurisdiction_code=jurisdiction_code,
-            valid_from=start, valid_until=valid_until, legal_basis=legal_basis,
-            status="active" if operator else "pending", requested_by=requested_by,
+            department_id=department_id,
+            type_code=type_code,
+            jurisdiction_code=jurisdiction_code,
+            valid_from=start,
+            valid_until=valid_until,
+            legal_basis=legal_basis,
+            status="active" if operator else "pending",
+            requested_by=requested_by,
             approved_at=now if operator else None,
         ),
-    )  # fmt: skip
+    )
 
 
 def authorize_every_type(

@@ -117,9 +117,13 @@ def change_password(
     """Change your password: give the current one. Every console session and bearer token of yours ends,
     this one included; sign in again. Wrong current passwords back off like sign-in (429)."""
     service.change_password(
-        session, admin, current=body.current_password, new=body.new_password,
-        backoff=hub.auth_backoff, address=client_address(request),
-    )  # fmt: skip
+        session,
+        admin,
+        current=body.current_password,
+        new=body.new_password,
+        backoff=hub.auth_backoff,
+        address=client_address(request),
+    )
     tokens.revoke_admin_tokens(session, admin.id or 0)
 
 

@@ -12,8 +12,7 @@ from fastapi.responses import PlainTextResponse
 from pydantic import AwareDatetime
 from starlette.concurrency import run_in_threadpool
 
-from hub.audit import alerts, heads, log, service
-from hub.audit.metrics import DATABASE
+from hub.audit import heads, log
 from hub.audit.schemas import (
     AlertAcknowledge,
     AlertPage,
@@ -26,7 +25,9 @@ from hub.audit.schemas import (
     TreeHeadRead,
 )
 from hub.audit.settings import get_audit_settings
-from hub.audit.supervisor import Supervisor
+from hub.supervision import alerts, events
+from hub.supervision.metrics import DATABASE
+from hub.supervision.supervisor import Supervisor
 from hub.web.callers import AdminDep
 from hub.web.deps import MAX_ROW_ID, HubDep, RowId, SessionDep
 
@@ -50,7 +51,7 @@ CHECKPOINT_EXAMPLE = (
 )
 
 Code = Annotated[str | None, Query(max_length=64, pattern=r"^[0-9A-Za-z.:_-]+$")]
-Limit = Annotated[int, Query(ge=1, le=service.MAX_PAGE)]
+Limit = Annotated[int, Query(ge=1, le=events.MAX_PAGE)]
 
 
 @router.get("/v1/audit/tree-head", response_model=TreeHeadRead)
@@ -125,10 +126,19 @@ def list_events(
 ) -> AuditEventPage:
     """Audit events in the caller's region subtree (the acting client's or admin's region), newest
     first, with filters; page with ``before``. For auditors and admins."""
-    found = service.list_events(
-        session, by=admin, client_id=client_id, department_id=department, type_code=type_code,
-        action=action, outcome=outcome, since=since, until=until, before=before, limit=limit,
-    )  # fmt: skip
+    found = events.list_events(
+        session,
+        by=admin,
+        client_id=client_id,
+        department_id=department,
+        type_code=type_code,
+        action=action,
+        outcome=outcome,
+        since=since,
+        until=until,
+        before=before,
+        limit=limit,
+    )
     return AuditEventPage(
         events=[AuditEventRead.model_validate(e) for e in found],
         next_before=found[-1].leaf_index if len(found) == limit else None,

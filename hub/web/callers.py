@@ -15,13 +15,14 @@ from starlette.concurrency import run_in_threadpool
 from hub.access import service as access
 from hub.access.models import Admin
 from hub.audit import refusals
-from hub.audit.refusals import Caller, remember_caller
+from hub.audit.refusals import Caller
 from hub.context import Hub
 from hub.errors import Forbidden, Unauthorized
 from hub.oauth import tokens
 from hub.oauth.callers import Citizen, ClientCaller
 from hub.web import sessions as web_session
 from hub.web.deps import HubDep, SessionDep
+from hub.web.refusals import remember_caller
 
 REALM = "licence-hub"
 

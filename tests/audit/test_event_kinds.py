@@ -13,8 +13,8 @@ from sqlalchemy import select
 
 from hub.audit.models import AuditEvent
 from hub.audit.settings import AuditSettings, get_audit_settings
-from hub.audit.supervision import evaluate_rules
 from hub.kit.time import utcnow
+from hub.supervision.rules import evaluate_rules
 from storage.database import transaction
 from tests.access.helpers import bearer, grant_body, token_with_secret
 from tests.factories import ID_CARD, batch, create_admin, issue

@@ -11,9 +11,9 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
-from hub.audit.metrics import DATABASE
 from hub.audit.models import AuditEvent
 from hub.kit.time import utcnow
+from hub.supervision.metrics import DATABASE
 from storage.database import transaction
 from tests.factories import BUSINESS_LICENCE, ID_CARD, create_grant, monitor_headers
 from tests.lookups.conftest import World
@@ -42,7 +42,7 @@ def test_metrics(client: TestClient, world: World) -> None:
     for _ in range(2):
         response = client.post("/v1/lookups", json=body, headers=world.token(f"licence:{ID_CARD}:t1"))
         assert response.status_code == 200, response.text
-    from hub.audit.supervision import evaluate_rules
+    from hub.supervision.rules import evaluate_rules
 
     with transaction(world.hub.session_factory) as session:
         assert len(evaluate_rules(session, utcnow())) == 1  # purpose not covered

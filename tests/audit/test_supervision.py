@@ -15,11 +15,11 @@ from typer.testing import CliRunner
 from hub.audit import service as audit
 from hub.audit.models import Alert, AuditEvent, TreeHead
 from hub.audit.settings import AuditSettings, get_audit_settings
-from hub.audit.supervision import evaluate_rules
 from hub.cli import app
 from hub.context import Hub
 from hub.kit.time import utcnow
 from hub.settings import Settings
+from hub.supervision.rules import evaluate_rules
 from storage.database import transaction
 from tests.audit.conftest import cli_env
 from tests.factories import ID_CARD, create_admin, create_grant, create_issuer, mint_admin_token, seed_catalog

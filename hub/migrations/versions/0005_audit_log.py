@@ -130,13 +130,17 @@ _events = sa.table(
     sa.column("detail", sa.JSON()),
 )
 _clients = sa.table(
-    "client", sa.column("client_id", sa.String()), sa.column("region_code", sa.String()),
+    "client",
+    sa.column("client_id", sa.String()),
+    sa.column("region_code", sa.String()),
     sa.column("department_id", sa.String()),
-)  # fmt: skip
+)
 _nodes = sa.table(
-    "audit_node", sa.column("level", sa.SmallInteger()), sa.column("position", sa.BigInteger()),
+    "audit_node",
+    sa.column("level", sa.SmallInteger()),
+    sa.column("position", sa.BigInteger()),
     sa.column("hash", sa.LargeBinary()),
-)  # fmt: skip
+)
 _state = sa.table("audit_tree_state", sa.column("id", sa.Integer()), sa.column("size", sa.BigInteger()))
 
 
@@ -195,16 +199,24 @@ def _sequence_existing_events() -> None:
     for row in connection.execute(sa.select(_events).order_by(_events.c.id)).mappings().all():
         client = clients.get(row["client_id"])
         event = SimpleNamespace(
-            **{**row, "leaf_index": index, "type_codes": _types_in(row["detail"] or {}),
-               "region_code": client.region_code if client else None,
-               "department_id": client.department_id if client else None},
-        )  # fmt: skip
+            **{
+                **row,
+                "leaf_index": index,
+                "type_codes": _types_in(row["detail"] or {}),
+                "region_code": client.region_code if client else None,
+                "department_id": client.department_id if client else None,
+            },
+        )
         connection.execute(
-            _events.update().where(_events.c.id == row["id"]).values(
-                leaf_index=index, type_codes=event.type_codes, region_code=event.region_code,
+            _events.update()
+            .where(_events.c.id == row["id"])
+            .values(
+                leaf_index=index,
+                type_codes=event.type_codes,
+                region_code=event.region_code,
                 department_id=event.department_id,
             )
-        )  # fmt: skip
+        )
         hashes.update(merkle.parents(index, merkle.leaf_hash(leaf_bytes(event)), hashes))  # type: ignore[arg-type]
         index += 1
     if hashes:

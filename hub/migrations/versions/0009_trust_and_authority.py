@@ -114,8 +114,14 @@ def downgrade() -> None:
         for column in ("controlled_by", "approved_by", "requested_by"):
             batch.drop_column(column)
     with op.batch_alter_table("department_key") as batch:
-        for column in ("compromised_at", "compromised_since", "activated_at", "rotation", "approved_by",
-                       "requested_by"):  # fmt: skip
+        for column in (
+            "compromised_at",
+            "compromised_since",
+            "activated_at",
+            "rotation",
+            "approved_by",
+            "requested_by",
+        ):
             batch.drop_column(column)
     with op.batch_alter_table("department") as batch:
         for column in ("status", "approved_by", "requested_by"):

@@ -23,11 +23,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from hub.audit import metrics, repository
+from hub.audit import metrics
 from hub.audit import service as audit
-from hub.audit import supervision_repository as store
+from hub.audit.alerts import raise_alert
 from hub.audit.models import Alert, AuditEvent
 from hub.audit.settings import AuditSettings, get_audit_settings
+from hub.supervision import repository as store
+from storage.database import lock
 
 BUCKET = timedelta(minutes=10)
 WINDOW = timedelta(hours=1)
@@ -47,10 +49,10 @@ def _refused_for_purpose(event: AuditEvent) -> bool:
 def roll_up(session: Session, now: datetime) -> int:
     """Add events not yet rolled up to their buckets; returns how many were read."""
     cursor = store.rollup_cursor(session)
-    size = repository.committed_size(session)
+    size = audit.committed_size(session)
     read = 0
     while cursor < size:
-        events = repository.events_from(session, cursor, ROLLUP_BATCH)
+        events = audit.events_from(session, cursor, ROLLUP_BATCH)
         if not events:
             break
         counts: dict[tuple[str, datetime], dict[str, Any]] = defaultdict(
@@ -69,32 +71,23 @@ def roll_up(session: Session, now: datetime) -> int:
     return read
 
 
-def _raise(session: Session, **fields: Any) -> Alert | None:
-    if store.alert_by_key(session, fields["key"]) is not None:
-        return None
-    alert = store.add_alert(session, Alert(**fields))
-    audit.record(
-        session, action="alert.raised", outcome="raised", actor_kind="hub", actor_id="supervision",
-        region_code=alert.region_code,
-        detail={"alert": alert.id, "rule": alert.rule, "subject": f"{alert.subject_kind}:{alert.subject_id}"},
-    )  # fmt: skip
-    metrics.on_commit(session, metrics.ALERTS_RAISED.labels(alert.rule).inc)
-    return alert
-
-
 def conflicting_issuer(
     session: Session, department: Any, type_code: str, holder_index: str, other_department: str
 ) -> Alert | None:
     """Raise the ``conflicting_issuer`` alert: ``department`` tried to issue a one-per-holder licence to
     a holder who has a valid one from ``other_department`` (ingest refused it). Ids and the blind index
     only."""
-    return _raise(
-        session, rule="conflicting_issuer", severity="critical", subject_kind="department",
-        subject_id=department.id, region_code=department.region_code,
+    return raise_alert(
+        session,
+        rule="conflicting_issuer",
+        severity="critical",
+        subject_kind="department",
+        subject_id=department.id,
+        region_code=department.region_code,
         key=f"conflicting_issuer:{department.id}:{type_code}:{holder_index}",
         summary=f"{department.id} issued a {type_code} to a holder with a valid one from {other_department}",
         detail={"type_code": type_code, "holder_index": holder_index, "held_from": other_department},
-    )  # fmt: skip
+    )
 
 
 def _client_rules(session: Session, now: datetime, s: AuditSettings) -> list[Alert | None]:
@@ -109,29 +102,57 @@ def _client_rules(session: Session, now: datetime, s: AuditSettings) -> list[Ale
     for w in busy:
         baseline = before.get(w.actor_id, 0) / s.volume_baseline_hours
         if w.lookups > s.volume_factor * baseline:
-            raised.append(_raise(
-                session, rule="volume", key=f"volume:{w.actor_id}:{hour}", severity="warning",
-                subject_kind="client", subject_id=w.actor_id, region_code=w.region_code,
-                summary=f"{w.lookups} lookups in the last hour; hourly baseline {baseline:.1f}",
-                detail={"lookups": w.lookups, "baseline_per_hour": round(baseline, 3),
-                        "factor": s.volume_factor, "window_start": start.isoformat()},
-            ))  # fmt: skip
+            raised.append(
+                raise_alert(
+                    session,
+                    rule="volume",
+                    key=f"volume:{w.actor_id}:{hour}",
+                    severity="warning",
+                    subject_kind="client",
+                    subject_id=w.actor_id,
+                    region_code=w.region_code,
+                    summary=f"{w.lookups} lookups in the last hour; hourly baseline {baseline:.1f}",
+                    detail={
+                        "lookups": w.lookups,
+                        "baseline_per_hour": round(baseline, 3),
+                        "factor": s.volume_factor,
+                        "window_start": start.isoformat(),
+                    },
+                )
+            )
     for w in windows:
         if w.refused > s.refused_per_hour:
-            raised.append(_raise(
-                session, rule="refused", key=f"refused:{w.actor_id}:{hour}", severity="warning",
-                subject_kind="client", subject_id=w.actor_id, region_code=w.region_code,
-                summary=f"{w.refused} refused attempts in the last hour (threshold {s.refused_per_hour})",
-                detail={"refused": w.refused, "threshold": s.refused_per_hour,
-                        "window_start": start.isoformat()},
-            ))  # fmt: skip
+            raised.append(
+                raise_alert(
+                    session,
+                    rule="refused",
+                    key=f"refused:{w.actor_id}:{hour}",
+                    severity="warning",
+                    subject_kind="client",
+                    subject_id=w.actor_id,
+                    region_code=w.region_code,
+                    summary=f"{w.refused} refused attempts in the last hour (threshold {s.refused_per_hour})",
+                    detail={
+                        "refused": w.refused,
+                        "threshold": s.refused_per_hour,
+                        "window_start": start.isoformat(),
+                    },
+                )
+            )
         if w.purpose_not_covered >= s.purpose_not_covered_per_hour:
-            raised.append(_raise(
-                session, rule="purpose_not_covered", key=f"purpose_not_covered:{w.actor_id}:{hour}",
-                severity="critical", subject_kind="client", subject_id=w.actor_id, region_code=w.region_code,
-                summary=f"{w.purpose_not_covered} lookups for purposes no grant of the client covers",
-                detail={"lookups": w.purpose_not_covered, "window_start": start.isoformat()},
-            ))  # fmt: skip
+            raised.append(
+                raise_alert(
+                    session,
+                    rule="purpose_not_covered",
+                    key=f"purpose_not_covered:{w.actor_id}:{hour}",
+                    severity="critical",
+                    subject_kind="client",
+                    subject_id=w.actor_id,
+                    region_code=w.region_code,
+                    summary=f"{w.purpose_not_covered} lookups for purposes no grant of the client covers",
+                    detail={"lookups": w.purpose_not_covered, "window_start": start.isoformat()},
+                )
+            )
     return raised
 
 
@@ -141,25 +162,42 @@ def _registry_rules(session: Session, now: datetime, s: AuditSettings) -> list[A
     for department, updated in store.feeds(session):
         last = updated or department.created_at
         if now - last > stale:
-            raised.append(_raise(
-                session, rule="feed_stale", key=f"feed_stale:{department.id}:{last.isoformat()}",
-                severity="warning", subject_kind="department", subject_id=department.id,
-                region_code=department.region_code,
-                summary=f"no batch from {department.id} since {last.isoformat()}"
-                + ("" if updated else " (never pushed)"),
-                detail={"last_batch_at": updated.isoformat() if updated else None,
-                        "hours": round((now - last).total_seconds() / 3600, 2)},
-            ))  # fmt: skip
+            raised.append(
+                raise_alert(
+                    session,
+                    rule="feed_stale",
+                    key=f"feed_stale:{department.id}:{last.isoformat()}",
+                    severity="warning",
+                    subject_kind="department",
+                    subject_id=department.id,
+                    region_code=department.region_code,
+                    summary=f"no batch from {department.id} since {last.isoformat()}"
+                    + ("" if updated else " (never pushed)"),
+                    detail={
+                        "last_batch_at": updated.isoformat() if updated else None,
+                        "hours": round((now - last).total_seconds() / 3600, 2),
+                    },
+                )
+            )
     for grant, client in store.grants_expiring(session, now, now + timedelta(days=s.grant_expiry_days)):
-        raised.append(_raise(
-            session, rule="grant_expiring", key=f"grant_expiring:{grant.id}:{grant.valid_until.isoformat()}",
-            severity="info", subject_kind="grant", subject_id=str(grant.id),
-            region_code=client.region_code if client else grant.region_code,
-            summary=f"grant {grant.id} ({grant.client_id}, {grant.type_code}) ends "
-            f"{grant.valid_until.isoformat()}",
-            detail={"client_id": grant.client_id, "type_code": grant.type_code,
-                    "valid_until": grant.valid_until.isoformat()},
-        ))  # fmt: skip
+        raised.append(
+            raise_alert(
+                session,
+                rule="grant_expiring",
+                key=f"grant_expiring:{grant.id}:{grant.valid_until.isoformat()}",
+                severity="info",
+                subject_kind="grant",
+                subject_id=str(grant.id),
+                region_code=client.region_code if client else grant.region_code,
+                summary=f"grant {grant.id} ({grant.client_id}, {grant.type_code}) ends "
+                f"{grant.valid_until.isoformat()}",
+                detail={
+                    "client_id": grant.client_id,
+                    "type_code": grant.type_code,
+                    "valid_until": grant.valid_until.isoformat(),
+                },
+            )
+        )
     return raised
 
 
@@ -167,7 +205,7 @@ def evaluate_rules(session: Session, now: datetime, settings: AuditSettings | No
     """Roll up new events and apply every rule at ``now``, in the caller's transaction; returns the
     alerts raised (those already raised for the same window are not raised again)."""
     s = settings or get_audit_settings()
-    repository.lock(session, LOCK)
+    lock(session, LOCK)
     roll_up(session, now)
     raised = _client_rules(session, now, s) + _registry_rules(session, now, s)
     return [alert for alert in raised if alert is not None]

@@ -12,12 +12,12 @@ from datetime import datetime
 
 from hub.audit import heads
 from hub.audit.settings import AuditSettings
-from hub.audit.supervision import evaluate_rules
 from hub.context import Hub
 from hub.kit.time import utcnow
+from hub.supervision.rules import evaluate_rules
 from storage.database import transaction
 
-log = logging.getLogger("hub.audit.supervisor")
+log = logging.getLogger("hub.supervision.supervisor")
 
 
 def tick(hub: Hub, settings: AuditSettings, now: datetime | None = None) -> int:

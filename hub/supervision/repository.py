@@ -14,9 +14,9 @@ from sqlmodel import col
 
 from hub.access.models import Client, Grant
 from hub.audit.models import Alert, AuditRollup, SupervisionState, TreeHead
-from hub.audit.repository import committed_size, insert_ignoring_conflicts
 from hub.kit.time import utcnow
 from hub.registry.models import Department, Feed, FeedBatch
+from storage.database import insert_ignoring_conflicts
 
 _supervision = SupervisionState.__table__  # type: ignore[attr-defined]
 STATE_ROW = 1
@@ -117,16 +117,6 @@ def grants_expiring(
 # Alerts ---------------------------------------------------------------------------------------------
 
 
-def alert_by_key(session: Session, key: str) -> Alert | None:
-    return session.scalars(select(Alert).where(col(Alert.key) == key)).first()
-
-
-def add_alert(session: Session, alert: Alert) -> Alert:
-    session.add(alert)
-    session.flush()
-    return alert
-
-
 def get_alert(session: Session, alert_id: int) -> Alert | None:
     return session.get(Alert, alert_id)
 
@@ -171,7 +161,6 @@ def metrics_snapshot(session: Session) -> dict[str, Any]:
         col(Alert.rule), col(Alert.status)
     )
     return {
-        "tree_size": committed_size(session),
         "head_size": head.tree_size if head else 0,
         "feed_lag": {
             department.id: (now - (updated or department.created_at)).total_seconds()
