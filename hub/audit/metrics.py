@@ -8,8 +8,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from prometheus_client import Counter
-from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
+
+from hub.kit import transaction
 
 if TYPE_CHECKING:
     from hub.audit.models import AuditEvent
@@ -26,7 +27,6 @@ REFUSALS = Counter(
 )
 ALERTS_RAISED = Counter("hub_alerts_raised_total", "Supervision alerts raised", ["rule"])
 
-_PENDING = "hub.audit.metrics"
 LOOKUP_ACTIONS = ("lookup", "prefill")
 
 
@@ -44,19 +44,8 @@ def count_on_commit(session: Session, event: AuditEvent) -> None:
             LOOKUP_TYPES.labels(client, entry.get("type", ""), event.action).inc()
             REFUSALS.labels(client, entry.get("type", ""), entry.get("reason", "")).inc()
 
-    session.info.setdefault(_PENDING, []).append(count)
+    transaction.on_commit(session, count)
 
 
 def on_commit(session: Session, action: Callable[[], None]) -> None:
-    session.info.setdefault(_PENDING, []).append(action)
-
-
-@sa_event.listens_for(Session, "after_commit")
-def _after_commit(session: Session) -> None:
-    for action in session.info.pop(_PENDING, []):
-        action()
-
-
-@sa_event.listens_for(Session, "after_rollback")
-def _after_rollback(session: Session) -> None:
-    session.info.pop(_PENDING, None)
+    transaction.on_commit(session, action)

@@ -26,9 +26,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from sqlalchemy import Engine, event
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 from sqlalchemy.pool import Pool
+
+from hub.kit import transaction
 
 T = TypeVar("T")
 
@@ -108,15 +110,9 @@ class ReferenceCache(Generic[T]):
         with self._lock:
             pending.add(id(self))
             self._writers += 1
-        listening: set[int] = session.info.setdefault("reference_cache_listening", set())
-        if id(self) not in listening:
-            listening.add(id(self))
-            event.listen(session, "after_transaction_end", self._transaction_ended)
+        transaction.on_end(session, lambda: self._transaction_ended(pending))
 
-    def _transaction_ended(self, session: Session, transaction: SessionTransaction) -> None:
-        if transaction.parent is not None:  # a savepoint or subtransaction: wait for the outermost
-            return
-        pending: set[int] = session.info.get("reference_cache_pending", set())
+    def _transaction_ended(self, pending: set[int]) -> None:
         with self._lock:
             if id(self) not in pending:
                 return

@@ -19,8 +19,8 @@ attempt, delivered or refused, is an audit event (``attachment.download``) in th
 
 Recording releases: ``release.release_type`` decides a release before the call's audit event exists (the
 event is written once every type is decided), yet each release must name that event. So releases wait on
-the session (``note_release``) and are written with the event's id when the event is inserted
-(``_link_to_audit_event``), inside the same flush: both commit or roll back together.
+the call's ``Requester`` and the lookup writes them (``record_releases``) right after its event, in the
+same transaction: both commit or roll back together.
 """
 
 from __future__ import annotations
@@ -29,10 +29,8 @@ import logging
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import timedelta
-from typing import Any
 
-from sqlalchemy import Connection, event
-from sqlalchemy.orm import Mapper, Session, SessionTransaction, object_session
+from sqlalchemy.orm import Session
 
 from hub.access import service as access
 from hub.audit import service as audit
@@ -53,7 +51,6 @@ DOWNLOAD_ACTION = "attachment.download"
 NOT_RELEASED = "no attachment with this digest was released to you, or its release has lapsed"
 
 _RELEASING_ACTIONS = frozenset({"lookup", "prefill"})
-_PENDING = "hub.lookups.pending_attachment_releases"
 _CITIZEN_PREFIX = "citizen:"
 
 
@@ -73,31 +70,17 @@ class PendingRelease:
     grant_ids: list[int]
 
 
-def note_release(session: Session, release: PendingRelease) -> None:
-    """Keep a release until the audit event of this lookup or prefill is inserted (then it is written)."""
-    session.info.setdefault(_PENDING, []).append(release)
-
-
-@event.listens_for(AuditEvent, "after_insert")
-def _link_to_audit_event(_mapper: Mapper[Any], connection: Connection, target: AuditEvent) -> None:
-    session = object_session(target)
-    pending: list[PendingRelease] = session.info.get(_PENDING, []) if session is not None else []
-    if not pending or target.action not in _RELEASING_ACTIONS or session is None:
-        return
-    released = set(target.licence_ids)
-    mine = [p for p in pending if p.client_id == target.client_id and p.licence_id in released]
-    session.info[_PENDING] = [p for p in pending if p not in mine]
-    repository.add_releases(
-        connection,
-        [asdict(p) | {"audit_event_id": target.id, "released_at": target.occurred_at} for p in mine],
-    )
-
-
-@event.listens_for(Session, "after_transaction_end")
-def _forget_pending(session: Session, transaction: SessionTransaction) -> None:
-    # A release whose call never wrote its event (it failed) must not attach to a later event.
-    if transaction.parent is None:
-        session.info.pop(_PENDING, None)
+def record_releases(session: Session, pending: list[PendingRelease], event: AuditEvent) -> None:
+    """Write the releases a lookup or prefill made, each naming the call's audit event; ``pending`` is
+    emptied. Only releases of licences the event names are written."""
+    released = set(event.licence_ids)
+    rows = [
+        asdict(p) | {"audit_event_id": event.id, "released_at": event.occurred_at}
+        for p in pending
+        if p.client_id == event.client_id and p.licence_id in released
+    ]
+    pending.clear()
+    repository.add_releases(session, rows)
 
 
 # Download ----------------------------------------------------------------------------------------------

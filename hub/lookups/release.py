@@ -21,7 +21,7 @@ from hub.access.models import Grant
 from hub.access.service import parse_licence_scope
 from hub.context import Hub
 from hub.contract import sdjwt
-from hub.lookups.attachments import PendingRelease, note_release
+from hub.lookups.attachments import PendingRelease
 from hub.lookups.schemas import RefusedType, ReleasedLicence
 from hub.registry import service as registry
 from hub.registry.service import CatalogType, effective_status
@@ -50,6 +50,8 @@ class Requester:
     # The client's grants in force, read once for the request (``oauth.deps.service_caller``); None: read
     # them here.
     grants: Sequence[Grant] | None = None
+    # The attachment claims released so far, written with the call's audit event (``record_releases``).
+    attachments: list[PendingRelease] = field(default_factory=list)
 
     def grants_for(self, session: Session, type_code: str) -> list[Grant]:
         """The grants in force for ``type_code``: read at the start of this request, never cached beyond
@@ -146,8 +148,7 @@ def _note_attachments(
         covering = [g for g in allowed if g.max_tier >= field_tier]
         without_consent = [g for g in covering if not g.consent_required]
         consented = field_tier >= 3 or not without_consent
-        note_release(
-            session,
+        requester.attachments.append(
             PendingRelease(
                 client_id=requester.client_id,
                 sha256=presented.claims[name],
@@ -159,7 +160,7 @@ def _note_attachments(
                 case_id=requester.case_id,
                 consented=consented,
                 grant_ids=[g.id for g in (covering if consented else without_consent) if g.id is not None],
-            ),
+            )
         )
 
 

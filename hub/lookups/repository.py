@@ -6,17 +6,16 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from hub.lookups.models import ReleasedAttachment
 
 
-def add_releases(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert releases on the flushing connection (called from inside a flush, so no ORM unit)."""
+def add_releases(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
-        connection.execute(insert(ReleasedAttachment.__table__), list(rows))  # type: ignore[attr-defined]
+        session.execute(insert(ReleasedAttachment.__table__), list(rows))  # type: ignore[attr-defined]
 
 
 def recent_releases(

@@ -16,6 +16,7 @@ from hub.audit import service as audit
 from hub.context import Hub
 from hub.contract.identifiers import check_citizen_id, check_uscc
 from hub.errors import Forbidden, InvalidInput, NotFound, field_error
+from hub.lookups import attachments
 from hub.lookups.release import Holder, Requester, release_type
 from hub.lookups.schemas import (
     FormValue,
@@ -148,6 +149,7 @@ def _audit(
         },
     )
     assert event.id is not None
+    attachments.record_releases(session, requester.attachments, event)
     return {"audit_event": event.id, "audit_leaf_index": event.leaf_index}
 
 

@@ -10,12 +10,11 @@ import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 from joserfc.jwk import JWKRegistry
 from sqlalchemy.orm import Session
 
-from hub.access.models import Client
 from hub.context import Hub
 from hub.contract.identifiers import check_uscc
 from hub.contract.licence_id import LicenceIdError, parse_licence_id
@@ -51,6 +50,16 @@ from hub.registry.schemas import (
 from storage.objects import ObjectCorrupt, ObjectStoreError, ObjectTooLarge
 
 log = logging.getLogger("hub.registry")
+
+
+class FeedClient(Protocol):
+    """The client pushing to or reading a department's feed (an OAuth client; the registry needs only
+    these)."""
+
+    client_id: str
+    kind: str
+    department_id: str | None
+
 
 DEPARTMENT_KINDS = ("police", "commerce", "civil_affairs")
 DEPARTMENT_ALGS = {"ES256": ("EC", "P-256"), "EdDSA": ("OKP", "Ed25519")}
@@ -489,7 +498,7 @@ def find_attachment(session: Session, sha256: str) -> Attachment | None:
 # Feeds -----------------------------------------------------------------------------------------------
 
 
-def feed_cursor(session: Session, department_id: str, *, reader: Client) -> FeedCursorRead:
+def feed_cursor(session: Session, department_id: str, *, reader: FeedClient) -> FeedCursorRead:
     """Where a department's feed stands, so its adapter can resume after a crash."""
     if reader.department_id != department_id:
         raise Forbidden(
