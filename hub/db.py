@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from importlib.resources import files
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from fastapi import Request
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session
-
-from storage.database import transaction
 
 
 def alembic_config(url: str | None = None) -> Config:
@@ -42,12 +37,3 @@ def current_revision(engine: Engine) -> str | None:
 
 def head_revisions() -> tuple[str, ...]:
     return tuple(ScriptDirectory.from_config(alembic_config()).get_heads())
-
-
-def get_session(request: Request) -> Iterator[Session]:
-    """The request's unit of work: services never commit, this dependency does (or rolls back).
-    GET and HEAD requests read without taking SQLite's write lock."""
-    hub = request.app.state.hub
-    factory = hub.read_session_factory if request.method in ("GET", "HEAD") else hub.session_factory
-    with transaction(factory) as session:
-        yield session

@@ -19,7 +19,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from hub.console.router import install as install_console
 from hub.context import Hub, build_hub, resolve_secrets
-from hub.errors import NotFound, ServiceUnavailable, install_error_handlers
+from hub.errors import NotFound, ServiceUnavailable
 from hub.kit import collector
 from hub.kit.http import (
     BodySizeLimit,
@@ -30,17 +30,17 @@ from hub.kit.http import (
     SecurityHeaders,
 )
 from hub.kit.logging import configure_logging
-from hub.oauth import tokens
 from hub.settings import Settings, get_settings
 from hub.web import refusals
 from hub.web.access import router as access_router
 from hub.web.audit import router as audit_router
-from hub.web.callers import MonitorDep
+from hub.web.callers import MonitorDep, caller_key
 from hub.web.deps import HubDep
 from hub.web.keys import router as keys_router
 from hub.web.lookups import router as lookups_router
 from hub.web.me import router as me_router
 from hub.web.oauth import router as oauth_router
+from hub.web.problems import install_error_handlers
 from hub.web.registry import router as registry_router
 from storage.database import ping as ping_database
 
@@ -143,7 +143,7 @@ def create_app(settings: Settings | None = None, *, hub: Hub | None = None) -> F
         RateLimit,
         rate=settings.rate_limit_per_second,
         burst=settings.rate_limit_burst,
-        key_for=tokens.caller_key,
+        key_for=caller_key,
     )
     app.add_middleware(RequestMetrics)
     # Outermost: refusals of the limits above (413, 429, 503) carry the headers too.

@@ -13,9 +13,16 @@ from urllib.parse import parse_qsl
 import anyio
 from prometheus_client import Counter, Gauge, Histogram
 from starlette.datastructures import MutableHeaders
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hub.errors import PROBLEM_JSON, HubError, InvalidInput, PayloadTooLarge, TooManyRequests
+
+
+def problem_response(problem: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
+    """An RFC 9457 problem as the answer, with its status."""
+    return JSONResponse(problem, status_code=problem["status"], media_type=PROBLEM_JSON, headers=headers)
+
 
 REQUESTS = Counter("hub_http_requests_total", "HTTP requests", ["method", "route", "status"])
 RATE_LIMITED = Counter("hub_http_rate_limited_total", "Requests refused with 429 by the rate limit")

@@ -12,7 +12,6 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
-from starlette.types import Scope
 
 from hub.context import Hub
 from hub.contract import sdjwt
@@ -143,30 +142,16 @@ def revoke_admin_tokens(session: Session, admin_id: int) -> int:
     return repository.revoke_admin_tokens(session, admin_id, utcnow())
 
 
-# -- the rate limit's caller key (hub.kit.http.RateLimit) --------------------------------------------
+# -- the rate limit's subject of a token (hub.web.callers.caller_key) ----------------------------------
 
 _KEY_CACHE_SIZE = 4096
-
-
-def caller_key(scope: Scope) -> str:
-    """Who a request is from, for the rate limit: the client (or admin, or citizen) of a bearer token the
-    hub signed, else the remote address. Only the signature is checked here (the token's owner cannot
-    be forged); whether the token is still good is the route's business."""
-    headers = dict(scope.get("headers") or ())
-    authorization = headers.get(b"authorization", b"")
-    if authorization[:7].lower() == b"bearer ":
-        hub = scope["app"].state.hub
-        subject = _token_subject(hub, authorization[7:].strip().decode("latin-1"))
-        if subject:
-            return subject
-    client = scope.get("client")
-    return f"addr:{client[0] if client else 'unknown'}"
 
 
 _subjects: dict[str, str | None] = {}
 
 
-def _token_subject(hub: Hub, token: str) -> str | None:
+def token_subject(hub: Hub, token: str) -> str | None:
+    """Whose token this is, for the rate limit: checked for its signature only (cached)."""
     if token in _subjects:
         return _subjects[token]
     try:

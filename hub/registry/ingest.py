@@ -25,15 +25,7 @@ from hub.context import Hub
 from hub.contract.status import (
     LicenceStatus,
 )
-from hub.errors import (
-    Conflict,
-    Forbidden,
-    HubError,
-    NotFound,
-    PayloadTooLarge,
-    SequenceGap,
-    field_error,
-)
+from hub.errors import Conflict, Forbidden, HubError, NotFound, PayloadTooLarge, SequenceGap, field_error
 from hub.kit.time import utcnow
 from hub.registry import repository
 from hub.registry.ingest_checks import (

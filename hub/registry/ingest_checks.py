@@ -25,14 +25,7 @@ from hub.contract.status import (
     StatusReason,
     status_list_path,
 )
-from hub.errors import (
-    Conflict,
-    Forbidden,
-    HubError,
-    InvalidInput,
-    InvalidSignature,
-    field_error,
-)
+from hub.errors import Conflict, Forbidden, HubError, InvalidInput, InvalidSignature, field_error
 from hub.kit.blind_index import BlindIndex
 from hub.kit.time import from_epoch, utcnow
 from hub.registry import repository

@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import Depends, Request, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
+from starlette.types import Scope
 
 from hub.access import service as access
 from hub.access.models import Admin
@@ -151,3 +152,18 @@ CitizenDep = Annotated[Citizen, Depends(current_citizen)]
 ServiceDep = Annotated[ClientCaller, Depends(current_service)]
 PusherDep = Annotated[ClientCaller, Depends(require_scope("licences.push"))]
 MonitorDep = Annotated[ClientCaller, Depends(require_scope("metrics"))]
+
+
+def caller_key(scope: Scope) -> str:
+    """Who a request is from, for the rate limit: the client (or admin, or citizen) of a bearer token the
+    hub signed, else the remote address. Only the signature is checked here (the token's owner cannot
+    be forged); whether the token is still good is the route's business."""
+    headers = dict(scope.get("headers") or ())
+    authorization = headers.get(b"authorization", b"")
+    if authorization[:7].lower() == b"bearer ":
+        hub = scope["app"].state.hub
+        subject = tokens.token_subject(hub, authorization[7:].strip().decode("latin-1"))
+        if subject:
+            return subject
+    client = scope.get("client")
+    return f"addr:{client[0] if client else 'unknown'}"

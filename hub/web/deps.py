@@ -9,7 +9,6 @@ from fastapi import Depends, Path, Query, Request
 from sqlalchemy.orm import Session
 
 from hub.context import Hub
-from hub.db import get_session
 from storage.database import transaction
 
 
@@ -17,6 +16,15 @@ async def get_hub(request: Request) -> Hub:
     """The running hub (async: no thread-pool hand-off for reading an attribute)."""
     hub: Hub = request.app.state.hub
     return hub
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """The request's unit of work: services never commit, this dependency does (or rolls back).
+    GET and HEAD requests read without taking SQLite's write lock."""
+    hub = request.app.state.hub
+    factory = hub.read_session_factory if request.method in ("GET", "HEAD") else hub.session_factory
+    with transaction(factory) as session:
+        yield session
 
 
 HubDep = Annotated[Hub, Depends(get_hub)]

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from hub.access import service as access
-from hub.errors import PROBLEM_JSON, NotFound, problem_response
+from hub.errors import PROBLEM_JSON, NotFound
+from hub.kit.http import problem_response
 from hub.lookups import attachments, service
 from hub.lookups.schemas import LookupCreate, LookupRead, PrefillCreate, PrefillRead
 from hub.oauth import consents

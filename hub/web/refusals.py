@@ -11,7 +11,8 @@ from starlette.concurrency import run_in_threadpool
 
 from hub.audit import refusals
 from hub.context import Hub
-from hub.errors import Forbidden, HubError, Unauthorized, problem_response
+from hub.errors import Forbidden, HubError, Unauthorized
+from hub.kit.http import problem_response
 
 _STATE_KEY = "audit_caller"
 
