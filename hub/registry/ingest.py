@@ -23,9 +23,7 @@ from hub.audit import service as audit
 from hub.audit import supervision
 from hub.audit.models import AuditEvent
 from hub.context import Hub
-from hub.contract.status import (
-    LicenceStatus,
-)
+from hub.contract.status import LicenceStatus, status_list_path
 from hub.errors import (
     Conflict,
     Forbidden,
@@ -39,14 +37,17 @@ from hub.kit.time import utcnow
 from hub.registry import repository
 from hub.registry.ingest_checks import (
     TERMINAL_STATUSES,
+    CheckContext,
     ConflictingIssuer,
     InvalidClaims,
+    Jurisdiction,
+    KeyRules,
     PreparedOperation,
     Rejected,
+    TypeRules,
     VersionConflict,
-    load_context,
 )
-from hub.registry.models import Department, FeedBatch
+from hub.registry.models import Department, DepartmentKey, FeedBatch, LicenceType
 from hub.registry.schemas import LicenceBatchCreate, LicenceBatchRead, OperationResult
 from storage.database import plan_each_execution
 
@@ -184,6 +185,58 @@ def _audit(
         licence_ids=[r.licence_id for r in results if r.outcome == "accepted" and r.licence_id],
         detail={"sequence": sequence, "operations": counts, "rejected": rejections[:AUDITED_REJECTIONS]},
     )  # fmt: skip
+
+
+def load_context(session: Session, hub: Hub, department: Department) -> CheckContext:
+    """What the checks of a batch of ``department`` read, as plain values: the checks then need no
+    database and can run in other processes."""
+    return CheckContext(
+        department_id=department.id,
+        issuer=department.issuer,
+        uscc=department.uscc,
+        kind=department.kind,
+        keys={k.kid: _key_rules(k) for k in repository.department_keys(session, department.id)},
+        types={t.code: _type_rules(t) for t in repository.list_licence_types(session)},
+        hub_jwks={k["kid"]: k for k in hub.signer.jwks["keys"]},
+        # Verifiers follow this URI: it must be the hub's own status list of this department.
+        list_prefix=hub.settings.public_url + status_list_path(department.id, 0).rsplit("/", 1)[0] + "/",
+        jurisdictions=_jurisdictions(session, department),
+        known_regions=frozenset(repository.region_parents(session)),
+    )
+
+
+def _type_rules(row: LicenceType) -> TypeRules:
+    return TypeRules(
+        code=row.code,
+        name_en=row.name_en,
+        classification=row.classification,
+        issuer_kind=row.issuer_kind,
+        holder_kind=row.holder_kind,
+        holder_field=row.holder_field,
+        number_field=row.number_field,
+        one_per_holder=bool(row.one_per_holder),
+        fields={f["name"]: dict(f) for f in row.fields},
+    )
+
+
+def _key_rules(row: DepartmentKey) -> KeyRules:
+    return KeyRules(row.kid, row.alg, dict(row.public_jwk), row.status, row.retired_at, row.compromised_since)
+
+
+def _jurisdictions(session: Session, department: Department) -> dict[str, tuple[Jurisdiction, ...]]:
+    parents = repository.region_parents(session)
+    found: dict[str, list[Jurisdiction]] = {}
+    for row in repository.issuing_authorizations_in_force(session, department.id, utcnow()):
+        assert row.id is not None
+        found.setdefault(row.type_code, []).append(
+            Jurisdiction(
+                authorization_id=row.id,
+                code=row.jurisdiction_code,
+                regions=frozenset(repository.region_subtree(session, row.jurisdiction_code)),
+                covers_unknown=parents.get(row.jurisdiction_code) is None,
+            )
+        )
+    return {code: tuple(rows) for code, rows in found.items()}
 
 
 class _BatchWriter:

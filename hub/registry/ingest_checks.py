@@ -2,16 +2,15 @@
 keys, the licence type it may issue, the licence id, the claims against the type's fields and identifier
 check digits. Each failure is a :class:`Rejected` carrying the problem to report for that operation.
 
-What the checks need is read once per batch into a :class:`CheckContext` of plain values, so that the
-checks can run in other processes (``hub.registry.check_pool``) as well as in the request's own."""
+What the checks need is read once per batch into a :class:`CheckContext` of plain values (by
+``hub.registry.ingest.load_context``), so that the checks can run in other processes
+(``hub.registry.check_pool``) as well as in the request's own."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
-
-from sqlalchemy.orm import Session
+from typing import Any
 
 from hub.contract import sdjwt
 from hub.contract.fields import field_problem
@@ -23,7 +22,6 @@ from hub.contract.status import (
     STATUS_LIST_SIZE,
     LicenceStatus,
     StatusReason,
-    status_list_path,
 )
 from hub.errors import (
     Conflict,
@@ -34,12 +32,7 @@ from hub.errors import (
     field_error,
 )
 from hub.kit.blind_index import BlindIndex
-from hub.kit.time import from_epoch, utcnow
-from hub.registry import repository
-from hub.registry.models import Department, DepartmentKey, LicenceType
-
-if TYPE_CHECKING:
-    from hub.context import Hub
+from hub.kit.time import from_epoch
 
 # Claims the credential may carry in the clear besides tier-0 fields.
 _PLAIN_CLAIMS = {
@@ -100,15 +93,6 @@ class TypeRules:
     one_per_holder: bool
     fields: dict[str, dict[str, Any]]  # by name, in catalog order
 
-    @classmethod
-    def of(cls, row: LicenceType) -> TypeRules:
-        return cls(
-            code=row.code, name_en=row.name_en, classification=row.classification,
-            issuer_kind=row.issuer_kind, holder_kind=row.holder_kind, holder_field=row.holder_field,
-            number_field=row.number_field, one_per_holder=bool(row.one_per_holder),
-            fields={f["name"]: dict(f) for f in row.fields},
-        )  # fmt: skip
-
 
 @dataclass(frozen=True, slots=True)
 class KeyRules:
@@ -120,10 +104,6 @@ class KeyRules:
     status: str
     retired_at: datetime | None
     compromised_since: datetime | None
-
-    @classmethod
-    def of(cls, row: DepartmentKey) -> KeyRules:
-        return cls(row.kid, row.alg, dict(row.public_jwk), row.status, row.retired_at, row.compromised_since)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,38 +133,6 @@ class CheckContext:
     list_prefix: str
     jurisdictions: dict[str, tuple[Jurisdiction, ...]]  # by licence type code
     known_regions: frozenset[str]
-
-
-def _jurisdictions(session: Session, department: Department) -> dict[str, tuple[Jurisdiction, ...]]:
-    parents = repository.region_parents(session)
-    found: dict[str, list[Jurisdiction]] = {}
-    for row in repository.issuing_authorizations_in_force(session, department.id, utcnow()):
-        assert row.id is not None
-        found.setdefault(row.type_code, []).append(
-            Jurisdiction(
-                authorization_id=row.id,
-                code=row.jurisdiction_code,
-                regions=frozenset(repository.region_subtree(session, row.jurisdiction_code)),
-                covers_unknown=parents.get(row.jurisdiction_code) is None,
-            )
-        )
-    return {code: tuple(rows) for code, rows in found.items()}
-
-
-def load_context(session: Session, hub: Hub, department: Department) -> CheckContext:
-    return CheckContext(
-        department_id=department.id,
-        issuer=department.issuer,
-        uscc=department.uscc,
-        kind=department.kind,
-        keys={k.kid: KeyRules.of(k) for k in repository.department_keys(session, department.id)},
-        types={t.code: TypeRules.of(t) for t in repository.list_licence_types(session)},
-        hub_jwks={k["kid"]: k for k in hub.signer.jwks["keys"]},
-        # Verifiers follow this URI: it must be the hub's own status list of this department.
-        list_prefix=hub.settings.public_url + status_list_path(department.id, 0).rsplit("/", 1)[0] + "/",
-        jurisdictions=_jurisdictions(session, department),
-        known_regions=frozenset(repository.region_parents(session)),
-    )
 
 
 @dataclass(slots=True)
