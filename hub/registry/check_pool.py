@@ -33,7 +33,8 @@ from typing import Any
 from hub.errors import HubError
 from hub.kit import collector
 from hub.kit.blind_index import BlindIndex
-from hub.registry.ingest_checks import CheckContext, OperationChecker, PreparedOperation
+from hub.registry.ingest_checks import OperationChecker
+from hub.registry.ingest_rules import CheckContext, PreparedOperation
 
 log = logging.getLogger("hub.registry.check_pool")
 

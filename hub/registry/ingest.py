@@ -35,8 +35,7 @@ from hub.errors import (
 )
 from hub.kit.time import utcnow
 from hub.registry import repository
-from hub.registry.ingest_checks import (
-    TERMINAL_STATUSES,
+from hub.registry.ingest_rules import (
     CheckContext,
     ConflictingIssuer,
     InvalidClaims,
@@ -52,6 +51,8 @@ from hub.registry.schemas import LicenceBatchCreate, LicenceBatchRead, Operation
 from storage.database import plan_each_execution
 
 log = logging.getLogger("hub.registry.ingest")
+
+TERMINAL_STATUSES = {LicenceStatus.ANNULLED, LicenceStatus.CANCELLED, LicenceStatus.REVOKED}
 
 
 def request_digest(batch: LicenceBatchCreate) -> str:

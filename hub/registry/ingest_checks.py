@@ -1,14 +1,15 @@
 """Checks of single ingest operations that need no database state: signatures against the department's
 keys, the licence type it may issue, the licence id, the claims against the type's fields and identifier
-check digits. Each failure is a :class:`Rejected` carrying the problem to report for that operation.
+check digits. Each failure is a :class:`~hub.registry.ingest_rules.Rejected` carrying the problem to
+report for that operation.
 
-What the checks need is read once per batch into a :class:`CheckContext` of plain values (by
+What the checks need is read once per batch into a :class:`~hub.registry.ingest_rules.CheckContext` of
+plain values (by
 ``hub.registry.ingest.load_context``), so that the checks can run in other processes
 (``hub.registry.check_pool``) as well as in the request's own."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -23,16 +24,23 @@ from hub.contract.status import (
     LicenceStatus,
     StatusReason,
 )
-from hub.errors import (
-    Conflict,
-    Forbidden,
-    HubError,
-    InvalidInput,
-    InvalidSignature,
-    field_error,
-)
+from hub.errors import HubError, InvalidInput, InvalidSignature, field_error
 from hub.kit.blind_index import BlindIndex
 from hub.kit.time import from_epoch
+from hub.registry.ingest_rules import (
+    CheckContext,
+    InvalidClaims,
+    KeyNotInForce,
+    MalformedCredential,
+    NotAuthorizedToIssue,
+    PreparedOperation,
+    Rejected,
+    StateSecretRefused,
+    TypeNotIssuable,
+    TypeRules,
+    UnknownKey,
+    VersionConflict,
+)
 
 # Claims the credential may carry in the clear besides tier-0 fields.
 _PLAIN_CLAIMS = {
@@ -40,130 +48,6 @@ _PLAIN_CLAIMS = {
     "classification", "_sd", "_sd_alg",
 }  # fmt: skip
 REASON_CODES = frozenset(code.value for code in StatusReason)
-TERMINAL_STATUSES = {LicenceStatus.ANNULLED, LicenceStatus.CANCELLED, LicenceStatus.REVOKED}
-
-
-class StateSecretRefused(Forbidden):
-    code, title = "state-secret-refused", "State-secret licences are never taken in"
-
-
-class TypeNotIssuable(Forbidden):
-    code, title = "type-not-issuable", "The department may not issue this licence type"
-
-
-class UnknownKey(InvalidSignature):
-    code, title = "unknown-key", "Signed by a key the department has not registered"
-
-
-class MalformedCredential(InvalidInput):
-    code, title = "malformed-credential", "Malformed credential"
-
-
-class InvalidClaims(InvalidInput):
-    code, title = "invalid-claims", "Claims do not match the licence type"
-
-
-class VersionConflict(Conflict):
-    code, title = "version-conflict", "Licence version conflict"
-
-
-class NotAuthorizedToIssue(Forbidden):
-    code, title = "not-authorized-to-issue", "No issuing authorization in force covers this"
-
-
-class KeyNotInForce(InvalidSignature):
-    code, title = "key-not-in-force", "Signed by a key that is not in force"
-
-
-class ConflictingIssuer(Conflict):
-    code, title = "conflicting-issuer", "The holder has a valid licence of this type from another issuer"
-
-
-@dataclass(frozen=True, slots=True)
-class TypeRules:
-    """What ingest checks of a licence type (a plain copy of its catalog row)."""
-
-    code: str
-    name_en: str
-    classification: str
-    issuer_kind: str
-    holder_kind: str
-    holder_field: str
-    number_field: str
-    one_per_holder: bool
-    fields: dict[str, dict[str, Any]]  # by name, in catalog order
-
-
-@dataclass(frozen=True, slots=True)
-class KeyRules:
-    """A department key as ingest checks it: what it signs with, and whether it still may."""
-
-    kid: str
-    alg: str
-    public_jwk: dict[str, Any]
-    status: str
-    retired_at: datetime | None
-    compromised_since: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class Jurisdiction:
-    """An issuing authorization in force, as ingest checks it: the regions whose holders it covers. One
-    over the root of the region tree also covers holders whose identifier names a region the hub does
-    not know (a citizen whose number was first given in another city)."""
-
-    authorization_id: int
-    code: str
-    regions: frozenset[str]
-    covers_unknown: bool
-
-
-@dataclass(frozen=True, slots=True)
-class CheckContext:
-    """Everything the checks of one batch read, loaded once: the department, its keys, the catalog, the
-    hub's holder keys and the prefix of the department's status list URIs."""
-
-    department_id: str
-    issuer: str
-    uscc: str
-    kind: str
-    keys: dict[str, KeyRules]
-    types: dict[str, TypeRules]
-    hub_jwks: dict[str, dict[str, Any]]
-    list_prefix: str
-    jurisdictions: dict[str, tuple[Jurisdiction, ...]]  # by licence type code
-    known_regions: frozenset[str]
-
-
-@dataclass(slots=True)
-class PreparedOperation:
-    """An operation that passed every check that needs no database state."""
-
-    index: int
-    op: str
-    licence_id: LicenceId
-    kid: str
-    issued_at: datetime
-    # credential operations
-    compact: str = ""
-    type_code: str = ""
-    holder_index: str = ""
-    number_index: str = ""
-    status_slot: tuple[int, int] = (0, 0)
-    valid_from: datetime | None = None
-    valid_until: datetime | None = None
-    previous_licence_id: str | None = None
-    attachments: list[str] = field(default_factory=list)
-    # status operations
-    status: LicenceStatus | None = None
-    reason: str | None = None
-    reason_code: str | None = None
-    jti: str = ""
-
-
-class Rejected(Exception):
-    def __init__(self, error: HubError) -> None:
-        self.error = error
 
 
 class OperationChecker:

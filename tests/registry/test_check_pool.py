@@ -19,7 +19,8 @@ from hub.kit.blind_index import BlindIndex
 from hub.registry import check_pool, repository
 from hub.registry.check_pool import MAX_BREAKS, MIN_SHARE, Checking, CheckPool
 from hub.registry.ingest import load_context
-from hub.registry.ingest_checks import OperationChecker, PreparedOperation
+from hub.registry.ingest_checks import OperationChecker
+from hub.registry.ingest_rules import PreparedOperation
 from hub.registry.models import Licence, LicenceStatusChange, LicenceVersion
 from tests.factories import (
     ID_CARD,
