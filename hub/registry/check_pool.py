@@ -34,12 +34,12 @@ from hub.errors import HubError
 from hub.kit import collector
 from hub.kit.blind_index import BlindIndex
 from hub.registry.ingest_checks import OperationChecker
-from hub.registry.ingest_rules import CheckContext, PreparedOperation
+from hub.registry.ingest_rules import CheckContext, Prepared, PreparedCredential
 
 log = logging.getLogger("hub.registry.check_pool")
 
 Operation = tuple[str, str | None, str | None]  # (op, credential, statement)
-Checked = PreparedOperation | HubError
+Checked = Prepared | HubError
 
 # Below this many operations a chunk, sending it to another process costs more than it saves.
 MIN_SHARE = 32
@@ -72,7 +72,7 @@ def _serve(conn: Connection, blind_index: BlindIndex) -> None:
             assert checker is not None
             checked = checker.prepare_each(operations[start:stop], start)
             for item in checked:
-                if isinstance(item, PreparedOperation):
+                if not isinstance(item, HubError):
                     item.compact = ""  # the hub holds it already: do not send it back
             conn.send(checked)
     except (EOFError, OSError):
@@ -238,7 +238,7 @@ class CheckPool:
 
 class Checking:
     """One batch being checked. Iterating gives its operations checked, in order, as consecutive lists:
-    for each operation its :class:`PreparedOperation` or the problem rejecting it."""
+    for each operation its :class:`Prepared` operation or the problem rejecting it."""
 
     def __init__(self, pool: CheckPool, context: CheckContext, operations: list[Operation]) -> None:
         self.pool = pool
@@ -338,9 +338,9 @@ class Checking:
                 self._lost(worker)
                 continue
             for item in checked:
-                if isinstance(item, PreparedOperation):
+                if not isinstance(item, HubError):
                     _, credential, statement = self.operations[item.index]
-                    item.compact = credential or statement or ""
+                    item.compact = (credential if isinstance(item, PreparedCredential) else statement) or ""
             self.done[self.in_flight[worker].popleft()] = checked
             self._feed(worker)
 

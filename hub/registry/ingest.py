@@ -41,7 +41,9 @@ from hub.registry.ingest_rules import (
     InvalidClaims,
     Jurisdiction,
     KeyRules,
-    PreparedOperation,
+    Prepared,
+    PreparedCredential,
+    PreparedStatus,
     Rejected,
     TypeRules,
     VersionConflict,
@@ -267,8 +269,10 @@ class _BatchWriter:
         self.now = utcnow()
         self.unchecked_issues = True  # new licences go in without looking for clashes first
 
-    def apply(self, chunk: list[PreparedOperation | HubError]) -> None:
-        if self.unchecked_issues and all(isinstance(p, PreparedOperation) and p.op == "issue" for p in chunk):
+    def apply(self, chunk: list[Prepared | HubError]) -> None:
+        if self.unchecked_issues and all(
+            isinstance(p, PreparedCredential) and p.op == "issue" for p in chunk
+        ):
             before = (len(self.results), set(self.state), set(self.used_slots), set(self.type_codes))
             try:
                 with self.session.begin_nested():
@@ -282,26 +286,26 @@ class _BatchWriter:
                 self.unchecked_issues = False
         self._apply(chunk, look_up=True)
 
-    def _apply(self, chunk: list[PreparedOperation | HubError], *, look_up: bool) -> None:
+    def _apply(self, chunk: list[Prepared | HubError], *, look_up: bool) -> None:
         session, department = self.session, self.department
-        checked = [p for p in chunk if isinstance(p, PreparedOperation)]
+        checked = [p for p in chunk if not isinstance(p, HubError)]
+        credentials = [p for p in checked if isinstance(p, PreparedCredential)]
+        issues = [p for p in credentials if p.op == "issue"]
         if look_up:
             keys = {(p.licence_id.type_code, p.licence_id.serial) for p in checked}
             stored = repository.licences_by_serial(session, department.id, keys - self.state.keys())
             self.state.update((k, dict(v)) for k, v in stored.items())
             self.used_slots |= repository.used_status_slots(
-                session, department.id, (p.status_slot for p in checked if p.op == "issue")
+                session, department.id, (p.status_slot for p in issues)
             )
-        single = [
-            (p.type_code, p.holder_index)
-            for p in checked
-            if p.op == "issue" and p.type_code in self.one_per_holder
-        ]
+        single = [(p.type_code, p.holder_index) for p in issues if p.type_code in self.one_per_holder]
         if single:
             self.held_elsewhere.update(repository.valid_elsewhere(session, department.id, single, self.now))
-        attachments = repository.existing_attachments(session, (d for p in checked for d in p.attachments))
+        attachments = repository.existing_attachments(
+            session, (d for p in credentials for d in p.attachments)
+        )
         self.used_jtis |= repository.existing_statement_ids(
-            session, (p.jti for p in checked if p.op == "status")
+            session, (p.jti for p in checked if isinstance(p, PreparedStatus))
         )
 
         change = _Change(created={}, touched=set(), versions=[], status_changes=[])
@@ -315,7 +319,7 @@ class _BatchWriter:
             except Rejected as rejected:
                 self.results.append(_rejection(item.index, item.op, rejected.error))
             else:
-                if item.type_code:
+                if isinstance(item, PreparedCredential):
                     self.type_codes.add(item.type_code)
         self._write(change)
 
@@ -351,7 +355,7 @@ def _rejection(index: int, op: str, error: HubError) -> OperationResult:
 
 
 def _apply_one(
-    item: PreparedOperation, writer: _BatchWriter, change: _Change, known_attachments: set[str]
+    item: Prepared, writer: _BatchWriter, change: _Change, known_attachments: set[str]
 ) -> OperationResult:
     """One checked operation against the batch's running state; :class:`Rejected` if it conflicts."""
     hub, state, sequence, now = writer.hub, writer.state, writer.sequence, writer.now
@@ -367,7 +371,7 @@ def _apply_one(
     current = state.get(key)
     licence_id = str(item.licence_id)
 
-    if item.op == "status":
+    if isinstance(item, PreparedStatus):
         if current is None:
             raise Rejected(
                 NotFound(
@@ -381,7 +385,6 @@ def _apply_one(
                     errors=[field_error(f"{where}.jti", "replayed")],
                 )
             )
-        assert item.status is not None
         if LicenceStatus(current["status"]) in TERMINAL_STATUSES and item.status != current["status"]:
             ended = LicenceStatus(current["status"])
             raise Rejected(
@@ -430,7 +433,6 @@ def _apply_one(
             version=item.licence_id.version, status=item.status.value,
         )  # fmt: skip
 
-    assert item.type_code
     missing = [d for d in item.attachments if d not in known_attachments]
     if missing:
         raise Rejected(

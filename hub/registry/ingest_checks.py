@@ -33,7 +33,9 @@ from hub.registry.ingest_rules import (
     KeyNotInForce,
     MalformedCredential,
     NotAuthorizedToIssue,
-    PreparedOperation,
+    Prepared,
+    PreparedCredential,
+    PreparedStatus,
     Rejected,
     StateSecretRefused,
     TypeNotIssuable,
@@ -60,10 +62,10 @@ class OperationChecker:
 
     def prepare_each(
         self, operations: list[tuple[str, str | None, str | None]], start: int = 0
-    ) -> list[PreparedOperation | HubError]:
+    ) -> list[Prepared | HubError]:
         """Each ``(op, credential, statement)`` checked: the prepared operation, or the problem that
         rejects it. ``start`` is the index of the first one in its batch."""
-        prepared: list[PreparedOperation | HubError] = []
+        prepared: list[Prepared | HubError] = []
         for index, (op, credential, statement) in enumerate(operations, start):
             try:
                 prepared.append(self.prepare(index, op, credential, statement))
@@ -125,9 +127,7 @@ class OperationChecker:
 
     # -- operations ------------------------------------------------------------------------------------
 
-    def prepare(
-        self, index: int, op: str, credential: str | None, statement: str | None
-    ) -> PreparedOperation:
+    def prepare(self, index: int, op: str, credential: str | None, statement: str | None) -> Prepared:
         where = f"operations[{index}]"
         if op in ("issue", "update"):
             if not credential:
@@ -152,7 +152,7 @@ class OperationChecker:
             )
         )
 
-    def _prepare_credential(self, index: int, op: str, compact: str, where: str) -> PreparedOperation:
+    def _prepare_credential(self, index: int, op: str, compact: str, where: str) -> PreparedCredential:
         try:
             parsed = sdjwt.parse(compact)
         except sdjwt.SdJwtError as exc:
@@ -236,7 +236,7 @@ class OperationChecker:
         number = claims[licence_type.number_field]
         self._check_authorized(licence_type.code, holder_region(licence_type.holder_kind, str(holder)), where)
         blind = self.blind_index
-        return PreparedOperation(
+        return PreparedCredential(
             index=index,
             op=op,
             licence_id=licence_id,
@@ -395,7 +395,7 @@ class OperationChecker:
 
     # -- status statements -----------------------------------------------------------------------------
 
-    def _prepare_status(self, index: int, statement: str, where: str) -> PreparedOperation:
+    def _prepare_status(self, index: int, statement: str, where: str) -> PreparedStatus:
         try:
             header, payload = sdjwt.verify_jws(statement, self._resolve_key, typ=STATUS_CHANGE_TYP)
         except sdjwt.SdJwtError as exc:
@@ -457,9 +457,8 @@ class OperationChecker:
         assert issued_at is not None
         self._check_key_in_force(header["kid"], where)
         self._check_authorized(licence_id.type_code, None, where)
-        return PreparedOperation(
+        return PreparedStatus(
             index=index,
-            op="status",
             licence_id=licence_id,
             kid=header["kid"],
             issued_at=issued_at,

@@ -4,9 +4,9 @@ problems that reject the others."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from hub.contract.licence_id import LicenceId
 from hub.contract.status import LicenceStatus
@@ -106,31 +106,46 @@ class CheckContext:
 
 
 @dataclass(slots=True)
-class PreparedOperation:
-    """An operation that passed every check that needs no database state."""
+class PreparedCredential:
+    """An issue or update whose credential passed every check that needs no database state."""
 
-    index: int
-    op: str
+    index: int  # in the batch
+    op: str  # "issue" or "update"
     licence_id: LicenceId
     kid: str
-    issued_at: datetime
-    # credential operations
-    compact: str = ""
-    type_code: str = ""
-    holder_index: str = ""
-    number_index: str = ""
-    status_slot: tuple[int, int] = (0, 0)
-    valid_from: datetime | None = None
-    valid_until: datetime | None = None
-    previous_licence_id: str | None = None
-    attachments: list[str] = field(default_factory=list)
-    # status operations
-    status: LicenceStatus | None = None
-    reason: str | None = None
-    reason_code: str | None = None
-    jti: str = ""
+    issued_at: datetime  # iat
+    compact: str  # the SD-JWT VC as the department sent it
+    type_code: str
+    holder_index: str  # blind indexes of the holder's identifier and of the licence number
+    number_index: str
+    status_slot: tuple[int, int]  # (list number, index) of its status list entry
+    valid_from: datetime | None  # nbf
+    valid_until: datetime | None  # exp
+    previous_licence_id: str | None
+    attachments: list[str]  # the SHA-256 digests of the attachments its claims name
+
+
+@dataclass(slots=True)
+class PreparedStatus:
+    """A status change whose statement passed every check that needs no database state."""
+
+    op: ClassVar[str] = "status"
+    index: int  # in the batch
+    licence_id: LicenceId
+    kid: str
+    issued_at: datetime  # iat: when the change takes effect
+    compact: str  # the status statement (a JWS) as the department sent it
+    status: LicenceStatus
+    reason: str | None
+    reason_code: str | None
+    jti: str
+
+
+Prepared = PreparedCredential | PreparedStatus
 
 
 class Rejected(Exception):
+    """What a check raises: ``error`` is the problem that rejects the operation."""
+
     def __init__(self, error: HubError) -> None:
         self.error = error

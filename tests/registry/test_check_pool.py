@@ -20,7 +20,7 @@ from hub.registry import check_pool, repository
 from hub.registry.check_pool import MAX_BREAKS, MIN_SHARE, Checking, CheckPool
 from hub.registry.ingest import load_context
 from hub.registry.ingest_checks import OperationChecker
-from hub.registry.ingest_rules import PreparedOperation
+from hub.registry.ingest_rules import Prepared
 from hub.registry.models import Licence, LicenceStatusChange, LicenceVersion
 from tests.factories import (
     ID_CARD,
@@ -207,8 +207,8 @@ def test_new_licences_clashing_with_stored_ones_are_refused_one_by_one(
 def summary(checked: list[Any]) -> list[tuple[Any, ...]]:
     """What a check found, comparable: each operation's prepared values, or its problem's type."""
     return [
-        (item.index, str(item.licence_id), item.holder_index, item.compact[:40])
-        if isinstance(item, PreparedOperation)
+        (item.index, str(item.licence_id), getattr(item, "holder_index", ""), item.compact[:40])
+        if isinstance(item, Prepared)
         else ("rejected", item.to_problem()["type"])
         for item in checked
     ]
