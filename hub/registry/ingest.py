@@ -35,6 +35,7 @@ from hub.errors import (
 )
 from hub.kit.time import utcnow
 from hub.registry import repository
+from hub.registry.ingest_checks import OperationChecker
 from hub.registry.ingest_rules import (
     CheckContext,
     ConflictingIssuer,
@@ -98,10 +99,10 @@ def ingest_batch(
         )
     plan_each_execution(session)
     # The checks need no stored state but the department's keys, authorizations and the catalog, so
-    # they start (on the check pool's workers) before the feed is locked.
+    # they start (on the worker pool's processes) before the feed is locked.
     operations = [(operation.op, operation.credential, operation.statement) for operation in batch.operations]
     context = load_context(session, hub, department)
-    with hub.checks.check(context, operations) as checking:
+    with hub.checks.check(OperationChecker(context, hub.blind_index), operations) as checking:
         digest = request_digest(batch)
         feed = repository.lock_feed(session, department.id)
         if batch.sequence <= feed.last_sequence:

@@ -5,8 +5,8 @@ report for that operation.
 
 What the checks need is read once per batch into a :class:`~hub.registry.ingest_rules.CheckContext` of
 plain values (by
-``hub.registry.ingest.load_context``), so that the checks can run in other processes
-(``hub.registry.check_pool``) as well as in the request's own."""
+``hub.registry.ingest.load_context``), so that the checks can run in the hub's worker processes
+(``hub.kit.pool``) as well as in the request's own."""
 
 from __future__ import annotations
 
@@ -52,26 +52,50 @@ _PLAIN_CLAIMS = {
 REASON_CODES = frozenset(code.value for code in StatusReason)
 
 
+Operation = tuple[str, str | None, str | None]  # (op, credential, statement), as the batch holds them
+Checked = Prepared | HubError
+
+
 class OperationChecker:
-    """Checks of single operations against one batch's :class:`CheckContext`; no database access."""
+    """Checks of single operations against one batch's :class:`CheckContext`; no database access.
+
+    It is the :class:`hub.kit.pool.Checker` of a batch: the worker pool sends it, with the batch, to the
+    worker processes that share the checking."""
 
     def __init__(self, context: CheckContext, blind_index: BlindIndex) -> None:
         self.context = context
         self.blind_index = blind_index
         self._key_objects: dict[str, Any] = {}
 
-    def prepare_each(
-        self, operations: list[tuple[str, str | None, str | None]], start: int = 0
-    ) -> list[Prepared | HubError]:
+    def __reduce__(self) -> tuple[type[OperationChecker], tuple[CheckContext, BlindIndex]]:
+        # Sent to a worker without the keys imported so far: each process imports those it uses.
+        return OperationChecker, (self.context, self.blind_index)
+
+    def check_each(self, operations: list[Operation], start: int = 0) -> list[Checked]:
         """Each ``(op, credential, statement)`` checked: the prepared operation, or the problem that
         rejects it. ``start`` is the index of the first one in its batch."""
-        prepared: list[Prepared | HubError] = []
+        checked: list[Checked] = []
         for index, (op, credential, statement) in enumerate(operations, start):
             try:
-                prepared.append(self.prepare(index, op, credential, statement))
+                checked.append(self.prepare(index, op, credential, statement))
             except Rejected as rejected:
-                prepared.append(rejected.error)
-        return prepared
+                checked.append(rejected.error)
+        return checked
+
+    def strip(self, result: Checked) -> Checked:
+        """A worker sends a prepared operation back without the credential or statement: the hub has it."""
+        if not isinstance(result, HubError):
+            result.compact = ""
+        return result
+
+    def restore(self, result: Checked, operation: Operation) -> Checked:
+        """The credential or statement back in a prepared operation a worker sent."""
+        _, credential, statement = operation
+        if isinstance(result, PreparedCredential):
+            result.compact = credential or ""
+        elif isinstance(result, PreparedStatus):
+            result.compact = statement or ""
+        return result
 
     # -- keys ------------------------------------------------------------------------------------------
 
