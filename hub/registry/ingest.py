@@ -1,4 +1,4 @@
-"""Signed ingest of department feeds (DESIGN 5.1): ``POST /v1/licences/batch``.
+"""Signed ingest of department feeds: ``POST /v1/licences/batch``.
 
 A batch belongs to one department feed and carries the next sequence number. It is checked and applied
 in one transaction: every operation is verified on its own (signature against the department's keys,
@@ -144,9 +144,13 @@ AUDITED_REJECTIONS = 50
 
 
 def _audit(
-    session: Session, pusher: Client, department: Department, sequence: int, type_codes: set[str],
+    session: Session,
+    pusher: Client,
+    department: Department,
+    sequence: int,
+    type_codes: set[str],
     results: list[OperationResult],
-) -> AuditEvent:  # fmt: skip
+) -> AuditEvent:
     """One audit event per batch: the licences written, the count of each operation and outcome, and
     the first rejections' problem codes (the full results are kept with the feed's batch)."""
     counts: dict[str, int] = {}
@@ -159,12 +163,18 @@ def _audit(
         if r.outcome == "rejected"
     ]
     return audit.record(
-        session, action="ingest.batch", outcome="accepted" if not rejections else "partial",
-        actor_kind="client", actor_id=pusher.client_id, client_id=pusher.client_id,
-        department_id=department.id, region_code=department.region_code, type_codes=sorted(type_codes),
+        session,
+        action="ingest.batch",
+        outcome="accepted" if not rejections else "partial",
+        actor_kind="client",
+        actor_id=pusher.client_id,
+        client_id=pusher.client_id,
+        department_id=department.id,
+        region_code=department.region_code,
+        type_codes=sorted(type_codes),
         licence_ids=[r.licence_id for r in results if r.outcome == "accepted" and r.licence_id],
         detail={"sequence": sequence, "operations": counts, "rejected": rejections[:AUDITED_REJECTIONS]},
-    )  # fmt: skip
+    )
 
 
 def load_context(session: Session, hub: Hub, department: Department) -> CheckContext:

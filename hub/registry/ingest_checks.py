@@ -45,10 +45,13 @@ from hub.registry.ingest_rules import (
 )
 
 # Claims the credential may carry in the clear besides tier-0 fields.
-_PLAIN_CLAIMS = {
-    "iss", "vct", "iat", "nbf", "exp", "licence_id", "previous_licence_id", "status", "cnf",
-    "classification", "_sd", "_sd_alg",
-}  # fmt: skip
+_PLAIN_CLAIMS = frozenset(
+    {"iss", "iat", "nbf", "exp"}  # registered JWT claims (RFC 7519 §4.1)
+    | {"vct", "status"}  # the type and the status list entry (draft-ietf-oauth-sd-jwt-vc §3.2.2)
+    | {"cnf"}  # the holder's key (RFC 7800)
+    | {"_sd", "_sd_alg"}  # the disclosures' digests and their hash algorithm (RFC 9901)
+    | {"licence_id", "previous_licence_id", "classification"}  # the hub's licence contract
+)
 REASON_CODES = frozenset(code.value for code in StatusReason)
 
 
