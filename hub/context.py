@@ -17,8 +17,8 @@ from hub import db
 from hub.keys.service import HubSigner, ensure_active_key
 from hub.kit.backoff import Backoff
 from hub.kit.blind_index import BlindIndex
+from hub.kit.pool import WorkerPool
 from hub.kit.private_files import keep_private, write_private
-from hub.registry.check_pool import CheckPool
 from hub.settings import Settings
 from storage.database import make_engine, make_session_factory, transaction
 from storage.objects import ObjectStore, object_store_from_url
@@ -37,7 +37,7 @@ class Hub:
     blind_index: BlindIndex
     objects: ObjectStore
     signer: HubSigner
-    checks: CheckPool
+    checks: WorkerPool
     # Failed sign-ins and client authentications, per identity and address, in this process.
     auth_backoff: Backoff = field(default_factory=Backoff)
 
@@ -93,5 +93,6 @@ def build_hub(settings: Settings, *, migrate: bool = True) -> Hub:
         blind_index=blind_index,
         objects=object_store_from_url(settings.resolved_object_store_url, keyring=keyring),
         signer=HubSigner(make_session_factory(engine, read_only=True), keyring),
-        checks=CheckPool(settings.ingest_workers, blind_index),
+        # Each worker imports the ingest checks as it starts (a second or so), not with its first batch.
+        checks=WorkerPool(settings.ingest_workers, preload=["hub.registry.ingest_checks"]),
     )

@@ -5,13 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from hub.access.models import Admin, Client, Grant
-from hub.registry import repository as registry_repository
-from hub.registry.models import Region
 
 
 def get_client(session: Session, client_id: str) -> Client | None:
@@ -105,26 +103,3 @@ def count_admins(
     if status is not None:
         query = query.where(col(Admin.status) == status)
     return session.scalar(query) or 0
-
-
-def region_subtree(session: Session, root: str) -> list[str]:
-    """The codes of ``root`` and every region below it (at most four levels)."""
-    codes = [root]
-    frontier = [root]
-    while frontier:
-        stmt = select(Region.code).where(or_(*(Region.parent_code == code for code in frontier)))
-        frontier = list(session.scalars(stmt))
-        codes.extend(frontier)
-    return codes
-
-
-def region_ancestors(session: Session, code: str) -> list[str]:
-    """``code`` and its ancestors up to the root, nearest first (the region tree is cached in process,
-    ``registry.repository.region_parents``)."""
-    parents = registry_repository.region_parents(session)
-    chain = []
-    current: str | None = code
-    while current and current not in chain:
-        chain.append(current)
-        current = parents.get(current)
-    return chain

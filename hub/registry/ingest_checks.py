@@ -1,17 +1,17 @@
 """Checks of single ingest operations that need no database state: signatures against the department's
 keys, the licence type it may issue, the licence id, the claims against the type's fields and identifier
-check digits. Each failure is a :class:`Rejected` carrying the problem to report for that operation.
+check digits. Each failure is a :class:`~hub.registry.ingest_rules.Rejected` carrying the problem to
+report for that operation.
 
-What the checks need is read once per batch into a :class:`CheckContext` of plain values, so that the
-checks can run in other processes (``hub.registry.check_pool``) as well as in the request's own."""
+What the checks need is read once per batch into a :class:`~hub.registry.ingest_rules.CheckContext` of
+plain values (by
+``hub.registry.ingest.load_context``), so that the checks can run in the hub's worker processes
+(``hub.kit.pool``) as well as in the request's own."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
-
-from sqlalchemy.orm import Session
+from typing import Any
 
 from hub.contract import sdjwt
 from hub.contract.fields import field_problem
@@ -23,214 +23,82 @@ from hub.contract.status import (
     STATUS_LIST_SIZE,
     LicenceStatus,
     StatusReason,
-    status_list_path,
 )
-from hub.errors import Conflict, Forbidden, HubError, InvalidInput, InvalidSignature, field_error
+from hub.errors import HubError, InvalidInput, InvalidSignature, field_error
 from hub.kit.blind_index import BlindIndex
-from hub.kit.time import from_epoch, utcnow
-from hub.registry import repository
-from hub.registry.models import Department, DepartmentKey, LicenceType
-
-if TYPE_CHECKING:
-    from hub.context import Hub
+from hub.kit.time import from_epoch
+from hub.registry.ingest_rules import (
+    CheckContext,
+    InvalidClaims,
+    KeyNotInForce,
+    MalformedCredential,
+    NotAuthorizedToIssue,
+    Prepared,
+    PreparedCredential,
+    PreparedStatus,
+    Rejected,
+    StateSecretRefused,
+    TypeNotIssuable,
+    TypeRules,
+    UnknownKey,
+    VersionConflict,
+)
 
 # Claims the credential may carry in the clear besides tier-0 fields.
-_PLAIN_CLAIMS = {
-    "iss", "vct", "iat", "nbf", "exp", "licence_id", "previous_licence_id", "status", "cnf",
-    "classification", "_sd", "_sd_alg",
-}  # fmt: skip
+_PLAIN_CLAIMS = frozenset(
+    {"iss", "iat", "nbf", "exp"}  # registered JWT claims (RFC 7519 §4.1)
+    | {"vct", "status"}  # the type and the status list entry (draft-ietf-oauth-sd-jwt-vc §3.2.2)
+    | {"cnf"}  # the holder's key (RFC 7800)
+    | {"_sd", "_sd_alg"}  # the disclosures' digests and their hash algorithm (RFC 9901)
+    | {"licence_id", "previous_licence_id", "classification"}  # the hub's licence contract
+)
 REASON_CODES = frozenset(code.value for code in StatusReason)
-TERMINAL_STATUSES = {LicenceStatus.ANNULLED, LicenceStatus.CANCELLED, LicenceStatus.REVOKED}
 
 
-class StateSecretRefused(Forbidden):
-    code, title = "state-secret-refused", "State-secret licences are never taken in"
-
-
-class TypeNotIssuable(Forbidden):
-    code, title = "type-not-issuable", "The department may not issue this licence type"
-
-
-class UnknownKey(InvalidSignature):
-    code, title = "unknown-key", "Signed by a key the department has not registered"
-
-
-class MalformedCredential(InvalidInput):
-    code, title = "malformed-credential", "Malformed credential"
-
-
-class InvalidClaims(InvalidInput):
-    code, title = "invalid-claims", "Claims do not match the licence type"
-
-
-class VersionConflict(Conflict):
-    code, title = "version-conflict", "Licence version conflict"
-
-
-class NotAuthorizedToIssue(Forbidden):
-    code, title = "not-authorized-to-issue", "No issuing authorization in force covers this"
-
-
-class KeyNotInForce(InvalidSignature):
-    code, title = "key-not-in-force", "Signed by a key that is not in force"
-
-
-class ConflictingIssuer(Conflict):
-    code, title = "conflicting-issuer", "The holder has a valid licence of this type from another issuer"
-
-
-@dataclass(frozen=True, slots=True)
-class TypeRules:
-    """What ingest checks of a licence type (a plain copy of its catalog row)."""
-
-    code: str
-    name_en: str
-    classification: str
-    issuer_kind: str
-    holder_kind: str
-    holder_field: str
-    number_field: str
-    one_per_holder: bool
-    fields: dict[str, dict[str, Any]]  # by name, in catalog order
-
-    @classmethod
-    def of(cls, row: LicenceType) -> TypeRules:
-        return cls(
-            code=row.code, name_en=row.name_en, classification=row.classification,
-            issuer_kind=row.issuer_kind, holder_kind=row.holder_kind, holder_field=row.holder_field,
-            number_field=row.number_field, one_per_holder=bool(row.one_per_holder),
-            fields={f["name"]: dict(f) for f in row.fields},
-        )  # fmt: skip
-
-
-@dataclass(frozen=True, slots=True)
-class KeyRules:
-    """A department key as ingest checks it: what it signs with, and whether it still may."""
-
-    kid: str
-    alg: str
-    public_jwk: dict[str, Any]
-    status: str
-    retired_at: datetime | None
-    compromised_since: datetime | None
-
-    @classmethod
-    def of(cls, row: DepartmentKey) -> KeyRules:
-        return cls(row.kid, row.alg, dict(row.public_jwk), row.status, row.retired_at, row.compromised_since)
-
-
-@dataclass(frozen=True, slots=True)
-class Jurisdiction:
-    """An issuing authorization in force, as ingest checks it: the regions whose holders it covers. One
-    over the root of the region tree also covers holders whose identifier names a region the hub does
-    not know (a citizen whose number was first given in another city)."""
-
-    authorization_id: int
-    code: str
-    regions: frozenset[str]
-    covers_unknown: bool
-
-
-@dataclass(frozen=True, slots=True)
-class CheckContext:
-    """Everything the checks of one batch read, loaded once: the department, its keys, the catalog, the
-    hub's holder keys and the prefix of the department's status list URIs."""
-
-    department_id: str
-    issuer: str
-    uscc: str
-    kind: str
-    keys: dict[str, KeyRules]
-    types: dict[str, TypeRules]
-    hub_jwks: dict[str, dict[str, Any]]
-    list_prefix: str
-    jurisdictions: dict[str, tuple[Jurisdiction, ...]]  # by licence type code
-    known_regions: frozenset[str]
-
-
-def _jurisdictions(session: Session, department: Department) -> dict[str, tuple[Jurisdiction, ...]]:
-    parents = repository.region_parents(session)
-    found: dict[str, list[Jurisdiction]] = {}
-    for row in repository.issuing_authorizations_in_force(session, department.id, utcnow()):
-        assert row.id is not None
-        found.setdefault(row.type_code, []).append(
-            Jurisdiction(
-                authorization_id=row.id,
-                code=row.jurisdiction_code,
-                regions=frozenset(repository.region_subtree(session, row.jurisdiction_code)),
-                covers_unknown=parents.get(row.jurisdiction_code) is None,
-            )
-        )
-    return {code: tuple(rows) for code, rows in found.items()}
-
-
-def load_context(session: Session, hub: Hub, department: Department) -> CheckContext:
-    return CheckContext(
-        department_id=department.id,
-        issuer=department.issuer,
-        uscc=department.uscc,
-        kind=department.kind,
-        keys={k.kid: KeyRules.of(k) for k in repository.department_keys(session, department.id)},
-        types={t.code: TypeRules.of(t) for t in repository.list_licence_types(session)},
-        hub_jwks={k["kid"]: k for k in hub.signer.jwks["keys"]},
-        # Verifiers follow this URI: it must be the hub's own status list of this department.
-        list_prefix=hub.settings.public_url + status_list_path(department.id, 0).rsplit("/", 1)[0] + "/",
-        jurisdictions=_jurisdictions(session, department),
-        known_regions=frozenset(repository.region_parents(session)),
-    )
-
-
-@dataclass(slots=True)
-class PreparedOperation:
-    """An operation that passed every check that needs no database state."""
-
-    index: int
-    op: str
-    licence_id: LicenceId
-    kid: str
-    issued_at: datetime
-    # credential operations
-    compact: str = ""
-    type_code: str = ""
-    holder_index: str = ""
-    number_index: str = ""
-    status_slot: tuple[int, int] = (0, 0)
-    valid_from: datetime | None = None
-    valid_until: datetime | None = None
-    previous_licence_id: str | None = None
-    attachments: list[str] = field(default_factory=list)
-    # status operations
-    status: LicenceStatus | None = None
-    reason: str | None = None
-    reason_code: str | None = None
-    jti: str = ""
-
-
-class Rejected(Exception):
-    def __init__(self, error: HubError) -> None:
-        self.error = error
+Operation = tuple[str, str | None, str | None]  # (op, credential, statement), as the batch holds them
+Checked = Prepared | HubError
 
 
 class OperationChecker:
-    """Checks of single operations against one batch's :class:`CheckContext`; no database access."""
+    """Checks of single operations against one batch's :class:`CheckContext`; no database access.
+
+    It is the :class:`hub.kit.pool.Checker` of a batch: the worker pool sends it, with the batch, to the
+    worker processes that share the checking."""
 
     def __init__(self, context: CheckContext, blind_index: BlindIndex) -> None:
         self.context = context
         self.blind_index = blind_index
         self._key_objects: dict[str, Any] = {}
 
-    def prepare_each(
-        self, operations: list[tuple[str, str | None, str | None]], start: int = 0
-    ) -> list[PreparedOperation | HubError]:
+    def __reduce__(self) -> tuple[type[OperationChecker], tuple[CheckContext, BlindIndex]]:
+        # Sent to a worker without the keys imported so far: each process imports those it uses.
+        return OperationChecker, (self.context, self.blind_index)
+
+    def check_each(self, operations: list[Operation], start: int = 0) -> list[Checked]:
         """Each ``(op, credential, statement)`` checked: the prepared operation, or the problem that
         rejects it. ``start`` is the index of the first one in its batch."""
-        prepared: list[PreparedOperation | HubError] = []
+        checked: list[Checked] = []
         for index, (op, credential, statement) in enumerate(operations, start):
             try:
-                prepared.append(self.prepare(index, op, credential, statement))
+                checked.append(self.prepare(index, op, credential, statement))
             except Rejected as rejected:
-                prepared.append(rejected.error)
-        return prepared
+                checked.append(rejected.error)
+        return checked
+
+    def strip(self, result: Checked) -> Checked:
+        """A worker sends a prepared operation back without the credential or statement: the hub has it."""
+        if not isinstance(result, HubError):
+            result.compact = ""
+        return result
+
+    def restore(self, result: Checked, operation: Operation) -> Checked:
+        """The credential or statement back in a prepared operation a worker sent."""
+        _, credential, statement = operation
+        if isinstance(result, PreparedCredential):
+            result.compact = credential or ""
+        elif isinstance(result, PreparedStatus):
+            result.compact = statement or ""
+        return result
 
     # -- keys ------------------------------------------------------------------------------------------
 
@@ -286,9 +154,7 @@ class OperationChecker:
 
     # -- operations ------------------------------------------------------------------------------------
 
-    def prepare(
-        self, index: int, op: str, credential: str | None, statement: str | None
-    ) -> PreparedOperation:
+    def prepare(self, index: int, op: str, credential: str | None, statement: str | None) -> Prepared:
         where = f"operations[{index}]"
         if op in ("issue", "update"):
             if not credential:
@@ -313,7 +179,7 @@ class OperationChecker:
             )
         )
 
-    def _prepare_credential(self, index: int, op: str, compact: str, where: str) -> PreparedOperation:
+    def _prepare_credential(self, index: int, op: str, compact: str, where: str) -> PreparedCredential:
         try:
             parsed = sdjwt.parse(compact)
         except sdjwt.SdJwtError as exc:
@@ -397,7 +263,7 @@ class OperationChecker:
         number = claims[licence_type.number_field]
         self._check_authorized(licence_type.code, holder_region(licence_type.holder_kind, str(holder)), where)
         blind = self.blind_index
-        return PreparedOperation(
+        return PreparedCredential(
             index=index,
             op=op,
             licence_id=licence_id,
@@ -556,7 +422,7 @@ class OperationChecker:
 
     # -- status statements -----------------------------------------------------------------------------
 
-    def _prepare_status(self, index: int, statement: str, where: str) -> PreparedOperation:
+    def _prepare_status(self, index: int, statement: str, where: str) -> PreparedStatus:
         try:
             header, payload = sdjwt.verify_jws(statement, self._resolve_key, typ=STATUS_CHANGE_TYP)
         except sdjwt.SdJwtError as exc:
@@ -618,9 +484,8 @@ class OperationChecker:
         assert issued_at is not None
         self._check_key_in_force(header["kid"], where)
         self._check_authorized(licence_id.type_code, None, where)
-        return PreparedOperation(
+        return PreparedStatus(
             index=index,
-            op="status",
             licence_id=licence_id,
             kid=header["kid"],
             issued_at=issued_at,

@@ -71,25 +71,6 @@ def roll_up(session: Session, now: datetime) -> int:
     return read
 
 
-def conflicting_issuer(
-    session: Session, department: Any, type_code: str, holder_index: str, other_department: str
-) -> Alert | None:
-    """Raise the ``conflicting_issuer`` alert: ``department`` tried to issue a one-per-holder licence to
-    a holder who has a valid one from ``other_department`` (ingest refused it). Ids and the blind index
-    only."""
-    return raise_alert(
-        session,
-        rule="conflicting_issuer",
-        severity="critical",
-        subject_kind="department",
-        subject_id=department.id,
-        region_code=department.region_code,
-        key=f"conflicting_issuer:{department.id}:{type_code}:{holder_index}",
-        summary=f"{department.id} issued a {type_code} to a holder with a valid one from {other_department}",
-        detail={"type_code": type_code, "holder_index": holder_index, "held_from": other_department},
-    )
-
-
 def _client_rules(session: Session, now: datetime, s: AuditSettings) -> list[Alert | None]:
     end = bucket_of(now) + BUCKET
     start = end - WINDOW

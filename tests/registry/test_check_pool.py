@@ -15,10 +15,12 @@ from fastapi.testclient import TestClient
 from joserfc.jwk import ECKey
 
 from hub.context import Hub
-from hub.kit.blind_index import BlindIndex
-from hub.registry import check_pool, repository
-from hub.registry.check_pool import MAX_BREAKS, MIN_SHARE, Checking, CheckPool
-from hub.registry.ingest_checks import OperationChecker, PreparedOperation, load_context
+from hub.kit import pool
+from hub.kit.pool import MAX_BREAKS, MIN_SHARE, Checking, WorkerPool
+from hub.registry import repository
+from hub.registry.ingest import load_context
+from hub.registry.ingest_checks import OperationChecker
+from hub.registry.ingest_rules import Prepared
 from hub.registry.models import Licence, LicenceStatusChange, LicenceVersion
 from tests.factories import (
     ID_CARD,
@@ -41,11 +43,11 @@ def police(hub: Hub) -> Issuer:
     return create_issuer(hub, "police")
 
 
-def use_workers(hub: Hub, workers: int, blind_index: BlindIndex | None = None) -> None:
+def use_workers(hub: Hub, workers: int) -> None:
     """The hub's pool replaced by one of ``workers`` workers, started and ready (a batch uses only the
     workers that are ready: it does not wait for one still starting)."""
     hub.checks.close()
-    hub.checks = CheckPool(workers, blind_index or hub.blind_index)
+    hub.checks = WorkerPool(workers, hub.checks.preload)
     if workers:
         hub.checks.start()
         assert hub.checks.wait_ready(timeout=60)
@@ -205,8 +207,8 @@ def test_new_licences_clashing_with_stored_ones_are_refused_one_by_one(
 def summary(checked: list[Any]) -> list[tuple[Any, ...]]:
     """What a check found, comparable: each operation's prepared values, or its problem's type."""
     return [
-        (item.index, str(item.licence_id), item.holder_index, item.compact[:40])
-        if isinstance(item, PreparedOperation)
+        (item.index, str(item.licence_id), getattr(item, "holder_index", ""), item.compact[:40])
+        if isinstance(item, Prepared)
         else ("rejected", item.to_problem()["type"])
         for item in checked
     ]
@@ -224,10 +226,11 @@ def test_a_batch_takes_the_worker_another_batch_frees(
         department = repository.get_department(session, police.id)
         assert department is not None
         context = load_context(session, hub, department)
-    alone = summary(OperationChecker(context, hub.blind_index).prepare_each(operations))
+    checker = OperationChecker(context, hub.blind_index)
+    alone = summary(checker.check_each(operations))
 
-    first = hub.checks.check(context, operations)
-    second = hub.checks.check(context, operations)
+    first = hub.checks.check(checker, operations)
+    second = hub.checks.check(checker, operations)
     assert len(first.workers) == 1 and second.workers == []  # the one worker is the first batch's
 
     check_here = Checking._check_here
@@ -252,12 +255,12 @@ def test_a_pool_that_cannot_start_a_process_leaves_the_checks_in_process(
     client: TestClient, hub: Hub, police: Issuer, monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:  # fmt: skip
-    def no_process(self: Any, blind_index: BlindIndex) -> None:
+    def no_process(self: Any, preload: tuple[str, ...]) -> None:
         raise OSError("Resource temporarily unavailable")
 
-    monkeypatch.setattr(check_pool._Worker, "__init__", no_process)
+    monkeypatch.setattr(pool._Worker, "__init__", no_process)
     hub.checks.close()
-    hub.checks = CheckPool(1, hub.blind_index)
+    hub.checks = WorkerPool(1, hub.checks.preload)
     hub.checks.start()
     body, expected = mixed_batch(police, 1, 3 * MIN_SHARE)
     response = client.post("/v1/licences/batch", json=body, headers=police.headers)
@@ -271,10 +274,9 @@ def test_a_pool_that_cannot_start_a_process_leaves_the_checks_in_process(
 
 WATCHED = """
 import os, sys, time
-from hub.kit.blind_index import BlindIndex
-from hub.registry.check_pool import CheckPool
+from hub.kit.pool import WorkerPool
 if __name__ == "__main__":
-    pool = CheckPool(1, BlindIndex(os.urandom(32)))
+    pool = WorkerPool(1)
     pool.start()
     while not pool.worker_pids():
         time.sleep(0.05)
@@ -305,22 +307,15 @@ def test_workers_exit_when_the_hub_process_is_killed(tmp_path: Any) -> None:
     raise AssertionError("the worker outlived its hub process by 5 s")
 
 
-def _no_key_here() -> BlindIndex:
-    raise RuntimeError("this worker cannot have the blind index key")
-
-
-class KeyOnlyHere(BlindIndex):
-    """A blind index that works in this process and makes every worker fail as it starts."""
-
-    def __reduce__(self) -> tuple[Any, tuple[()]]:
-        return _no_key_here, ()
+# A module no worker can import: each worker of a pool that preloads it fails as it starts.
+UNIMPORTABLE = "tests.registry.not_a_module"
 
 
 def test_a_pool_that_keeps_breaking_is_given_up_and_checks_stay_in_process(
     client: TestClient, hub: Hub, police: Issuer, caplog: pytest.LogCaptureFixture
 ) -> None:
     hub.checks.close()
-    hub.checks = CheckPool(1, KeyOnlyHere(os.urandom(32)))
+    hub.checks = WorkerPool(1, [UNIMPORTABLE])
     for sequence in range(1, MAX_BREAKS + 2):
         hub.checks.start()
         assert not hub.checks.wait_ready(timeout=60)  # the worker died as it started

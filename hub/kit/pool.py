@@ -1,24 +1,27 @@
-"""Runs the checks of a batch's operations (``ingest_checks``) on several cores.
+"""A pool of worker processes that checks a list of items on several cores.
 
-Checking is most of an ingest's cost: an ES256 signature, an SD-JWT's disclosures, the claims against the
-licence type, check digits and blind indexes, for every operation, and none of it needs the database.
-One Python process does that on one core at a time, so a large batch is shared out: it is sent once to
-each worker process the pool can lend, then cut into small chunks that the workers and the request's own
-process check from the front, whoever is free next. The request's process writes each chunk as soon as it
-and every chunk before it are checked, and checks a chunk itself whenever it has nothing to write. So the
-share of each adapts to how busy the machine is, and what is left to write once the last check is done is
-a chunk or two.
+Checking can be most of a request's cost (for an ingest batch: an ES256 signature, an SD-JWT's
+disclosures, the claims against the licence type, check digits and blind indexes, for every operation),
+and it needs nothing but the items and a few plain values. One Python process does that on one core at a
+time, so a large list is shared out: it is sent once, with the :class:`Checker` that checks it, to each
+worker process the pool can lend, then cut into small chunks that the workers and the request's own
+process check from the front, whoever is free next. The request's process takes each chunk (to write
+it) as soon as it and every chunk before it are checked, and checks a chunk itself whenever it has
+nothing to take. So the share of each adapts to how busy the machine is, and what is left to take once
+the last check is done is a chunk or two.
 
-The workers are started with the hub (or by the first batch large enough to share); a batch uses those
-that are ready and free, and checks everything itself when there are none. A worker talks to the hub over
+The pool knows nothing of what it checks: the caller hands it a checker with each list. The workers are
+started with the hub (or by the first list large enough to share); a list uses those that are ready and
+free, and is checked wholly in the request's process when there are none. A worker talks to the hub over
 its own pipe, so it knows at once when the hub is gone (even killed by SIGKILL) and exits. When a worker
 dies, its unfinished chunks are checked by the request's process and the pool is started anew for the
-next batch; after ``MAX_BREAKS`` breaks in a row, checks stay in the request's process and an error is
-logged. ``HUB_INGEST_WORKERS=0`` keeps every check in the request's process.
+next list; after ``MAX_BREAKS`` breaks in a row, checks stay in the request's process and an error is
+logged. A pool of 0 workers checks everything in the request's process.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import math
 import multiprocessing
@@ -26,24 +29,22 @@ import pickle
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from multiprocessing.connection import Connection, wait
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
-from hub.errors import HubError
 from hub.kit import collector
-from hub.kit.blind_index import BlindIndex
-from hub.registry.ingest_checks import CheckContext, OperationChecker, PreparedOperation
 
-log = logging.getLogger("hub.registry.check_pool")
+log = logging.getLogger("hub.kit.pool")
 
-Operation = tuple[str, str | None, str | None]  # (op, credential, statement)
-Checked = PreparedOperation | HubError
+Item = TypeVar("Item")
+Result = TypeVar("Result")
 
-# Below this many operations a chunk, sending it to another process costs more than it saves.
+# Below this many items a chunk, sending it to another process costs more than it saves.
 MIN_SHARE = 32
-# A shared batch is cut into about this many chunks: small enough that the last ones to be written are
-# short, large enough that each chunk's reads of stored licences stay few.
+# A shared list is cut into about this many chunks: small enough that the last ones to be taken are
+# short, large enough that what the caller does once a chunk (for ingest, reading the stored licences it
+# names) stays rare.
 CHUNKS = 6
 # Chunks sent ahead to each worker, so that it never waits for the request's process to send the next.
 IN_FLIGHT = 2
@@ -53,27 +54,43 @@ MAX_BREAKS = 3
 _READY = "ready"
 
 
-def _serve(conn: Connection, blind_index: BlindIndex) -> None:
-    """A worker's life: take a batch, then check the chunks of it it is asked for, until the hub's end of
-    the pipe closes."""
+class Checker(Protocol[Item, Result]):
+    """What checks a list's items, in the request's process and in the workers (so it is pickled: it
+    should hold plain values, and leave out of its pickle what it can rebuild, such as caches)."""
+
+    def check_each(self, items: list[Item], start: int, /) -> list[Result]:
+        """One result per item, in order; ``start`` is the index of the first item in the whole list."""
+        ...
+
+    def strip(self, result: Result, /) -> Result:
+        """``result`` as a worker sends it back: without what the hub holds already (such as the item
+        itself), so that less is pickled and piped. May change ``result`` and return it."""
+        ...
+
+    def restore(self, result: Result, item: Item, /) -> Result:
+        """A stripped ``result`` made whole again in the hub, from the ``item`` it was checked from. May
+        change ``result`` and return it."""
+        ...
+
+
+def _serve(conn: Connection, preload: tuple[str, ...]) -> None:
+    """A worker's life: take a list and its checker, then check the chunks of it it is asked for, until
+    the hub's end of the pipe closes."""
+    for module in preload:
+        importlib.import_module(module)
     collector.settle()
-    checker: OperationChecker | None = None
-    operations: list[Operation] = []
+    checker: Checker[Any, Any] | None = None
+    items: list[Any] = []
     try:
         conn.send(_READY)
         while True:
             message = conn.recv()
             if message[0] == "batch":
-                _, context, operations = message
-                checker = OperationChecker(context, blind_index)
+                _, checker, items = message
                 continue
             _, start, stop = message
             assert checker is not None
-            checked = checker.prepare_each(operations[start:stop], start)
-            for item in checked:
-                if isinstance(item, PreparedOperation):
-                    item.compact = ""  # the hub holds it already: do not send it back
-            conn.send(checked)
+            conn.send([checker.strip(result) for result in checker.check_each(items[start:stop], start)])
     except (EOFError, OSError):
         return  # the hub process is gone, or closed the pool
 
@@ -83,12 +100,12 @@ class _Dead(Exception):
 
 
 class _Worker:
-    def __init__(self, blind_index: BlindIndex) -> None:
+    def __init__(self, preload: tuple[str, ...]) -> None:
         # spawn, not fork: the hub process has threads (server, database pool) a fork would copy mid-flight.
         context = multiprocessing.get_context("spawn")
         self.conn, child = context.Pipe()
         self.process = context.Process(
-            target=_serve, args=(child, blind_index), name="hub-check-worker", daemon=True
+            target=_serve, args=(child, preload), name="hub-check-worker", daemon=True
         )
         self.process.start()
         child.close()  # so that the worker's death closes the pipe for this process
@@ -123,22 +140,28 @@ class _Worker:
             self.process.join(timeout=2)
 
 
-class CheckPool:
-    def __init__(self, workers: int, blind_index: BlindIndex) -> None:
+class WorkerPool:
+    """``workers`` processes that check lists beside the request's process.
+
+    ``preload`` names modules each worker imports as it starts, before it says it is ready: those its
+    checkers need. A worker is then lent only once it can check at full speed, rather than spending its
+    first list importing (as ``multiprocessing.set_forkserver_preload`` does for a fork server)."""
+
+    def __init__(self, workers: int, preload: Iterable[str] = ()) -> None:
         self.workers = workers
-        self.blind_index = blind_index
+        self.preload = tuple(preload)
         self._lock = threading.Lock()
         self._pool: list[_Worker] = []  # the running workers
-        self._idle: list[_Worker] = []  # those not lent to a batch
+        self._idle: list[_Worker] = []  # those not lent to a list
         self._breaks = 0
 
-    def check(self, context: CheckContext, operations: list[Operation]) -> Checking:
-        """Start checking ``operations`` (on the workers at once); iterate the result for the checked
-        chunks in operation order, and close it when done (``with``)."""
-        return Checking(self, context, operations)
+    def check(self, checker: Checker[Item, Result], items: list[Item]) -> Checking[Item, Result]:
+        """Start checking ``items`` with ``checker`` (on the workers at once); iterate the result for the
+        checked chunks in order, and close it when done (``with``)."""
+        return Checking(self, checker, items)
 
     def start(self) -> None:
-        """Start the workers now rather than on the first large batch (the server does, at startup)."""
+        """Start the workers now rather than on the first large list (the server does, at startup)."""
         with self._lock:
             self._start()
 
@@ -159,7 +182,7 @@ class CheckPool:
             time.sleep(0.05)
 
     def worker_pids(self) -> list[int]:
-        """The running workers' process ids (none before the first large batch, or with 0 workers)."""
+        """The running workers' process ids (none before the first large list, or with 0 workers)."""
         with self._lock:
             return sorted(w.process.pid for w in self._pool if w.process.pid is not None)
 
@@ -169,7 +192,7 @@ class CheckPool:
         for worker in pool:
             worker.stop()
 
-    # -- lending workers to batches (callers hold no lock) ---------------------------------------------
+    # -- lending workers to lists (callers hold no lock) -----------------------------------------------
 
     def _lend(self) -> list[_Worker]:
         """The workers that are ready and free, taken out of the idle list; none if there are none."""
@@ -190,11 +213,11 @@ class CheckPool:
             for worker in workers:
                 if worker in self._pool:
                     self._idle.append(worker)
-                else:  # the pool was dropped (or closed) while the batch had it
+                else:  # the pool was dropped (or closed) while the list had it
                     worker.stop()
 
     def _lost(self, worker: _Worker) -> None:
-        """A worker died (killed, out of memory): drop its pool once; the next batch starts a new one."""
+        """A worker died (killed, out of memory): drop its pool once; the next list starts a new one."""
         with self._lock:
             if worker in self._pool:
                 self._drop()
@@ -207,7 +230,7 @@ class CheckPool:
         started: list[_Worker] = []
         try:
             for _ in range(self.workers):
-                started.append(_Worker(self.blind_index))
+                started.append(_Worker(self.preload))
         except Exception:  # no process can be started here (limits, memory): check in-process for good
             for worker in started:
                 worker.stop()
@@ -227,7 +250,7 @@ class CheckPool:
     def _drop(self) -> None:
         idle, self._pool, self._idle = self._idle, [], []
         self._breaks += 1
-        for worker in idle:  # those lent to a batch are stopped when it gives them back
+        for worker in idle:  # those lent to a list are stopped when it gives them back
             worker.stop()
         if self._breaks < MAX_BREAKS:
             log.warning("ingest.check_pool.broken", extra={"workers": self.workers, "breaks": self._breaks})
@@ -235,34 +258,32 @@ class CheckPool:
             log.error("ingest.check_pool.given_up", extra={"workers": self.workers, "breaks": self._breaks})
 
 
-class Checking:
-    """One batch being checked. Iterating gives its operations checked, in order, as consecutive lists:
-    for each operation its :class:`PreparedOperation` or the problem rejecting it."""
+class Checking(Generic[Item, Result]):
+    """One list being checked. Iterating gives its items' results, in order, as consecutive lists."""
 
-    def __init__(self, pool: CheckPool, context: CheckContext, operations: list[Operation]) -> None:
+    def __init__(self, pool: WorkerPool, checker: Checker[Item, Result], items: list[Item]) -> None:
         self.pool = pool
-        self.context = context
-        self.operations = operations
-        self.here = OperationChecker(context, pool.blind_index)
-        count = len(operations)
+        self.checker = checker
+        self.items = items
+        count = len(items)
         self.shared = bool(pool.workers) and count >= 2 * MIN_SHARE  # whether workers may take part
         size = max(MIN_SHARE, math.ceil(count / CHUNKS)) if self.shared else max(count, 1)
         self.chunks = [(start, min(start + size, count)) for start in range(0, count, size)]
         self.pending = deque(range(len(self.chunks)))  # chunks nobody checks yet, in order
         self.workers: list[_Worker] = []
         self.in_flight: dict[_Worker, deque[int]] = {}
-        self.done: dict[int, list[Checked]] = {}
+        self.done: dict[int, list[Result]] = {}
         self.used = False
         self._borrow()
 
     def _borrow(self) -> None:
-        """Take the pool's free workers (if the batch is shared) and send them the batch and chunks."""
+        """Take the pool's free workers (if the list is shared) and send them the list and chunks."""
         lent = self.pool._lend() if self.shared and self.pending else []
         if not lent:
             return
         self.used = True
         self.workers += lent
-        batch = pickle.dumps(("batch", self.context, self.operations), protocol=pickle.HIGHEST_PROTOCOL)
+        batch = pickle.dumps(("batch", self.checker, self.items), protocol=pickle.HIGHEST_PROTOCOL)
         for worker in lent:
             self.in_flight[worker] = deque()
             try:
@@ -272,25 +293,26 @@ class Checking:
                 continue
             self._feed(worker)
 
-    def __enter__(self) -> Checking:
+    def __enter__(self) -> Checking[Item, Result]:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def __iter__(self) -> Iterator[list[Checked]]:
+    def __iter__(self) -> Iterator[list[Result]]:
         following = 0  # the first chunk not yet given out
         while following < len(self.chunks):
             self._collect(block=False)
             if self.pending and not self.workers:
-                # Every worker was busy (with another feed's batch): check on here, a chunk at a time,
-                # taking a worker as soon as one is free. What is checked here alone is written at the
-                # end, in as few statements as can be, since nothing else would overlap the writing.
+                # Every worker was busy (with another caller's list): check on here, a chunk at a time,
+                # taking a worker as soon as one is free. What is checked here alone is given out at the
+                # end, in as few parts as can be, since nothing else would overlap what the caller does
+                # with them.
                 self._borrow()
                 if not self.workers:
                     self._check_here(self.pending.popleft())
                     continue
-            ready: list[Checked] = []
+            ready: list[Result] = []
             while following in self.done:
                 ready += self.done.pop(following)
                 following += 1
@@ -302,8 +324,8 @@ class Checking:
                 self._collect(block=True)
 
     def close(self) -> None:
-        """Wait for what the workers still check (nothing, unless the batch stopped early), then give them
-        back to the pool."""
+        """Wait for what the workers still check (nothing, unless the caller stopped early), then give
+        them back to the pool."""
         while any(self.in_flight.values()):
             self._collect(block=True)
         self.pool._give_back(self.workers, self.used)
@@ -311,7 +333,7 @@ class Checking:
 
     def _check_here(self, chunk: int) -> None:
         start, stop = self.chunks[chunk]
-        self.done[chunk] = self.here.prepare_each(self.operations[start:stop], start)
+        self.done[chunk] = self.checker.check_each(self.items[start:stop], start)
 
     def _feed(self, worker: _Worker) -> None:
         queue = self.in_flight[worker]
@@ -332,15 +354,16 @@ class Checking:
         for conn in wait(list(busy), timeout=None if block else 0):
             worker = busy[conn]  # type: ignore[index]
             try:
-                checked: list[Checked] = worker.receive()
+                stripped: list[Result] = worker.receive()
             except _Dead:
                 self._lost(worker)
                 continue
-            for item in checked:
-                if isinstance(item, PreparedOperation):
-                    _, credential, statement = self.operations[item.index]
-                    item.compact = credential or statement or ""
-            self.done[self.in_flight[worker].popleft()] = checked
+            chunk = self.in_flight[worker].popleft()
+            start, stop = self.chunks[chunk]
+            restore = self.checker.restore
+            self.done[chunk] = [
+                restore(result, item) for result, item in zip(stripped, self.items[start:stop], strict=True)
+            ]
             self._feed(worker)
 
     def _lost(self, worker: _Worker) -> None:
@@ -348,6 +371,6 @@ class Checking:
         self.pending.extendleft(reversed(self.in_flight.pop(worker, deque())))
         self.workers.remove(worker)
         self.used = False
-        self.shared = False  # the pool starts anew: this batch is checked here from now on
+        self.shared = False  # the pool starts anew: this list is checked here from now on
         self.pool._lost(worker)
         worker.stop()
