@@ -25,6 +25,7 @@ run, at the same concurrencies.
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import itertools
 import json
 import multiprocessing
@@ -45,11 +46,8 @@ from sqlalchemy.engine import make_url
 
 from bench import access, load, lookup_profile, profiling, server, spy, verification, workload
 from hub.context import build_hub
-from hub.contract.issuing import build_credential
-from hub.contract.licence_id import LicenceId
-from hub.contract.status import STATUS_LIST_SIZE
 from hub.demo import seed_catalog
-from hub.demo_data import citizen_id, sample_values
+from hub.demo_data import citizen_id
 
 ID_CARD = workload.ID_CARD
 HOUSEHOLD = workload.HOUSEHOLD
@@ -112,35 +110,24 @@ def dataset_items(licences: int, holders: list[str], seed: int) -> list[tuple[st
 
 def _sign_chunk(job: dict[str, Any]) -> list[str]:
     """Sign one batch's credentials (in a worker process)."""
-    from joserfc.jwk import ECKey
-
-    key = ECKey.import_key(job["private_jwk"])
+    department: workload.Department = job["department"]
     types = workload.licence_types()
     rng = random.Random(job["seed"])
     now = int(time.time())
-    out = []
-    for code, holder, serial, index in job["items"]:
-        spec = types[code]
-        out.append(
-            build_credential(
-                licence_type=spec,
-                licence_id=LicenceId(code, job["uscc"], f"{serial:08d}", 1),
-                values=sample_values(spec, holder, rng),
-                issuer=job["issuer"],
-                key=key,
-                kid=job["kid"],
-                alg="ES256",
-                holder_jwk=job["holder_jwk"],
-                hub_url=job["public_url"],
-                department_id=job["department_id"],
-                status_list=index // STATUS_LIST_SIZE,
-                status_index=index % STATUS_LIST_SIZE,
-                valid_from=now - 400 * 86400,
-                valid_until=now + 3650 * 86400,
-                issued_at=now - 60,
-            )
+    return [
+        workload.sign_credential(
+            department,
+            types[code],
+            holder,
+            serial,
+            index,
+            holder_jwk=job["holder_jwk"],
+            public_url=job["public_url"],
+            rng=rng,
+            now=now,
         )
-    return out
+        for code, holder, serial, index in job["items"]
+    ]
 
 
 def _jobs(
@@ -154,14 +141,12 @@ def _jobs(
 ) -> Iterator[dict[str, Any]]:
     serials = {code: itertools.count(1) for code in (ID_CARD, HOUSEHOLD)}
     numbered = [(code, holder, next(serials[code]), i) for i, (code, holder) in enumerate(items)]
+    # the private JWK goes to the signer processes, not the imported key object
+    unkeyed = dataclasses.replace(department, _key=None)
     for n, start in enumerate(range(0, len(numbered), batch_size)):
         yield {
             "items": numbered[start : start + batch_size],
-            "private_jwk": department.private_jwk,
-            "uscc": department.uscc,
-            "issuer": department.issuer,
-            "kid": department.kid,
-            "department_id": department.id,
+            "department": unkeyed,
             "holder_jwk": holder_jwk,
             "public_url": public_url,
             "seed": seed * 100_003 + n,

@@ -185,25 +185,53 @@ def make_feed(
         person = spec["holder_kind"] == "person"
         holder = unique_citizen(department.id, index) if person else uscc_code(rng, category="91")
         credentials.append(
-            build_credential(
-                licence_type=spec,
-                licence_id=LicenceId(code, department.uscc, f"{next(serials[code]):08d}", 1),
-                values=sample_values(spec, holder, rng),
-                issuer=department.issuer,
-                key=department.key,
-                kid=department.kid,
-                alg="ES256",
+            sign_credential(
+                department,
+                spec,
+                holder,
+                next(serials[code]),
+                index,
                 holder_jwk=holder_jwk,
-                hub_url=public_url,
-                department_id=department.id,
-                status_list=index // STATUS_LIST_SIZE,
-                status_index=index % STATUS_LIST_SIZE,
-                valid_from=now - 400 * 86400,
-                valid_until=now + 3650 * 86400,
-                issued_at=now - 60,
+                public_url=public_url,
+                rng=rng,
+                now=now,
             )
         )
     return Feed(department, credentials, codes, batch_size)
+
+
+def sign_credential(
+    department: Department,
+    spec: dict[str, Any],
+    holder: str,
+    serial: int,
+    index: int,
+    *,
+    holder_jwk: dict[str, Any],
+    public_url: str,
+    rng: random.Random,
+    now: int,
+) -> str:
+    """One credential as the department's adapter signs it: licence ``serial`` of the type, version 1,
+    sample values for ``holder``, status slot ``index`` (across lists), valid from 400 days before ``now``
+    for ten years."""
+    return build_credential(
+        licence_type=spec,
+        licence_id=LicenceId(spec["code"], department.uscc, f"{serial:08d}", 1),
+        values=sample_values(spec, holder, rng),
+        issuer=department.issuer,
+        key=department.key,
+        kid=department.kid,
+        alg="ES256",
+        holder_jwk=holder_jwk,
+        hub_url=public_url,
+        department_id=department.id,
+        status_list=index // STATUS_LIST_SIZE,
+        status_index=index % STATUS_LIST_SIZE,
+        valid_from=now - 400 * 86400,
+        valid_until=now + 3650 * 86400,
+        issued_at=now - 60,
+    )
 
 
 @dataclass
