@@ -38,7 +38,6 @@ import os
 import resource
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -90,10 +89,6 @@ class Config:
 # -- database ---------------------------------------------------------------------------------------------
 
 
-def _libpq(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 def fresh_database(admin_url: str) -> contextlib.AbstractContextManager[str]:
     """Create ``bench_adapters_<random>``, yield its SQLAlchemy URL, drop it afterwards."""
     return server.postgres_database(admin_url, prefix="bench_adapters")
@@ -110,7 +105,7 @@ def hub_holds(database_url: str, department_id: str) -> dict[str, int]:
         "WHERE l.department_id = %(d)s",
         "last_sequence": "SELECT coalesce(max(last_sequence), 0) FROM feed WHERE department_id = %(d)s",
     }
-    with psycopg.connect(_libpq(database_url), connect_timeout=5) as conn:
+    with psycopg.connect(server.libpq(database_url), connect_timeout=5) as conn:
         return {
             name: int(conn.execute(query, {"d": department_id}).fetchone()[0])  # type: ignore[index]
             for name, query in queries.items()
@@ -169,12 +164,6 @@ def seed_hub(cfg: server.ServerConfig, keys_dir: Path) -> list[dict[str, Any]]:
 # -- processes and CPU --------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _proc_cpu(pid: int) -> float | None:
     """user + system CPU seconds of a process so far, or None if it is gone or unreadable."""
     try:
@@ -199,7 +188,7 @@ def _db_backends(admin_url: str, database: str) -> Callable[[], dict[int, float]
 
     def sample() -> dict[int, float]:
         try:
-            with psycopg.connect(_libpq(admin_url), connect_timeout=5, autocommit=True) as conn:
+            with psycopg.connect(server.libpq(admin_url), connect_timeout=5, autocommit=True) as conn:
                 pids = [
                     r[0]
                     for r in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (database,))
@@ -260,7 +249,7 @@ class CpuWindow:
 @contextlib.contextmanager
 def registry_standin(snapshot: Path, workdir: Path) -> Iterator[tuple[str, int]]:
     """The market-regulation registry's API (not ours) served from the snapshot by the adapter's stand-in."""
-    port = _free_port()
+    port = server.free_port()
     log = (workdir / "logs" / "commerce-standin.log").open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "adapters.commerce", "serve", "--snapshot", str(snapshot),

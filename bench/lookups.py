@@ -320,10 +320,9 @@ def check_bare(expected: bytes) -> load.Check:
 
 
 def _db_pids(database_url: str) -> Callable[[], list[int]] | None:
-    url = make_url(database_url)
-    if url.get_backend_name() != "postgresql":
+    if make_url(database_url).get_backend_name() != "postgresql":
         return None
-    libpq = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    libpq = server.libpq(database_url)
 
     def pids() -> list[int]:
         with psycopg.connect(libpq, connect_timeout=5, autocommit=True) as conn:
@@ -337,10 +336,8 @@ def _db_pids(database_url: str) -> Callable[[], list[int]] | None:
 
 
 def _analyze(database_url: str) -> None:
-    url = make_url(database_url)
-    if url.get_backend_name() == "postgresql":
-        libpq = url.set(drivername="postgresql").render_as_string(hide_password=False)
-        with psycopg.connect(libpq, connect_timeout=5, autocommit=True) as conn:
+    if make_url(database_url).get_backend_name() == "postgresql":
+        with psycopg.connect(server.libpq(database_url), connect_timeout=5, autocommit=True) as conn:
             conn.execute("ANALYZE")
 
 

@@ -35,7 +35,6 @@ from typing import Any
 
 import httpx
 import psycopg
-from sqlalchemy.engine import make_url
 
 from bench import access, load, lookups, server, workload
 from hub.context import build_hub
@@ -313,7 +312,7 @@ def run_sizes(
             holder_jwk = dict(hub.signer.jwks["keys"][0])
         finally:
             hub.close()
-        libpq = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+        libpq = server.libpq(database_url)
         spec = {
             "private_jwk": department.private_jwk, "kid": department.kid, "uscc": department.uscc,
             "issuer": department.issuer, "department_id": department.id, "holder_jwk": holder_jwk,
