@@ -36,7 +36,6 @@ import contextlib
 import json
 import os
 import resource
-import secrets
 import shutil
 import subprocess
 import sys
@@ -51,7 +50,7 @@ import httpx
 import psycopg
 from sqlalchemy.engine import make_url
 
-from bench import machine, server
+from bench import access, machine, server
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -122,7 +121,7 @@ def seed_hub(cfg: server.ServerConfig, keys_dir: Path) -> list[dict[str, Any]]:
 
     from hub import demo
     from hub.access import service as access_service
-    from hub.access.schemas import AdminCreate, ClientCreate
+    from hub.access.schemas import ClientCreate
     from hub.context import build_hub
     from storage.database import transaction
 
@@ -131,14 +130,7 @@ def seed_hub(cfg: server.ServerConfig, keys_dir: Path) -> list[dict[str, Any]]:
         demo.seed_catalog(hub)
         departments = demo.seed_departments(hub, keys_dir)
         with transaction(hub.session_factory) as session:
-            admin = access_service.create_admin(
-                session,
-                AdminCreate(
-                    username=f"bench-admin-{secrets.token_hex(4)}", display_name="Benchmark operator",
-                    role="admin", region_code="410100", password=secrets.token_urlsafe(24),
-                ),
-                by=None,
-            )  # fmt: skip
+            admin = access.create_admin(session, "bench-admin", "Benchmark operator")
             for department in departments:
                 key = ECKey.generate_key("P-256", private=True)
                 kid = key.thumbprint()
