@@ -137,12 +137,15 @@ def seed_hub(cfg: server.ServerConfig, keys_dir: Path) -> list[dict[str, Any]]:
                 client, _ = access_service.create_client(
                     session,
                     ClientCreate(
-                        name=f"{department['name']} 数据同步", kind="department", region_code="410100",
-                        department_id=department["id"], auth_method="private_key_jwt",
+                        name=f"{department['name']} 数据同步",
+                        kind="department",
+                        region_code="410100",
+                        department_id=department["id"],
+                        auth_method="private_key_jwt",
                         jwks={"keys": [{**key.as_dict(private=False), "kid": kid}]},
                     ),
                     by=admin,
-                )  # fmt: skip
+                )
                 client_key_file = keys_dir / f"{department['id']}-client.private.jwk.json"
                 client_key_file.write_text(json.dumps({**key.as_dict(private=True), "kid": kid}))
                 client_key_file.chmod(0o600)
@@ -244,10 +247,20 @@ def registry_standin(snapshot: Path, workdir: Path) -> Iterator[tuple[str, int]]
     port = server.free_port()
     log = (workdir / "logs" / "commerce-standin.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "adapters.commerce", "serve", "--snapshot", str(snapshot),
-         "--port", str(port)],
-        cwd=workdir, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "adapters.commerce",
+            "serve",
+            "--snapshot",
+            str(snapshot),
+            "--port",
+            str(port),
+        ],
+        cwd=workdir,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     log.close()
     url = f"http://127.0.0.1:{port}/api/v1"
     try:
@@ -280,8 +293,18 @@ def generate_sources(config: Config, sources: Path, logs: Path, timeout: float) 
     running = {}
     for kind, module in MODULES.items():
         log = (logs / f"{kind}-generate.log").open("wb")
-        command = [sys.executable, "-m", module, "generate", "--out", str(sources / kind),
-                   "--citizens", str(config.citizens), "--seed", str(config.seed)]  # fmt: skip
+        command = [
+            sys.executable,
+            "-m",
+            module,
+            "generate",
+            "--out",
+            str(sources / kind),
+            "--citizens",
+            str(config.citizens),
+            "--seed",
+            str(config.seed),
+        ]
         running[kind] = (subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT), started)
         log.close()
     result: dict[str, Any] = {}
@@ -337,12 +360,29 @@ def run_sync(
     logs = workdir / "logs"
     log_file = logs / f"{kind}-sync.jsonl"
     command = [
-        sys.executable, "-m", MODULES[kind], "sync", "--source", source, "--hub", hub_url,
-        "--client-id", department["client_id"], "--department", department["id"],
-        "--key", department["private_key_file"], "--client-key", department["client_key_file"],
-        "--state", str(workdir / "state" / f"{department['id']}.sqlite3"),
-        "--batch-size", str(batch_size), "--log-file", str(log_file),
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        MODULES[kind],
+        "sync",
+        "--source",
+        source,
+        "--hub",
+        hub_url,
+        "--client-id",
+        department["client_id"],
+        "--department",
+        department["id"],
+        "--key",
+        department["private_key_file"],
+        "--client-key",
+        department["client_key_file"],
+        "--state",
+        str(workdir / "state" / f"{department['id']}.sqlite3"),
+        "--batch-size",
+        str(batch_size),
+        "--log-file",
+        str(log_file),
+    ]
     out = (logs / f"{kind}-sync.out").open("wb")
     timed_out = False
     with cpu:
@@ -425,8 +465,10 @@ def _check_hub(database_url: str, result: dict[str, Any]) -> None:
     if not result["rejected_by_hub"] and held["licences"] != result["issued"]:
         problems.append(f"hub holds {held['licences']} licences, the adapter issued {result['issued']}")
     if held["last_sequence"] != (result["report"] or {}).get("last_sequence"):
-        problems.append(f"hub's feed at sequence {held['last_sequence']}, the adapter's at "
-                        f"{(result['report'] or {}).get('last_sequence')}")  # fmt: skip
+        problems.append(
+            f"hub's feed at sequence {held['last_sequence']}, the adapter's at "
+            f"{(result['report'] or {}).get('last_sequence')}"
+        )
     result["hub_check"] = "; ".join(problems) or "ok"
 
 
@@ -460,11 +502,14 @@ def run(config: Config, log: Log) -> dict[str, Any]:
 
     result: dict[str, Any] = {
         "issue": "department adapters: records/s of each adapter's full sync",
-        "config": {**asdict(config), "out": str(config.out), "pg_admin_url": make_url(
-            config.pg_admin_url).render_as_string(hide_password=True)},
+        "config": {
+            **asdict(config),
+            "out": str(config.out),
+            "pg_admin_url": make_url(config.pg_admin_url).render_as_string(hide_password=True),
+        },
         "machine": machine.describe(server.postgres_version(config.pg_admin_url)),
         "hub_workers": server.worker_count(),
-    }  # fmt: skip
+    }
     tmp = tempfile.mkdtemp(prefix="hub-bench-adapters-")
     workdir = Path(tmp)
     try:
@@ -509,10 +554,15 @@ def run(config: Config, log: Log) -> dict[str, Any]:
                         else:
                             source = str(workdir / "sources" / kind)
                         measured = run_sync(
-                            kind, department, source, hub_url=cfg.public_url, workdir=workdir,
-                            batch_size=config.batch_size, timeout=timeout,
+                            kind,
+                            department,
+                            source,
+                            hub_url=cfg.public_url,
+                            workdir=workdir,
+                            batch_size=config.batch_size,
+                            timeout=timeout,
                             cpu=CpuWindow(hub.pid, backends, standin_pid),
-                        )  # fmt: skip
+                        )
                     _check_hub(database_url, measured)
                     result["syncs"][kind] = measured
                     log("  " + sync_line(kind, measured))
@@ -556,11 +606,12 @@ def _summary_row(result: dict[str, Any]) -> dict[str, Any]:
     for kind, s in result.get("syncs", {}).items():
         if "records_per_second" in s:
             row["departments"][kind] = {
-                "records": s["records"], "accepted": s["accepted"],
+                "records": s["records"],
+                "accepted": s["accepted"],
                 "wall_seconds": round(s["wall_seconds"], 2),
                 "records_per_second": round(s["records_per_second"], 3),
                 "licences_per_second": round(s["licences_per_second"], 3),
-            }  # fmt: skip
+            }
     return row
 
 
@@ -810,25 +861,38 @@ def parse_args(argv: list[str] | None) -> Config:
         description="Time each department adapter's full sync of N citizens' sample data into a fresh hub "
         "on PostgreSQL; writes adapters-results.md and adapters-results.json.",
     )
-    parser.add_argument("--citizens", type=int, default=None,
-                        help=f"population size (default {DEFAULT_CITIZENS:,}; "
-                        f"--quick {QUICK_CITIZENS:,})")  # fmt: skip
+    parser.add_argument(
+        "--citizens",
+        type=int,
+        default=None,
+        help=f"population size (default {DEFAULT_CITIZENS:,}; --quick {QUICK_CITIZENS:,})",
+    )
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_CITIZENS:,} citizens (~1 minute)")
     parser.add_argument("--seed", type=int, default=SEED, help="the sample population's seed")
     parser.add_argument(
         "--batch-size", type=int, default=500, help="operations per batch (adapter default 500)"
     )
-    parser.add_argument("--budget", type=float, default=DEFAULT_BUDGET_S,
-                        help="seconds for the whole run; a sync still running then is stopped and reported "
-                        f"as such (default {DEFAULT_BUDGET_S:.0f})")  # fmt: skip
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=DEFAULT_BUDGET_S,
+        help="seconds for the whole run; a sync still running then is stopped and reported "
+        f"as such (default {DEFAULT_BUDGET_S:.0f})",
+    )
     parser.add_argument("--out", type=Path, default=HERE, help="where to write the report (default bench/)")
     parser.add_argument("--keep-workdir", action="store_true", help="keep sources, state files and logs")
     args = parser.parse_args(argv)
     citizens = args.citizens or (QUICK_CITIZENS if args.quick else DEFAULT_CITIZENS)
     if citizens < 1:
         parser.error("--citizens must be at least 1")
-    return Config(citizens=citizens, seed=args.seed, batch_size=args.batch_size, budget_s=args.budget,
-                  out=args.out, keep_workdir=args.keep_workdir)  # fmt: skip
+    return Config(
+        citizens=citizens,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        budget_s=args.budget,
+        out=args.out,
+        keep_workdir=args.keep_workdir,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

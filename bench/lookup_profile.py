@@ -138,8 +138,14 @@ def one_lookup(hub: Hub, bearer: str, body: bytes) -> bytes:
     session = hub.session_factory()
     try:
         # The route's own dependency: token and client in one query, then the service's grants in force.
-        request = Request({"type": "http", "method": "POST", "path": "/v1/lookups",
-                           "headers": [(b"authorization", f"Bearer {bearer}".encode())]})  # fmt: skip
+        request = Request(
+            {
+                "type": "http",
+                "method": "POST",
+                "path": "/v1/lookups",
+                "headers": [(b"authorization", f"Bearer {bearer}".encode())],
+            }
+        )
         caller = deps.current_service(request, session, hub)
         read = service.lookup(session, hub, caller, _parse(body))
         profiling.timed_commit(session)

@@ -440,10 +440,17 @@ def run_lookups(
                 f"(signing in {config.signers} process(es), in-process ingest)"
             )
             dataset = load_dataset(
-                hub, department, pusher.client_id, items,
-                holder_jwk=holder_jwk, public_url=cfg.public_url, batch_size=config.batch_size,
-                signers=config.signers, seed=config.seed, log=log,
-            )  # fmt: skip
+                hub,
+                department,
+                pusher.client_id,
+                items,
+                holder_jwk=holder_jwk,
+                public_url=cfg.public_url,
+                batch_size=config.batch_size,
+                signers=config.signers,
+                seed=config.seed,
+                log=log,
+            )
             from hub.registry.models import Licence
 
             with hub.session_factory() as session:
@@ -705,9 +712,13 @@ def _spy_phase(
         result["server_profile_skipped"] = str(exc)
         return
     summary = spy.summarise(
-        raw, recorder.seconds, recorder.rate, sampled["requests"],
-        classify=lookup_profile.classify, unit="request",
-    )  # fmt: skip
+        raw,
+        recorder.seconds,
+        recorder.rate,
+        sampled["requests"],
+        classify=lookup_profile.classify,
+        unit="request",
+    )
     summary["per_second_while_sampled"] = sampled["per_second"]
     # the sampler slows the server: scale the shares by the CPU the server spent per lookup at the same
     # concurrency without a profiler

@@ -1028,13 +1028,22 @@ def _lookup_plots(lk: dict[str, Any], directory: Path) -> list[str]:
                 timeout = levels[str(c)][key].get("timeout_s", 10.0) * 1000
                 lat.plot([c], [timeout], marker="x", markersize=10, color="red")
                 lat.annotate(
-                    f"{label}: all failed\n(timeout {timeout / 1000:.0f} s)", (c, timeout),
-                    textcoords="offset points", xytext=(-10, -28), ha="right", fontsize=8, color="red",
-                )  # fmt: skip
+                    f"{label}: all failed\n(timeout {timeout / 1000:.0f} s)",
+                    (c, timeout),
+                    textcoords="offset points",
+                    xytext=(-10, -28),
+                    ha="right",
+                    fontsize=8,
+                    color="red",
+                )
                 rps.annotate(
-                    f"{label}: all failed", (c, 0.05), xycoords=("data", "axes fraction"), ha="center",
-                    fontsize=8, color="red",
-                )  # fmt: skip
+                    f"{label}: all failed",
+                    (c, 0.05),
+                    xycoords=("data", "axes fraction"),
+                    ha="center",
+                    fontsize=8,
+                    color="red",
+                )
     target = lk.get("target") or {}
     threshold = target.get("threshold_p99_s", 0.1) * 1000
     lat.axhline(threshold, color="red", linestyle=":", label=f"target p99 {threshold:.0f} ms")
@@ -1071,18 +1080,26 @@ def _lookup_plots(lk: dict[str, Any], directory: Path) -> list[str]:
     if spied and spied.get("stages"):
         rows = spied["stages"][:16]
         panels.append(
-            ("Running server at 32 clients, py-spy --gil", [r["stage"] for r in rows],
-             [r.get("us_est", r["us_per_unit"]) for r in rows], [0] * len(rows),
-             "≈ µs of the server's CPU per lookup (share of GIL samples × CPU per lookup)")
-        )  # fmt: skip
+            (
+                "Running server at 32 clients, py-spy --gil",
+                [r["stage"] for r in rows],
+                [r.get("us_est", r["us_per_unit"]) for r in rows],
+                [0] * len(rows),
+                "≈ µs of the server's CPU per lookup (share of GIL samples × CPU per lookup)",
+            )
+        )
     prof = lk.get("profile")
     if prof:
         stages = [st for st in prof["stages"] if st["seconds"] > 0]
         panels.append(
-            ("Request path in-process, cProfile", ["– " * st["depth"] + st["stage"] for st in stages],
-             [st["us_per_lookup"] for st in stages], [st["depth"] for st in stages],
-             "µs per lookup (inflated by the profiler)")
-        )  # fmt: skip
+            (
+                "Request path in-process, cProfile",
+                ["– " * st["depth"] + st["stage"] for st in stages],
+                [st["us_per_lookup"] for st in stages],
+                [st["depth"] for st in stages],
+                "µs per lookup (inflated by the profiler)",
+            )
+        )
     if panels:
         names.append(_stage_panels(panels, directory / "lookups-profile.png", panel_height=4.4))
     return names
@@ -1103,22 +1120,25 @@ def readme_section(report: dict[str, Any]) -> str:
     """README's performance section, generated from a run's report."""
     import textwrap
 
-    return "\n".join([
-        README_HEADING,
-        "",
-        textwrap.fill(
+    about = (
         "`make bench` (`python -m bench`, see `bench/README.md`) measures every figure beside its ceiling in "
         "the same run and writes `bench/results.md`, `bench/results.json` and the plots; this table is "
         "generated from that report (`python -m bench.report --readme`). Figures from this machine — "
         f"{sections.machine_line(report)}, with other jobs sharing the cores{_other_load(report)}. "
-        f"Whole run: {report['total_seconds'] / 60:.0f} min.", width=110, break_on_hyphens=False,
-        ),
-        "",
-        sections.performance_table(report),
-        "",
-        "Where the time goes, per stage and per SQL statement, is in `bench/results.md`.",
-        "",
-    ])  # fmt: skip
+        f"Whole run: {report['total_seconds'] / 60:.0f} min."
+    )
+    return "\n".join(
+        [
+            README_HEADING,
+            "",
+            textwrap.fill(about, width=110, break_on_hyphens=False),
+            "",
+            sections.performance_table(report),
+            "",
+            "Where the time goes, per stage and per SQL statement, is in `bench/results.md`.",
+            "",
+        ]
+    )
 
 
 def _other_load(report: dict[str, Any]) -> str:

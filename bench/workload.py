@@ -126,9 +126,12 @@ def register_departments(hub: Hub, ids_and_kinds: Sequence[tuple[str, str]], see
                 session, department_id, {**key.as_dict(private=False), "alg": "ES256"}
             )
             service.authorize_every_type(
-                session, department_id, jurisdiction_code="410100", legal_basis="benchmark",
+                session,
+                department_id,
+                jurisdiction_code="410100",
+                legal_basis="benchmark",
                 valid_until=datetime.now(UTC) + timedelta(days=365),
-            )  # fmt: skip
+            )
             departments.append(
                 Department(department_id, kind, uscc, issuer, row.kid, key.as_dict(private=True), key)
             )
