@@ -1,5 +1,5 @@
-"""The audit log's figures for issue 6: appends/s, proofs and tree-head signing at N leaves (default
-1,000,000), and the audit append's share of a lookup's time (target ≤ 20%).
+"""The audit log's figures: appends/s, proofs (RFC 9162 inclusion and consistency) and tree-head signing
+at N leaves (default 1,000,000), and the audit append's share of a lookup's time (target ≤ 20%).
 
 Runs on a fresh PostgreSQL database ``bench_audit_<random>`` (``HUB_BENCH_DATABASE_URL``, default the
 local ``postgres`` server), migrated by ``build_hub`` (``hub.db.upgrade``) and dropped afterwards.

@@ -17,7 +17,7 @@ run, at the same concurrencies.
    and a measured window (``bench.load``). Every lookup asks for a random holder among the loaded
    citizens, the ID card at T2, purpose ``MZCFBG``, a new case id and a fresh nonce; the bare endpoint gets
    the very same requests.
-5. **Target** (issue 5): lookups >= 0.25 x the bare endpoint's requests/s at 32 clients, with p99 <= 100 ms.
+5. **Target**: lookups >= 0.25 x the bare endpoint's requests/s at 32 clients, with p99 <= 100 ms.
    When it is not met, the server is sampled with py-spy during one more, untimed, lookup level and the
    request path is timed and cProfiled in-process (``bench.lookup_profile``).
 """

@@ -145,9 +145,11 @@ def split_mix(total: int, mix: dict[str, float] = MIX) -> dict[str, int]:
     return counts
 
 
-# A person holds one ID card and one household register at a time (issue 14): two departments giving the
-# same person one would see the second refused. Each department's feed draws its citizens from a block of
-# birth dates of its own (two years: 8 counties × 1,000 sequence numbers × 730 days), in first-use order.
+# The catalog marks the ID card and the household register one_per_holder (a citizen is registered as a
+# permanent resident in one place only, 《户口登记条例》 art. 6), so ingest refuses a second valid one of the
+# same person: two departments giving the same person one would see the second refused. Each department's
+# feed draws its citizens from a block of birth dates of its own (two years: 8 counties × 1,000 sequence
+# numbers × 730 days), in first-use order.
 _HOLDER_BLOCKS: dict[str, int] = {}
 
 
