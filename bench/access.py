@@ -9,6 +9,7 @@ import logging
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -17,6 +18,25 @@ from storage.database import transaction
 
 log = logging.getLogger("bench.access")
 PUSH_SCOPE = "licences.push"
+
+
+def create_admin(session: Any, username: str, display_name: str, region_code: str = "410100") -> Any:
+    """An admin of the region with a random password, as the operator creates one
+    (``hub.access.service``); the username gets a random suffix, so that every phase registers its own."""
+    from hub.access import service as access_service
+    from hub.access.schemas import AdminCreate
+
+    return access_service.create_admin(
+        session,
+        AdminCreate(
+            username=f"{username}-{secrets.token_hex(4)}",
+            display_name=display_name,
+            role="admin",
+            region_code=region_code,
+            password=secrets.token_urlsafe(24),
+        ),
+        by=None,
+    )
 
 
 @dataclass
@@ -33,22 +53,12 @@ def register_pushers(
     """A benchmark admin and one ``client_secret_basic`` department client per department."""
     try:
         from hub.access import service as access_service
-        from hub.access.schemas import AdminCreate, ClientCreate
+        from hub.access.schemas import ClientCreate
     except ImportError:
         return []
     pushers = []
     with transaction(hub.session_factory) as session:
-        admin = access_service.create_admin(
-            session,
-            AdminCreate(
-                username=f"bench-admin-{secrets.token_hex(4)}",
-                display_name="Benchmark operator",
-                role="admin",
-                region_code=region_code,
-                password=secrets.token_urlsafe(24),
-            ),
-            by=None,
-        )
+        admin = create_admin(session, "bench-admin", "Benchmark operator", region_code)
         for department_id in department_ids:
             client, secret = access_service.create_client(
                 session,
@@ -139,23 +149,13 @@ def register_service(
     from datetime import timedelta
 
     from hub.access import service as access_service
-    from hub.access.schemas import AdminCreate, ClientCreate, GrantCreate
+    from hub.access.schemas import ClientCreate, GrantCreate
     from hub.kit.time import utcnow
     from hub.oauth import tokens
 
     grants = list(grants)
     with transaction(hub.session_factory) as session:
-        admin = access_service.create_admin(
-            session,
-            AdminCreate(
-                username=f"bench-grantor-{secrets.token_hex(4)}",
-                display_name="Benchmark grantor",
-                role="admin",
-                region_code=region_code,
-                password=secrets.token_urlsafe(24),
-            ),
-            by=None,
-        )
+        admin = create_admin(session, "bench-grantor", "Benchmark grantor", region_code)
         client, secret = access_service.create_client(
             session,
             ClientCreate(

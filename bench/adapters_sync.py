@@ -36,9 +36,7 @@ import contextlib
 import json
 import os
 import resource
-import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -52,7 +50,7 @@ import httpx
 import psycopg
 from sqlalchemy.engine import make_url
 
-from bench import machine, server
+from bench import access, machine, server
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -90,10 +88,6 @@ class Config:
 # -- database ---------------------------------------------------------------------------------------------
 
 
-def _libpq(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 def fresh_database(admin_url: str) -> contextlib.AbstractContextManager[str]:
     """Create ``bench_adapters_<random>``, yield its SQLAlchemy URL, drop it afterwards."""
     return server.postgres_database(admin_url, prefix="bench_adapters")
@@ -110,7 +104,7 @@ def hub_holds(database_url: str, department_id: str) -> dict[str, int]:
         "WHERE l.department_id = %(d)s",
         "last_sequence": "SELECT coalesce(max(last_sequence), 0) FROM feed WHERE department_id = %(d)s",
     }
-    with psycopg.connect(_libpq(database_url), connect_timeout=5) as conn:
+    with psycopg.connect(server.libpq(database_url), connect_timeout=5) as conn:
         return {
             name: int(conn.execute(query, {"d": department_id}).fetchone()[0])  # type: ignore[index]
             for name, query in queries.items()
@@ -127,7 +121,7 @@ def seed_hub(cfg: server.ServerConfig, keys_dir: Path) -> list[dict[str, Any]]:
 
     from hub import demo
     from hub.access import service as access_service
-    from hub.access.schemas import AdminCreate, ClientCreate
+    from hub.access.schemas import ClientCreate
     from hub.context import build_hub
     from storage.database import transaction
 
@@ -136,26 +130,22 @@ def seed_hub(cfg: server.ServerConfig, keys_dir: Path) -> list[dict[str, Any]]:
         demo.seed_catalog(hub)
         departments = demo.seed_departments(hub, keys_dir)
         with transaction(hub.session_factory) as session:
-            admin = access_service.create_admin(
-                session,
-                AdminCreate(
-                    username=f"bench-admin-{secrets.token_hex(4)}", display_name="Benchmark operator",
-                    role="admin", region_code="410100", password=secrets.token_urlsafe(24),
-                ),
-                by=None,
-            )  # fmt: skip
+            admin = access.create_admin(session, "bench-admin", "Benchmark operator")
             for department in departments:
                 key = ECKey.generate_key("P-256", private=True)
                 kid = key.thumbprint()
                 client, _ = access_service.create_client(
                     session,
                     ClientCreate(
-                        name=f"{department['name']} 数据同步", kind="department", region_code="410100",
-                        department_id=department["id"], auth_method="private_key_jwt",
+                        name=f"{department['name']} 数据同步",
+                        kind="department",
+                        region_code="410100",
+                        department_id=department["id"],
+                        auth_method="private_key_jwt",
                         jwks={"keys": [{**key.as_dict(private=False), "kid": kid}]},
                     ),
                     by=admin,
-                )  # fmt: skip
+                )
                 client_key_file = keys_dir / f"{department['id']}-client.private.jwk.json"
                 client_key_file.write_text(json.dumps({**key.as_dict(private=True), "kid": kid}))
                 client_key_file.chmod(0o600)
@@ -167,12 +157,6 @@ def seed_hub(cfg: server.ServerConfig, keys_dir: Path) -> list[dict[str, Any]]:
 
 
 # -- processes and CPU --------------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _proc_cpu(pid: int) -> float | None:
@@ -199,7 +183,7 @@ def _db_backends(admin_url: str, database: str) -> Callable[[], dict[int, float]
 
     def sample() -> dict[int, float]:
         try:
-            with psycopg.connect(_libpq(admin_url), connect_timeout=5, autocommit=True) as conn:
+            with psycopg.connect(server.libpq(admin_url), connect_timeout=5, autocommit=True) as conn:
                 pids = [
                     r[0]
                     for r in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (database,))
@@ -260,13 +244,23 @@ class CpuWindow:
 @contextlib.contextmanager
 def registry_standin(snapshot: Path, workdir: Path) -> Iterator[tuple[str, int]]:
     """The market-regulation registry's API (not ours) served from the snapshot by the adapter's stand-in."""
-    port = _free_port()
+    port = server.free_port()
     log = (workdir / "logs" / "commerce-standin.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "adapters.commerce", "serve", "--snapshot", str(snapshot),
-         "--port", str(port)],
-        cwd=workdir, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "adapters.commerce",
+            "serve",
+            "--snapshot",
+            str(snapshot),
+            "--port",
+            str(port),
+        ],
+        cwd=workdir,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     log.close()
     url = f"http://127.0.0.1:{port}/api/v1"
     try:
@@ -299,8 +293,18 @@ def generate_sources(config: Config, sources: Path, logs: Path, timeout: float) 
     running = {}
     for kind, module in MODULES.items():
         log = (logs / f"{kind}-generate.log").open("wb")
-        command = [sys.executable, "-m", module, "generate", "--out", str(sources / kind),
-                   "--citizens", str(config.citizens), "--seed", str(config.seed)]  # fmt: skip
+        command = [
+            sys.executable,
+            "-m",
+            module,
+            "generate",
+            "--out",
+            str(sources / kind),
+            "--citizens",
+            str(config.citizens),
+            "--seed",
+            str(config.seed),
+        ]
         running[kind] = (subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT), started)
         log.close()
     result: dict[str, Any] = {}
@@ -356,12 +360,29 @@ def run_sync(
     logs = workdir / "logs"
     log_file = logs / f"{kind}-sync.jsonl"
     command = [
-        sys.executable, "-m", MODULES[kind], "sync", "--source", source, "--hub", hub_url,
-        "--client-id", department["client_id"], "--department", department["id"],
-        "--key", department["private_key_file"], "--client-key", department["client_key_file"],
-        "--state", str(workdir / "state" / f"{department['id']}.sqlite3"),
-        "--batch-size", str(batch_size), "--log-file", str(log_file),
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        MODULES[kind],
+        "sync",
+        "--source",
+        source,
+        "--hub",
+        hub_url,
+        "--client-id",
+        department["client_id"],
+        "--department",
+        department["id"],
+        "--key",
+        department["private_key_file"],
+        "--client-key",
+        department["client_key_file"],
+        "--state",
+        str(workdir / "state" / f"{department['id']}.sqlite3"),
+        "--batch-size",
+        str(batch_size),
+        "--log-file",
+        str(log_file),
+    ]
     out = (logs / f"{kind}-sync.out").open("wb")
     timed_out = False
     with cpu:
@@ -444,8 +465,10 @@ def _check_hub(database_url: str, result: dict[str, Any]) -> None:
     if not result["rejected_by_hub"] and held["licences"] != result["issued"]:
         problems.append(f"hub holds {held['licences']} licences, the adapter issued {result['issued']}")
     if held["last_sequence"] != (result["report"] or {}).get("last_sequence"):
-        problems.append(f"hub's feed at sequence {held['last_sequence']}, the adapter's at "
-                        f"{(result['report'] or {}).get('last_sequence')}")  # fmt: skip
+        problems.append(
+            f"hub's feed at sequence {held['last_sequence']}, the adapter's at "
+            f"{(result['report'] or {}).get('last_sequence')}"
+        )
     result["hub_check"] = "; ".join(problems) or "ok"
 
 
@@ -479,11 +502,14 @@ def run(config: Config, log: Log) -> dict[str, Any]:
 
     result: dict[str, Any] = {
         "issue": "department adapters: records/s of each adapter's full sync",
-        "config": {**asdict(config), "out": str(config.out), "pg_admin_url": make_url(
-            config.pg_admin_url).render_as_string(hide_password=True)},
+        "config": {
+            **asdict(config),
+            "out": str(config.out),
+            "pg_admin_url": make_url(config.pg_admin_url).render_as_string(hide_password=True),
+        },
         "machine": machine.describe(server.postgres_version(config.pg_admin_url)),
         "hub_workers": server.worker_count(),
-    }  # fmt: skip
+    }
     tmp = tempfile.mkdtemp(prefix="hub-bench-adapters-")
     workdir = Path(tmp)
     try:
@@ -528,10 +554,15 @@ def run(config: Config, log: Log) -> dict[str, Any]:
                         else:
                             source = str(workdir / "sources" / kind)
                         measured = run_sync(
-                            kind, department, source, hub_url=cfg.public_url, workdir=workdir,
-                            batch_size=config.batch_size, timeout=timeout,
+                            kind,
+                            department,
+                            source,
+                            hub_url=cfg.public_url,
+                            workdir=workdir,
+                            batch_size=config.batch_size,
+                            timeout=timeout,
                             cpu=CpuWindow(hub.pid, backends, standin_pid),
-                        )  # fmt: skip
+                        )
                     _check_hub(database_url, measured)
                     result["syncs"][kind] = measured
                     log("  " + sync_line(kind, measured))
@@ -575,11 +606,12 @@ def _summary_row(result: dict[str, Any]) -> dict[str, Any]:
     for kind, s in result.get("syncs", {}).items():
         if "records_per_second" in s:
             row["departments"][kind] = {
-                "records": s["records"], "accepted": s["accepted"],
+                "records": s["records"],
+                "accepted": s["accepted"],
                 "wall_seconds": round(s["wall_seconds"], 2),
                 "records_per_second": round(s["records_per_second"], 3),
                 "licences_per_second": round(s["licences_per_second"], 3),
-            }  # fmt: skip
+            }
     return row
 
 
@@ -829,25 +861,38 @@ def parse_args(argv: list[str] | None) -> Config:
         description="Time each department adapter's full sync of N citizens' sample data into a fresh hub "
         "on PostgreSQL; writes adapters-results.md and adapters-results.json.",
     )
-    parser.add_argument("--citizens", type=int, default=None,
-                        help=f"population size (default {DEFAULT_CITIZENS:,}; "
-                        f"--quick {QUICK_CITIZENS:,})")  # fmt: skip
+    parser.add_argument(
+        "--citizens",
+        type=int,
+        default=None,
+        help=f"population size (default {DEFAULT_CITIZENS:,}; --quick {QUICK_CITIZENS:,})",
+    )
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_CITIZENS:,} citizens (~1 minute)")
     parser.add_argument("--seed", type=int, default=SEED, help="the sample population's seed")
     parser.add_argument(
         "--batch-size", type=int, default=500, help="operations per batch (adapter default 500)"
     )
-    parser.add_argument("--budget", type=float, default=DEFAULT_BUDGET_S,
-                        help="seconds for the whole run; a sync still running then is stopped and reported "
-                        f"as such (default {DEFAULT_BUDGET_S:.0f})")  # fmt: skip
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=DEFAULT_BUDGET_S,
+        help="seconds for the whole run; a sync still running then is stopped and reported "
+        f"as such (default {DEFAULT_BUDGET_S:.0f})",
+    )
     parser.add_argument("--out", type=Path, default=HERE, help="where to write the report (default bench/)")
     parser.add_argument("--keep-workdir", action="store_true", help="keep sources, state files and logs")
     args = parser.parse_args(argv)
     citizens = args.citizens or (QUICK_CITIZENS if args.quick else DEFAULT_CITIZENS)
     if citizens < 1:
         parser.error("--citizens must be at least 1")
-    return Config(citizens=citizens, seed=args.seed, batch_size=args.batch_size, budget_s=args.budget,
-                  out=args.out, keep_workdir=args.keep_workdir)  # fmt: skip
+    return Config(
+        citizens=citizens,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        budget_s=args.budget,
+        out=args.out,
+        keep_workdir=args.keep_workdir,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

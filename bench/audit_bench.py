@@ -1,5 +1,5 @@
-"""The audit log's figures for issue 6: appends/s, proofs and tree-head signing at N leaves (default
-1,000,000), and the audit append's share of a lookup's time (target ≤ 20%).
+"""The audit log's figures: appends/s, proofs (RFC 9162 inclusion and consistency) and tree-head signing
+at N leaves (default 1,000,000), and the audit append's share of a lookup's time (target ≤ 20%).
 
 Runs on a fresh PostgreSQL database ``bench_audit_<random>`` (``HUB_BENCH_DATABASE_URL``, default the
 local ``postgres`` server), migrated by ``build_hub`` (``hub.db.upgrade``) and dropped afterwards.
@@ -24,60 +24,28 @@ local ``postgres`` server), migrated by ``build_hub`` (``hub.db.upgrade``) and d
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import random
-import secrets
 import statistics
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg import sql
-from sqlalchemy.engine import make_url
 
-from bench import machine, server
+from bench import access, machine, server, workload
+from bench.workload import HOUSEHOLD, ID_CARD
 from hub.audit import heads, log, merkle
 from hub.audit import service as audit
 from hub.context import Hub, build_hub
+from hub.demo import seed_catalog
 from storage.database import transaction
 
 TARGET_SHARE = 0.20
 HERE = Path(__file__).resolve().parent
-
-
-def _libpq(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-@contextlib.contextmanager
-def fresh_database(admin_url: str) -> Iterator[str]:
-    """Create ``bench_audit_<random>``, yield its SQLAlchemy URL, drop it afterwards."""
-    name = f"bench_audit_{secrets.token_hex(6)}"
-    try:
-        conn = psycopg.connect(_libpq(admin_url), connect_timeout=5, autocommit=True)
-    except psycopg.Error as exc:
-        raise RuntimeError(f"cannot reach PostgreSQL (set HUB_BENCH_DATABASE_URL): {exc}") from None
-    with conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield (
-            make_url(admin_url)
-            .set(drivername="postgresql+psycopg", database=name)
-            .render_as_string(hide_password=False)
-        )
-    finally:
-        with psycopg.connect(_libpq(admin_url), connect_timeout=5, autocommit=True) as conn:
-            conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = %s AND pid <> pg_backend_pid()",
-                (name,),
-            )
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
 
 
 def _ms(values: list[float]) -> dict[str, float]:
@@ -102,7 +70,7 @@ def fill(database_url: str, leaves: int) -> dict[str, Any]:
     start = time.perf_counter()
     level = [merkle.leaf_hash(i.to_bytes(8, "big")) for i in range(leaves)]
     depth = rows = 0
-    with psycopg.connect(_libpq(database_url)) as conn:
+    with psycopg.connect(server.libpq(database_url)) as conn:
         conn.execute("TRUNCATE audit_node, audit_tree_state, audit_event, audit_tree_head CASCADE")
         with conn.cursor().copy("COPY audit_node (level, position, hash) FROM STDIN") as copy:
             while level:
@@ -113,7 +81,7 @@ def fill(database_url: str, leaves: int) -> dict[str, Any]:
                 depth += 1
         conn.execute("INSERT INTO audit_tree_state (id, size) VALUES (1, %s)", (leaves,))
         conn.commit()
-    with psycopg.connect(_libpq(database_url), autocommit=True) as conn:
+    with psycopg.connect(server.libpq(database_url), autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE audit_node")
     return {"leaves": leaves, "nodes": rows, "seconds": round(time.perf_counter() - start, 1)}
 
@@ -226,21 +194,28 @@ def share(hub: Hub, lookups: int) -> dict[str, Any]:
 
     import hub.lookups.service as lookups_service
     from hub.main import create_app
-    from tests.factories import (
-        HOUSEHOLD,
-        ID_CARD,
-        batch,
-        create_client,
-        create_grant,
-        create_issuer,
-        issue,
-        mint_client_token,
-        seed_catalog,
-    )
 
     seed_catalog(hub)
-    police = create_issuer(hub, "police")
+    [police] = workload.register_departments(hub, [("bench-audit-police", "police")], seed=1)
+    [pusher] = access.register_pushers(hub, [police.id])
+    service = access.register_service(hub, [(ID_CARD, 2)], purposes=["MZCFBG"])
     citizen = "410105198605141237"
+    types, rng, now = workload.licence_types(), random.Random(7), int(time.time())
+    holder_jwk = dict(hub.signer.jwks["keys"][0])
+    credentials = [
+        workload.sign_credential(
+            police,
+            types[code],
+            citizen,
+            1,
+            index,
+            holder_jwk=holder_jwk,
+            public_url=hub.settings.public_url,
+            rng=rng,
+            now=now,
+        )
+        for index, code in enumerate((ID_CARD, HOUSEHOLD))
+    ]
     recorded: list[float] = []
     served: list[float] = []
     original_record, original_lookup = audit.record, lookups_service.lookup
@@ -257,18 +232,17 @@ def share(hub: Hub, lookups: int) -> dict[str, Any]:
 
     totals: list[float] = []
     with TestClient(create_app(hub=hub)) as client:
-        ops = [
-            issue(police.credential(ID_CARD, holder=citizen)),
-            issue(police.credential(HOUSEHOLD, holder=citizen)),
-        ]
+        batch = {
+            "department": police.id,
+            "sequence": 1,
+            "operations": [{"op": "issue", "credential": c} for c in credentials],
+        }
+        assert pusher.minted, "no push token minted"
         accepted = client.post(
-            "/v1/licences/batch", json=batch(police, 1, *ops), headers=police.headers
+            "/v1/licences/batch", json=batch, headers={"Authorization": pusher.minted}
         ).json()
         assert accepted["accepted"] == 2, accepted
-        service = create_client(hub, kind="service")
-        create_grant(hub, service.client_id, ID_CARD, max_tier=2, purposes=["MZCFBG"])
-        token = mint_client_token(hub, service.client_id, f"licence:{ID_CARD}:t2")
-        headers = {"Authorization": f"Bearer {token}"}
+        headers = {"Authorization": service.minted}
         body = {"holder_id": citizen, "types": [ID_CARD], "purpose": "MZCFBG", "case_id": "C"}
         audit.record = timed_record
         lookups_service.lookup = timed_lookup
@@ -387,10 +361,11 @@ def run(
         "quick": quick,
         "machine": machine.describe(server.postgres_version(admin_url)),
     }
-    with fresh_database(admin_url) as url, tempfile.TemporaryDirectory(prefix="audit-bench-") as tmp:
-        from tests.fixtures.hub import make_settings
-
-        hub = build_hub(make_settings(url, Path(tmp) / "objects"))  # migrates (hub.db.upgrade)
+    with (
+        server.postgres_database(admin_url, prefix="bench_audit") as url,
+        tempfile.TemporaryDirectory(prefix="audit-bench-") as tmp,
+    ):
+        hub = build_hub(server.ServerConfig.fresh(url, Path(tmp)).settings())  # migrates (hub.db.upgrade)
         try:
             result["fill"] = fill(url, leaves)
             log(f"[audit] filled {leaves:,} leaves in {result['fill']['seconds']} s")

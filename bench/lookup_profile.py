@@ -8,17 +8,13 @@ In-process, one lookup is what the endpoint does minus the socket and ASGI: the 
 
 from __future__ import annotations
 
-import cProfile
-import fnmatch
-import io
-import pstats
 import time
-from collections import defaultdict
 from typing import Any
 
 from starlette.requests import Request
 
-from bench.profiling import StatementTimer, _short
+from bench import profiling
+from bench.profiling import StatementTimer
 from hub.context import Hub
 from hub.lookups import service
 from hub.lookups.schemas import LookupCreate
@@ -128,26 +124,13 @@ STAGES: list[tuple[str, str, str, int]] = [
     ("*/hub/lookups/service.py", "_audit", "audit event", 1),
     ("*/hub/audit/log.py", "append", "Merkle log append", 2),
     ("*/hub/access/repository.py", "active_grants", "active_grants (SELECT), both calls", 0),
-    ("*/bench/lookup_profile.py", "_commit", "COMMIT", 0),
-    ("*/bench/lookup_profile.py", "_serialise", "serialise the response (LookupRead)", 0),
+    ("*/bench/profiling.py", "timed_commit", "COMMIT", 0),
+    ("*/bench/profiling.py", "serialise_response", "serialise the response (LookupRead)", 0),
 ]
-
-_commit_clock = 0.0
 
 
 def _parse(body: bytes) -> Any:
     return LookupCreate.model_validate_json(body)
-
-
-def _commit(session: Any) -> None:
-    global _commit_clock
-    started = time.perf_counter()
-    session.commit()
-    _commit_clock += time.perf_counter() - started
-
-
-def _serialise(read: Any) -> bytes:
-    return type(read).model_validate(read).model_dump_json().encode()
 
 
 def one_lookup(hub: Hub, bearer: str, body: bytes) -> bytes:
@@ -155,11 +138,17 @@ def one_lookup(hub: Hub, bearer: str, body: bytes) -> bytes:
     session = hub.session_factory()
     try:
         # The route's own dependency: token and client in one query, then the service's grants in force.
-        request = Request({"type": "http", "method": "POST", "path": "/v1/lookups",
-                           "headers": [(b"authorization", f"Bearer {bearer}".encode())]})  # fmt: skip
+        request = Request(
+            {
+                "type": "http",
+                "method": "POST",
+                "path": "/v1/lookups",
+                "headers": [(b"authorization", f"Bearer {bearer}".encode())],
+            }
+        )
         caller = deps.current_service(request, session, hub)
         read = service.lookup(session, hub, caller, _parse(body))
-        _commit(session)
+        profiling.timed_commit(session)
     except BaseException:
         session.rollback()
         raise
@@ -167,7 +156,7 @@ def one_lookup(hub: Hub, bearer: str, body: bytes) -> bytes:
         session.close()
     if len(read.released) != 1 or read.refused:
         raise RuntimeError(f"in-process lookup released {len(read.released)}, refused {read.refused}")
-    return _serialise(read)
+    return profiling.serialise_response(read)
 
 
 def _bodies(requests: Any, count: int) -> list[bytes]:
@@ -206,19 +195,18 @@ class _PingTimer:
 def time_in_process(hub: Hub, bearer: str, requests: Any, count: int) -> dict[str, Any]:
     """``count`` lookups one after another, no profiler: lookups/s, and the time inside each kind of SQL
     statement (driver + round trip + database) and in COMMIT."""
-    global _commit_clock
     for body in _bodies(requests, min(50, count)):  # warm caches and the connection pool
         one_lookup(hub, bearer, body)
     bodies = _bodies(requests, count)
     with StatementTimer(hub.engine) as timer, _PingTimer(hub.engine) as pings:
-        _commit_clock = 0.0
+        profiling.commits.seconds = 0.0
         start = time.perf_counter()
         cpu_start = time.process_time()
         for body in bodies:
             one_lookup(hub, bearer, body)
         seconds = time.perf_counter() - start
         cpu_seconds = time.process_time() - cpu_start
-        commit_seconds = _commit_clock
+        commit_seconds = profiling.commits.seconds
     if pings.calls:  # a round trip of its own, outside cursor events: shown as a statement
         timer.seconds[PING] += pings.seconds
         timer.calls[PING] += pings.calls
@@ -256,40 +244,21 @@ def profile_in_process(hub: Hub, bearer: str, requests: Any, count: int, *, top:
     """cProfile of ``count`` lookups: the stage table (cumulative time of functions on the path) and the
     top functions by own time."""
     bodies = _bodies(requests, count)
-    profiler = cProfile.Profile()
-    start = time.perf_counter()
-    profiler.enable()
-    for body in bodies:
-        one_lookup(hub, bearer, body)
-    profiler.disable()
-    wall = time.perf_counter() - start
-    stats = pstats.Stats(profiler, stream=io.StringIO())
-    raw: dict[tuple[str, int, str], tuple[int, int, float, float, Any]] = stats.stats  # type: ignore[attr-defined]
-    cumulative: dict[tuple[str, str], float] = defaultdict(float)
-    for (filename, _, name), (_, _, _, ct, _) in raw.items():
-        norm = filename.replace("\\", "/")
-        for pattern, func, _, _ in STAGES:
-            if name == func and fnmatch.fnmatch(norm, pattern):
-                cumulative[(pattern, func)] += ct
-    stages = [
-        {
-            "stage": label,
-            "depth": depth,
-            "seconds": cumulative.get((pattern, func), 0.0),
-            "share": cumulative.get((pattern, func), 0.0) / wall,
-            "us_per_lookup": cumulative.get((pattern, func), 0.0) / count * 1e6,
-        }
-        for pattern, func, label, depth in STAGES
-    ]
+
+    def lookups() -> None:
+        for body in bodies:
+            one_lookup(hub, bearer, body)
+
+    _, wall, _, raw = profiling.run_profiled(lookups)
     by_tottime = sorted(raw.items(), key=lambda kv: kv[1][2], reverse=True)[:top]
     return {
         "lookups": count,
         "seconds_under_profiler": wall,
-        "stages": stages,
+        "stages": profiling.stage_rows(raw, STAGES, wall, count, "us_per_lookup"),
         "top_tottime": [
             {
                 "function": name,
-                "where": "built-in" if filename == "~" else f"{_short(filename)}:{line}",
+                "where": profiling.where(filename, line),
                 "calls": calls,
                 "tottime_share": tt / wall,
                 "cumtime_s": ct,

@@ -17,7 +17,7 @@ run, at the same concurrencies.
    and a measured window (``bench.load``). Every lookup asks for a random holder among the loaded
    citizens, the ID card at T2, purpose ``MZCFBG``, a new case id and a fresh nonce; the bare endpoint gets
    the very same requests.
-5. **Target** (issue 5): lookups >= 0.25 x the bare endpoint's requests/s at 32 clients, with p99 <= 100 ms.
+5. **Target**: lookups >= 0.25 x the bare endpoint's requests/s at 32 clients, with p99 <= 100 ms.
    When it is not met, the server is sampled with py-spy during one more, untimed, lookup level and the
    request path is timed and cProfiled in-process (``bench.lookup_profile``).
 """
@@ -25,6 +25,7 @@ run, at the same concurrencies.
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import itertools
 import json
 import multiprocessing
@@ -45,11 +46,8 @@ from sqlalchemy.engine import make_url
 
 from bench import access, load, lookup_profile, profiling, server, spy, verification, workload
 from hub.context import build_hub
-from hub.contract.issuing import build_credential
-from hub.contract.licence_id import LicenceId
-from hub.contract.status import STATUS_LIST_SIZE
 from hub.demo import seed_catalog
-from hub.demo_data import citizen_id, sample_values
+from hub.demo_data import citizen_id
 
 ID_CARD = workload.ID_CARD
 HOUSEHOLD = workload.HOUSEHOLD
@@ -112,35 +110,24 @@ def dataset_items(licences: int, holders: list[str], seed: int) -> list[tuple[st
 
 def _sign_chunk(job: dict[str, Any]) -> list[str]:
     """Sign one batch's credentials (in a worker process)."""
-    from joserfc.jwk import ECKey
-
-    key = ECKey.import_key(job["private_jwk"])
+    department: workload.Department = job["department"]
     types = workload.licence_types()
     rng = random.Random(job["seed"])
     now = int(time.time())
-    out = []
-    for code, holder, serial, index in job["items"]:
-        spec = types[code]
-        out.append(
-            build_credential(
-                licence_type=spec,
-                licence_id=LicenceId(code, job["uscc"], f"{serial:08d}", 1),
-                values=sample_values(spec, holder, rng),
-                issuer=job["issuer"],
-                key=key,
-                kid=job["kid"],
-                alg="ES256",
-                holder_jwk=job["holder_jwk"],
-                hub_url=job["public_url"],
-                department_id=job["department_id"],
-                status_list=index // STATUS_LIST_SIZE,
-                status_index=index % STATUS_LIST_SIZE,
-                valid_from=now - 400 * 86400,
-                valid_until=now + 3650 * 86400,
-                issued_at=now - 60,
-            )
+    return [
+        workload.sign_credential(
+            department,
+            types[code],
+            holder,
+            serial,
+            index,
+            holder_jwk=job["holder_jwk"],
+            public_url=job["public_url"],
+            rng=rng,
+            now=now,
         )
-    return out
+        for code, holder, serial, index in job["items"]
+    ]
 
 
 def _jobs(
@@ -154,14 +141,12 @@ def _jobs(
 ) -> Iterator[dict[str, Any]]:
     serials = {code: itertools.count(1) for code in (ID_CARD, HOUSEHOLD)}
     numbered = [(code, holder, next(serials[code]), i) for i, (code, holder) in enumerate(items)]
+    # the private JWK goes to the signer processes, not the imported key object
+    unkeyed = dataclasses.replace(department, _key=None)
     for n, start in enumerate(range(0, len(numbered), batch_size)):
         yield {
             "items": numbered[start : start + batch_size],
-            "private_jwk": department.private_jwk,
-            "uscc": department.uscc,
-            "issuer": department.issuer,
-            "kid": department.kid,
-            "department_id": department.id,
+            "department": unkeyed,
             "holder_jwk": holder_jwk,
             "public_url": public_url,
             "seed": seed * 100_003 + n,
@@ -256,6 +241,8 @@ class Requests:
     """Lookup requests: a random loaded holder, the ID card at T2, purpose MZCFBG, a new case id and a
     fresh nonce each; the same bytes go to the bare endpoint."""
 
+    path = "/v1/lookups"
+
     def __init__(self, host: str, holders: list[str], authorization: str, seed: int, prefix: str) -> None:
         self.host = host
         self.holders = holders
@@ -277,12 +264,14 @@ class Requests:
     def __call__(self, n: int) -> tuple[bytes, str]:
         body, holder = self.body(n)
         headers = {"Authorization": self.authorization, "Content-Type": "application/json"}
-        return load.http_request("POST", "/v1/lookups", self.host, headers, body), holder
+        return load.http_request("POST", self.path, self.host, headers, body), holder
 
 
 class PrefillRequests(Requests):
     """Prefill requests: the service item MZCFBG for a random loaded holder (its ID card and household
     register at T2 fill the form), a new case id and a fresh nonce each."""
+
+    path = "/v1/prefill"
 
     def body(self, n: int) -> tuple[bytes, str]:
         holder = self.rng.choice(self.holders)
@@ -293,11 +282,6 @@ class PrefillRequests(Requests):
             "nonce": os.urandom(12).hex(),
         }
         return json.dumps(body, separators=(",", ":")).encode(), holder
-
-    def __call__(self, n: int) -> tuple[bytes, str]:
-        body, holder = self.body(n)
-        headers = {"Authorization": self.authorization, "Content-Type": "application/json"}
-        return load.http_request("POST", "/v1/prefill", self.host, headers, body), holder
 
 
 def check_prefill(holder: str, status: int, body: bytes) -> None:
@@ -335,10 +319,9 @@ def check_bare(expected: bytes) -> load.Check:
 
 
 def _db_pids(database_url: str) -> Callable[[], list[int]] | None:
-    url = make_url(database_url)
-    if url.get_backend_name() != "postgresql":
+    if make_url(database_url).get_backend_name() != "postgresql":
         return None
-    libpq = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    libpq = server.libpq(database_url)
 
     def pids() -> list[int]:
         with psycopg.connect(libpq, connect_timeout=5, autocommit=True) as conn:
@@ -352,10 +335,8 @@ def _db_pids(database_url: str) -> Callable[[], list[int]] | None:
 
 
 def _analyze(database_url: str) -> None:
-    url = make_url(database_url)
-    if url.get_backend_name() == "postgresql":
-        libpq = url.set(drivername="postgresql").render_as_string(hide_password=False)
-        with psycopg.connect(libpq, connect_timeout=5, autocommit=True) as conn:
+    if make_url(database_url).get_backend_name() == "postgresql":
+        with psycopg.connect(server.libpq(database_url), connect_timeout=5, autocommit=True) as conn:
             conn.execute("ANALYZE")
 
 
@@ -374,7 +355,7 @@ def _validate(
         for n in range(count):
             body, holder = requests.body(n)
             response = client.post(
-                "/v1/prefill" if prefill else "/v1/lookups",
+                requests.path,
                 content=body,
                 headers={"Authorization": requests.authorization, "Content-Type": "application/json"},
             )
@@ -459,10 +440,17 @@ def run_lookups(
                 f"(signing in {config.signers} process(es), in-process ingest)"
             )
             dataset = load_dataset(
-                hub, department, pusher.client_id, items,
-                holder_jwk=holder_jwk, public_url=cfg.public_url, batch_size=config.batch_size,
-                signers=config.signers, seed=config.seed, log=log,
-            )  # fmt: skip
+                hub,
+                department,
+                pusher.client_id,
+                items,
+                holder_jwk=holder_jwk,
+                public_url=cfg.public_url,
+                batch_size=config.batch_size,
+                signers=config.signers,
+                seed=config.seed,
+                log=log,
+            )
             from hub.registry.models import Licence
 
             with hub.session_factory() as session:
@@ -529,6 +517,7 @@ def run_lookups(
                     "workers": server.worker_count(),
                 }
                 levels: dict[str, dict[str, Any]] = {}
+                measure = _Levels(config, bare, hub_server, holders, db_pids, log)
                 spied = False
                 for c in config.concurrencies:
                     if not spied and c > TARGET_CONCURRENCY and _wants_profile(config, levels):
@@ -538,10 +527,7 @@ def run_lookups(
                         )
                         spied = True
                     authorization, _ = access.fetch_service_token(cfg.public_url, service)
-                    levels[str(c)] = _level(
-                        config, c, bare, hub_server, holders, authorization, typical, db_pids, log,
-                        typical_prefill,
-                    )  # fmt: skip
+                    levels[str(c)] = measure.level(c, authorization, typical, typical_prefill)
                 result["levels"] = levels
                 if not spied and _wants_profile(config, levels):
                     _spy_phase(result, config, levels, hub_server, service, holders, workdir, keep_dir, log)
@@ -578,110 +564,115 @@ def _wants_profile(config: LookupConfig, levels: dict[str, dict[str, Any]]) -> b
     return bool(target["measured"] and not target["met"])
 
 
-def _level(
-    config: LookupConfig,
-    c: int,
-    bare: server.HubServer,
-    hub_server: server.HubServer,
-    holders: list[str],
-    authorization: str,
-    typical: bytes,
-    db_pids: Callable[[], list[int]] | None,
-    log: Log,
-    typical_prefill: bytes | None = None,
-) -> dict[str, Any]:
-    """One concurrency: the bare endpoint, then lookups, with the same kind of requests; then the same
-    for prefill (when ``config.prefill``)."""
-    measured_bare = load.run_level(
-        bare.base_url,
-        Requests(f"127.0.0.1:{bare.port}", holders, authorization, config.seed + c, f"bare{c}"),
-        c,
-        seconds=config.seconds,
-        warmup_s=config.warmup_s,
-        max_requests=config.max_requests,
-        check=check_bare(typical),
-        server_pid=bare.pid,
-    )
-    measured = load.run_level(
-        hub_server.base_url,
-        Requests(f"127.0.0.1:{hub_server.port}", holders, authorization, config.seed + 1000 + c, f"c{c}"),
-        c,
-        seconds=config.seconds,
-        warmup_s=config.warmup_s,
-        max_requests=config.max_requests,
-        check=check_lookup,
-        server_pid=hub_server.pid,
-        db_pids=db_pids,
-    )
-    if measured["errors"]:
-        # an overloaded hub may still be working off abandoned requests: wait until it answers again
-        measured["recovered_after_s"] = hub_server.wait_responsive(timeout=config.recovery_timeout_s)
-        measured["recovery_timeout_s"] = config.recovery_timeout_s
-    ratio = measured["ok_per_second"] / measured_bare["per_second"]
-    log(
-        f"[lookups] {c:>2} clients: bare {measured_bare['per_second']:,.0f}/s "
-        f"p50 {measured_bare['latency_s']['p50'] * 1000:.1f} ms "
-        f"p99 {measured_bare['latency_s']['p99'] * 1000:.1f} ms | lookups {measured['ok_per_second']:,.0f}/s "
-        f"p50 {measured['latency_s']['p50'] * 1000:.1f} ms p99 {measured['latency_s']['p99'] * 1000:.1f} ms, "
-        f"{measured['errors']} failed | ratio {ratio:.2f}"
-        + (
-            f" | answered again after {measured['recovered_after_s']:.0f} s"
-            if measured.get("recovered_after_s")
-            else ""
-        )
-    )
-    level: dict[str, Any] = {"bare": measured_bare, "lookups": measured, "ratio": ratio}
-    if config.prefill and typical_prefill is not None:
-        level["prefill"] = _prefill_level(
-            config, c, bare, hub_server, holders, authorization, typical_prefill, db_pids, log
-        )
-    return level
+@dataclass
+class _Levels:
+    """The bare endpoint and the hub, measured side by side at each concurrency with requests of the same
+    kind (lookups, then prefill)."""
 
+    config: LookupConfig
+    bare: server.HubServer
+    hub: server.HubServer
+    holders: list[str]
+    db_pids: Callable[[], list[int]] | None
+    log: Log
 
-def _prefill_level(
-    config: LookupConfig,
-    c: int,
-    bare: server.HubServer,
-    hub_server: server.HubServer,
-    holders: list[str],
-    authorization: str,
-    typical: bytes,
-    db_pids: Callable[[], list[int]] | None,
-    log: Log,
-) -> dict[str, Any]:
-    """Prefill of MZCFBG at one concurrency, beside the bare endpoint answering a prefill-sized body."""
-    measured_bare = load.run_level(
-        bare.base_url,
-        PrefillRequests(f"127.0.0.1:{bare.port}", holders, authorization, config.seed + c, f"pbare{c}"),
-        c,
-        seconds=config.seconds,
-        warmup_s=config.warmup_s,
-        max_requests=config.max_requests,
-        check=check_bare(typical),
-        server_pid=bare.pid,
-    )
-    measured = load.run_level(
-        hub_server.base_url,
-        PrefillRequests(
-            f"127.0.0.1:{hub_server.port}", holders, authorization, config.seed + 2000 + c, f"p{c}"
-        ),
-        c,
-        seconds=config.seconds,
-        warmup_s=config.warmup_s,
-        max_requests=config.max_requests,
-        check=check_prefill,
-        server_pid=hub_server.pid,
-        db_pids=db_pids,
-    )
-    if measured["errors"]:
-        measured["recovered_after_s"] = hub_server.wait_responsive(timeout=config.recovery_timeout_s)
-    ratio = measured["ok_per_second"] / measured_bare["per_second"]
-    log(
-        f"[prefill] {c:>2} clients: bare {measured_bare['per_second']:,.0f}/s | prefill "
-        f"{measured['ok_per_second']:,.0f}/s p50 {measured['latency_s']['p50'] * 1000:.1f} ms "
-        f"p99 {measured['latency_s']['p99'] * 1000:.1f} ms, {measured['errors']} failed | ratio {ratio:.2f}"
-    )
-    return {"bare": measured_bare, "prefill": measured, "ratio": ratio}
+    def _against_bare(
+        self,
+        c: int,
+        requests: type[Requests],
+        authorization: str,
+        check: load.Check,
+        typical: bytes,
+        *,
+        seeds: tuple[int, int],
+        prefixes: tuple[str, str],
+    ) -> tuple[dict[str, Any], dict[str, Any], float]:
+        """At ``c`` clients the bare endpoint (answering ``typical``), then the hub (``seeds`` and
+        ``prefixes``: of the bare endpoint's requests, of the hub's): both measurements and the hub's
+        answered requests/s over the bare endpoint's. After failures the hub is given time to answer
+        again: an overloaded hub may still be working off abandoned requests."""
+        config = self.config
+        measured_bare = load.run_level(
+            self.bare.base_url,
+            requests(f"127.0.0.1:{self.bare.port}", self.holders, authorization, seeds[0], prefixes[0]),
+            c,
+            seconds=config.seconds,
+            warmup_s=config.warmup_s,
+            max_requests=config.max_requests,
+            check=check_bare(typical),
+            server_pid=self.bare.pid,
+        )
+        measured = load.run_level(
+            self.hub.base_url,
+            requests(f"127.0.0.1:{self.hub.port}", self.holders, authorization, seeds[1], prefixes[1]),
+            c,
+            seconds=config.seconds,
+            warmup_s=config.warmup_s,
+            max_requests=config.max_requests,
+            check=check,
+            server_pid=self.hub.pid,
+            db_pids=self.db_pids,
+        )
+        if measured["errors"]:
+            measured["recovered_after_s"] = self.hub.wait_responsive(timeout=config.recovery_timeout_s)
+        return measured_bare, measured, measured["ok_per_second"] / measured_bare["per_second"]
+
+    def level(
+        self, c: int, authorization: str, typical: bytes, typical_prefill: bytes | None = None
+    ) -> dict[str, Any]:
+        """One concurrency: the bare endpoint, then lookups, with the same kind of requests; then the
+        same for prefill (when ``config.prefill``)."""
+        seed = self.config.seed
+        measured_bare, measured, ratio = self._against_bare(
+            c,
+            Requests,
+            authorization,
+            check_lookup,
+            typical,
+            seeds=(seed + c, seed + 1000 + c),
+            prefixes=(f"bare{c}", f"c{c}"),
+        )
+        if measured["errors"]:
+            measured["recovery_timeout_s"] = self.config.recovery_timeout_s
+        self.log(
+            f"[lookups] {c:>2} clients: bare {measured_bare['per_second']:,.0f}/s "
+            f"p50 {measured_bare['latency_s']['p50'] * 1000:.1f} ms "
+            f"p99 {measured_bare['latency_s']['p99'] * 1000:.1f} ms | "
+            f"lookups {measured['ok_per_second']:,.0f}/s "
+            f"p50 {measured['latency_s']['p50'] * 1000:.1f} ms "
+            f"p99 {measured['latency_s']['p99'] * 1000:.1f} ms, "
+            f"{measured['errors']} failed | ratio {ratio:.2f}"
+            + (
+                f" | answered again after {measured['recovered_after_s']:.0f} s"
+                if measured.get("recovered_after_s")
+                else ""
+            )
+        )
+        level: dict[str, Any] = {"bare": measured_bare, "lookups": measured, "ratio": ratio}
+        if self.config.prefill and typical_prefill is not None:
+            level["prefill"] = self.prefill_level(c, authorization, typical_prefill)
+        return level
+
+    def prefill_level(self, c: int, authorization: str, typical: bytes) -> dict[str, Any]:
+        """Prefill of MZCFBG at one concurrency, beside the bare endpoint answering a prefill-sized
+        body."""
+        seed = self.config.seed
+        measured_bare, measured, ratio = self._against_bare(
+            c,
+            PrefillRequests,
+            authorization,
+            check_prefill,
+            typical,
+            seeds=(seed + c, seed + 2000 + c),
+            prefixes=(f"pbare{c}", f"p{c}"),
+        )
+        self.log(
+            f"[prefill] {c:>2} clients: bare {measured_bare['per_second']:,.0f}/s | prefill "
+            f"{measured['ok_per_second']:,.0f}/s p50 {measured['latency_s']['p50'] * 1000:.1f} ms "
+            f"p99 {measured['latency_s']['p99'] * 1000:.1f} ms, {measured['errors']} failed | "
+            f"ratio {ratio:.2f}"
+        )
+        return {"bare": measured_bare, "prefill": measured, "ratio": ratio}
 
 
 def _spy_phase(
@@ -721,9 +712,13 @@ def _spy_phase(
         result["server_profile_skipped"] = str(exc)
         return
     summary = spy.summarise(
-        raw, recorder.seconds, recorder.rate, sampled["requests"],
-        classify=lookup_profile.classify, unit="request",
-    )  # fmt: skip
+        raw,
+        recorder.seconds,
+        recorder.rate,
+        sampled["requests"],
+        classify=lookup_profile.classify,
+        unit="request",
+    )
     summary["per_second_while_sampled"] = sampled["per_second"]
     # the sampler slows the server: scale the shares by the CPU the server spent per lookup at the same
     # concurrency without a profiler

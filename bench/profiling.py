@@ -14,8 +14,10 @@ import io
 import pstats
 import time
 from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event
 
@@ -23,6 +25,8 @@ from bench.workload import Workload, interleave
 from hub.context import Hub
 from hub.registry import ingest
 from hub.registry.schemas import LicenceBatchCreate
+
+T = TypeVar("T")
 
 # Stages of one batch, each the cumulative time of a function on the request path:
 # (glob on the file path, function name, label, nesting depth for the report).
@@ -46,8 +50,8 @@ STAGES: list[tuple[str, str, str, int]] = [
     ("*/hub/registry/repository.py", "insert_licences", "INSERT licences … RETURNING", 2),
     ("*/hub/registry/repository.py", "insert_versions", "INSERT licence versions", 2),
     ("*/hub/registry/repository.py", "save_feed_batch", "save_feed_batch (result JSON row, flush)", 1),
-    ("*/bench/profiling.py", "_commit", "COMMIT", 0),
-    ("*/bench/profiling.py", "_serialise_response", "serialise the response", 0),
+    ("*/bench/profiling.py", "timed_commit", "COMMIT", 0),
+    ("*/bench/profiling.py", "serialise_response", "serialise the response", 0),
 ]
 
 
@@ -55,17 +59,24 @@ def _parse_request(body: bytes) -> LicenceBatchCreate:
     return LicenceBatchCreate.model_validate_json(body)
 
 
-_commit_clock = 0.0
+@dataclass
+class Clock:
+    seconds: float = 0.0
 
 
-def _commit(session: Any) -> None:
-    global _commit_clock
+# Wall time inside COMMIT, which the statement timer's cursor events do not see; reset before a timed run.
+commits = Clock()
+
+
+def timed_commit(session: Any) -> None:
+    """The endpoint's COMMIT, timed into ``commits`` (and a stage of its own under cProfile)."""
     started = time.perf_counter()
     session.commit()
-    _commit_clock += time.perf_counter() - started
+    commits.seconds += time.perf_counter() - started
 
 
-def _serialise_response(read: Any) -> bytes:
+def serialise_response(read: Any) -> bytes:
+    """The response body as FastAPI serialises a response model."""
     return type(read).model_validate(read).model_dump_json().encode()
 
 
@@ -83,13 +94,13 @@ def _one_batch(hub: Hub, body: bytes, pushers: dict[str, str]) -> int:
             read = ingest.ingest_batch(session, hub, batch, pusher=pusher)
         else:
             read = ingest.ingest_batch(session, hub, batch)
-        _commit(session)
+        timed_commit(session)
     except BaseException:
         session.rollback()
         raise
     finally:
         session.close()
-    _serialise_response(read)
+    serialise_response(read)
     if read.accepted != len(batch.operations):
         problems = [r.problem for r in read.results if r.problem][:3]
         raise RuntimeError(f"in-process ingest rejected operations: {problems}")
@@ -172,15 +183,13 @@ def time_in_process(hub: Hub, workload: Workload, pushers: dict[str, str]) -> di
     is spent inside SQL statements and COMMIT. ``pushers`` maps department ids to their client ids."""
     orders = _orders(workload)
     licences = 0
-    commit_seconds = 0.0
-    global _commit_clock
     with StatementTimer(hub.engine) as timer:
-        _commit_clock = 0.0
+        commits.seconds = 0.0
         start = time.perf_counter()
         for _, _, _, body in orders:
             licences += _one_batch(hub, body, pushers)
         seconds = time.perf_counter() - start
-        commit_seconds = _commit_clock
+        commit_seconds = commits.seconds
     statements = sorted(
         (
             {
@@ -219,49 +228,68 @@ def _short(filename: str) -> str:
     return filename
 
 
+Raw = dict[tuple[str, int, str], tuple[int, int, float, float, Any]]  # pstats: (file, line, name) -> figures
+
+
+def run_profiled(work: Callable[[], T]) -> tuple[T, float, pstats.Stats, Raw]:
+    """``work()`` under cProfile: its result, the wall seconds it took, the stats and their raw table."""
+    profiler = cProfile.Profile()
+    start = time.perf_counter()
+    profiler.enable()
+    result = work()
+    profiler.disable()
+    wall = time.perf_counter() - start
+    stats = pstats.Stats(profiler, stream=io.StringIO())
+    return result, wall, stats, stats.stats  # type: ignore[attr-defined]
+
+
+def stage_rows(
+    raw: Raw, stages: list[tuple[str, str, str, int]], wall: float, count: int, unit: str
+) -> list[dict[str, Any]]:
+    """Each stage (glob on the file path, function, label, depth) with the cumulative time of the
+    functions it names: seconds, share of ``wall`` and µs per one of ``count`` (the key ``unit``)."""
+    cumulative: dict[tuple[str, str], float] = defaultdict(float)
+    for (filename, _, name), (_, _, _, ct, _) in raw.items():
+        norm = filename.replace("\\", "/")
+        for pattern, func, _, _ in stages:
+            if name == func and fnmatch.fnmatch(norm, pattern):
+                cumulative[(pattern, func)] += ct
+    return [
+        {
+            "stage": label,
+            "depth": depth,
+            "seconds": cumulative.get((pattern, func), 0.0),
+            "share": cumulative.get((pattern, func), 0.0) / wall if wall else 0.0,
+            unit: cumulative.get((pattern, func), 0.0) / count * 1e6 if count else 0.0,
+        }
+        for pattern, func, label, depth in stages
+    ]
+
+
+def where(filename: str, line: int) -> str:
+    """A profiled function's place, short: ``built-in``, or the file below its package root and the line."""
+    return "built-in" if filename == "~" else f"{_short(filename)}:{line}"
+
+
 def profile_in_process(
     hub: Hub, workload: Workload, pushers: dict[str, str], *, top: int = 25, dump: Path | None = None
 ) -> dict[str, Any]:
     """cProfile the request path on the workload's batches: stage breakdown and top functions."""
     orders = _orders(workload)
-    profiler = cProfile.Profile()
-    licences = 0
-    start = time.perf_counter()
-    profiler.enable()
-    for _, _, _, body in orders:
-        licences += _one_batch(hub, body, pushers)
-    profiler.disable()
-    wall = time.perf_counter() - start
-    stats = pstats.Stats(profiler, stream=io.StringIO())
+    licences, wall, stats, raw = run_profiled(
+        lambda: sum(_one_batch(hub, body, pushers) for _, _, _, body in orders)
+    )
     if dump is not None:
         stats.dump_stats(str(dump))
-    raw: dict[tuple[str, int, str], tuple[int, int, float, float, Any]] = stats.stats  # type: ignore[attr-defined]
     total = wall
-
-    cumulative: dict[tuple[str, str], float] = defaultdict(float)
-    for (filename, _, name), (_, _, _, ct, _) in raw.items():
-        norm = filename.replace("\\", "/")
-        for pattern, func, _, _ in STAGES:
-            if name == func and fnmatch.fnmatch(norm, pattern):
-                cumulative[(pattern, func)] += ct
-    stages = [
-        {
-            "stage": label,
-            "depth": depth,
-            "seconds": cumulative.get((suffix, func), 0.0),
-            "share": cumulative.get((suffix, func), 0.0) / total if total else 0.0,
-            "us_per_licence": cumulative.get((suffix, func), 0.0) / licences * 1e6 if licences else 0.0,
-        }
-        for suffix, func, label, depth in STAGES
-    ]
+    stages = stage_rows(raw, STAGES, total, licences, "us_per_licence")
 
     def row(key: tuple[str, int, str], value: tuple[int, int, float, float, Any]) -> dict[str, Any]:
         filename, line, name = key
         calls, _, tt, ct, _ = value
-        where = "built-in" if filename == "~" else f"{_short(filename)}:{line}"
         return {
             "function": name,
-            "where": where,
+            "where": where(filename, line),
             "calls": calls,
             "tottime_s": tt,
             "cumtime_s": ct,

@@ -260,13 +260,7 @@ def _render_ingest(report: dict[str, Any], plots: list[str], add: Any) -> None:
             for row in spied["stages"]:
                 add(f"| {row['stage']} | {row['share']:.1%} | {row['us_per_licence']:,.0f} |")
             add("")
-            add("Top frames by own samples:")
-            add("")
-            add("| frame | share |")
-            add("| --- | ---: |")
-            for row in spied["top_self"][:12]:
-                add(f"| `{row['frame']}` | {row['share']:.1%} |")
-            add("")
+            _top_frames(spied, add)
         inproc = b.get("in_process")
         if inproc and inproc.get("statements"):
             add("### SQL versus Python, in-process")
@@ -301,24 +295,41 @@ def _render_ingest(report: dict[str, Any], plots: list[str], add: Any) -> None:
             "SQL in the database server): read shares, not absolute times."
         )
         add("")
-        add("| stage | share of profiled time | µs per licence (profiled) |")
-        add("| --- | ---: | ---: |")
-        for stage in prof["stages"]:
-            if stage["seconds"] <= 0:
-                continue
-            indent = "&nbsp;&nbsp;&nbsp;&nbsp;" * stage["depth"]
-            add(f"| {indent}{stage['stage']} | {stage['share']:.1%} | {stage['us_per_licence']:,.0f} |")
-        add("")
-        add("Top functions by own time (tottime):")
-        add("")
-        add("| function | where | calls | own time share | cumulative s |")
-        add("| --- | --- | ---: | ---: | ---: |")
-        for row in prof["top_tottime"][:15]:
-            add(
-                f"| `{row['function']}` | {row['where']} | {row['calls']:,} | {row['tottime_share']:.1%} "
-                f"| {row['cumtime_s']:.2f} |"
-            )
-        add("")
+        _cprofile_tables(prof, "licence", "Top functions by own time (tottime):", add)
+
+
+def _top_frames(spied: dict[str, Any], add: Any) -> None:
+    """py-spy's frames with the most samples of their own."""
+    add("Top frames by own samples:")
+    add("")
+    add("| frame | share |")
+    add("| --- | ---: |")
+    for row in spied["top_self"][:12]:
+        add(f"| `{row['frame']}` | {row['share']:.1%} |")
+    add("")
+
+
+def _cprofile_tables(prof: dict[str, Any], unit: str, top_heading: str, add: Any) -> None:
+    """A cProfile run's stages (nested rows indented, empty stages left out) and its top functions by own
+    time; ``unit`` is what the path handles one of (``licence``, ``lookup``)."""
+    add(f"| stage | share of profiled time | µs per {unit} (profiled) |")
+    add("| --- | ---: | ---: |")
+    for stage in prof["stages"]:
+        if stage["seconds"] <= 0:
+            continue
+        indent = "&nbsp;&nbsp;&nbsp;&nbsp;" * stage["depth"]
+        add(f"| {indent}{stage['stage']} | {stage['share']:.1%} | {stage[f'us_per_{unit}']:,.0f} |")
+    add("")
+    add(top_heading)
+    add("")
+    add("| function | where | calls | own time share | cumulative s |")
+    add("| --- | --- | ---: | ---: | ---: |")
+    for row in prof["top_tottime"][:15]:
+        add(
+            f"| `{row['function']}` | {row['where']} | {row['calls']:,} | {row['tottime_share']:.1%} "
+            f"| {row['cumtime_s']:.2f} |"
+        )
+    add("")
 
 
 def write_plots(report: dict[str, Any], directory: Path) -> list[str]:
@@ -334,6 +345,9 @@ def write_plots(report: dict[str, Any], directory: Path) -> list[str]:
         names += _lookup_plots(report["lookups"], directory)
     names += sections.write_plots(report, directory)
     return names
+
+
+Panel = tuple[str, list[str], list[float], list[int], str]  # title, stage labels, values, depths, x label
 
 
 def _ingest_plots(report: dict[str, Any], directory: Path) -> list[str]:
@@ -422,7 +436,7 @@ def _ingest_plots(report: dict[str, Any], directory: Path) -> list[str]:
     plt.close(fig)
     names = [name]
 
-    panels: list[tuple[str, list[str], list[float], list[int], str]] = []
+    panels: list[Panel] = []
     for backend, b in backends:
         spied = b.get("server_profile")
         if spied and spied["stages"]:
@@ -449,23 +463,30 @@ def _ingest_plots(report: dict[str, Any], directory: Path) -> list[str]:
                 )
             )
     if panels:
-        fig, axes = plt.subplots(len(panels), 1, figsize=(11, 4.2 * len(panels)), squeeze=False)
-        shades = ["#1f77b4", "#6baed6", "#9ecae1", "#c6dbef"]
-        for ax, (title, labels, values, depths, xlabel) in zip(axes[:, 0], panels, strict=True):
-            ax.barh(range(len(labels)), values, color=[shades[min(d, 3)] for d in depths])
-            ax.set_yticks(range(len(labels)), labels, fontsize=8)
-            ax.invert_yaxis()
-            ax.set_xlabel(xlabel)
-            ax.set_title(title)
-            for i, v in enumerate(values):
-                ax.text(v, i, f" {v:,.0f}", va="center", fontsize=7)
-            ax.grid(axis="x", alpha=0.3)
-        fig.tight_layout()
-        name = "profile.png"
-        fig.savefig(directory / name, dpi=110)
-        plt.close(fig)
-        names.append(name)
+        names.append(_stage_panels(panels, directory / "profile.png", panel_height=4.2))
     return names
+
+
+def _stage_panels(panels: list[Panel], path: Path, *, panel_height: float) -> str:
+    """One horizontal bar chart of stages per panel, stacked; nested stages in lighter shades. The file's
+    name."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(panels), 1, figsize=(11, panel_height * len(panels)), squeeze=False)
+    shades = ["#1f77b4", "#6baed6", "#9ecae1", "#c6dbef"]
+    for ax, (title, labels, values, depths, xlabel) in zip(axes[:, 0], panels, strict=True):
+        ax.barh(range(len(labels)), values, color=[shades[min(d, 3)] for d in depths])
+        ax.set_yticks(range(len(labels)), labels, fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xlabel(xlabel)
+        ax.set_title(title)
+        for i, v in enumerate(values):
+            ax.text(v, i, f" {v:,.0f}", va="center", fontsize=7)
+        ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path.name
 
 
 def write_all(report: dict[str, Any], directory: Path, *, plots: bool = True) -> dict[str, Path]:
@@ -929,13 +950,7 @@ def _render_lookups(lk: dict[str, Any], plots: list[str], add: Any) -> None:
         for row in spied["stages"][:26]:
             add(f"| {row['stage']} | {row['share']:.1%} | {row.get('us_est', row['us_per_unit']):,.0f} |")
         add("")
-        add("Top frames by own samples:")
-        add("")
-        add("| frame | share |")
-        add("| --- | ---: |")
-        for row in spied["top_self"][:12]:
-            add(f"| `{row['frame']}` | {row['share']:.1%} |")
-        add("")
+        _top_frames(spied, add)
     inproc = lk.get("in_process")
     if inproc:
         add("#### SQL statements of one lookup, in-process")
@@ -972,24 +987,7 @@ def _render_lookups(lk: dict[str, Any], plots: list[str], add: Any) -> None:
             "the row above them."
         )
         add("")
-        add("| stage | share of profiled time | µs per lookup (profiled) |")
-        add("| --- | ---: | ---: |")
-        for stage in prof["stages"]:
-            if stage["seconds"] <= 0:
-                continue
-            indent = "&nbsp;&nbsp;&nbsp;&nbsp;" * stage["depth"]
-            add(f"| {indent}{stage['stage']} | {stage['share']:.1%} | {stage['us_per_lookup']:,.0f} |")
-        add("")
-        add("Top functions by own time:")
-        add("")
-        add("| function | where | calls | own time share | cumulative s |")
-        add("| --- | --- | ---: | ---: | ---: |")
-        for row in prof["top_tottime"][:15]:
-            add(
-                f"| `{row['function']}` | {row['where']} | {row['calls']:,} | {row['tottime_share']:.1%} "
-                f"| {row['cumtime_s']:.2f} |"
-            )
-        add("")
+        _cprofile_tables(prof, "lookup", "Top functions by own time:", add)
     suggestions = _lookup_suggestions(lk) if (lk.get("target") or {}).get("met") is False or profiled else []
     if suggestions:
         add("#### Suggestions (for `hub/`)")
@@ -1030,13 +1028,22 @@ def _lookup_plots(lk: dict[str, Any], directory: Path) -> list[str]:
                 timeout = levels[str(c)][key].get("timeout_s", 10.0) * 1000
                 lat.plot([c], [timeout], marker="x", markersize=10, color="red")
                 lat.annotate(
-                    f"{label}: all failed\n(timeout {timeout / 1000:.0f} s)", (c, timeout),
-                    textcoords="offset points", xytext=(-10, -28), ha="right", fontsize=8, color="red",
-                )  # fmt: skip
+                    f"{label}: all failed\n(timeout {timeout / 1000:.0f} s)",
+                    (c, timeout),
+                    textcoords="offset points",
+                    xytext=(-10, -28),
+                    ha="right",
+                    fontsize=8,
+                    color="red",
+                )
                 rps.annotate(
-                    f"{label}: all failed", (c, 0.05), xycoords=("data", "axes fraction"), ha="center",
-                    fontsize=8, color="red",
-                )  # fmt: skip
+                    f"{label}: all failed",
+                    (c, 0.05),
+                    xycoords=("data", "axes fraction"),
+                    ha="center",
+                    fontsize=8,
+                    color="red",
+                )
     target = lk.get("target") or {}
     threshold = target.get("threshold_p99_s", 0.1) * 1000
     lat.axhline(threshold, color="red", linestyle=":", label=f"target p99 {threshold:.0f} ms")
@@ -1068,39 +1075,33 @@ def _lookup_plots(lk: dict[str, Any], directory: Path) -> list[str]:
     fig.savefig(directory / names[0], dpi=110)
     plt.close(fig)
 
-    panels = []
+    panels: list[Panel] = []
     spied = lk.get("server_profile")
     if spied and spied.get("stages"):
         rows = spied["stages"][:16]
         panels.append(
-            ("Running server at 32 clients, py-spy --gil", [r["stage"] for r in rows],
-             [r.get("us_est", r["us_per_unit"]) for r in rows], [0] * len(rows),
-             "≈ µs of the server's CPU per lookup (share of GIL samples × CPU per lookup)")
-        )  # fmt: skip
+            (
+                "Running server at 32 clients, py-spy --gil",
+                [r["stage"] for r in rows],
+                [r.get("us_est", r["us_per_unit"]) for r in rows],
+                [0] * len(rows),
+                "≈ µs of the server's CPU per lookup (share of GIL samples × CPU per lookup)",
+            )
+        )
     prof = lk.get("profile")
     if prof:
         stages = [st for st in prof["stages"] if st["seconds"] > 0]
         panels.append(
-            ("Request path in-process, cProfile", ["– " * st["depth"] + st["stage"] for st in stages],
-             [st["us_per_lookup"] for st in stages], [st["depth"] for st in stages],
-             "µs per lookup (inflated by the profiler)")
-        )  # fmt: skip
+            (
+                "Request path in-process, cProfile",
+                ["– " * st["depth"] + st["stage"] for st in stages],
+                [st["us_per_lookup"] for st in stages],
+                [st["depth"] for st in stages],
+                "µs per lookup (inflated by the profiler)",
+            )
+        )
     if panels:
-        fig, axes = plt.subplots(len(panels), 1, figsize=(11, 4.4 * len(panels)), squeeze=False)
-        shades = ["#1f77b4", "#6baed6", "#9ecae1", "#c6dbef"]
-        for ax, (title, labels, values, depths, xlabel) in zip(axes[:, 0], panels, strict=True):
-            ax.barh(range(len(labels)), values, color=[shades[min(d, 3)] for d in depths])
-            ax.set_yticks(range(len(labels)), labels, fontsize=8)
-            ax.invert_yaxis()
-            ax.set_xlabel(xlabel)
-            ax.set_title(title)
-            for i, v in enumerate(values):
-                ax.text(v, i, f" {v:,.0f}", va="center", fontsize=7)
-            ax.grid(axis="x", alpha=0.3)
-        fig.tight_layout()
-        fig.savefig(directory / "lookups-profile.png", dpi=110)
-        plt.close(fig)
-        names.append("lookups-profile.png")
+        names.append(_stage_panels(panels, directory / "lookups-profile.png", panel_height=4.4))
     return names
 
 
@@ -1119,22 +1120,25 @@ def readme_section(report: dict[str, Any]) -> str:
     """README's performance section, generated from a run's report."""
     import textwrap
 
-    return "\n".join([
-        README_HEADING,
-        "",
-        textwrap.fill(
+    about = (
         "`make bench` (`python -m bench`, see `bench/README.md`) measures every figure beside its ceiling in "
         "the same run and writes `bench/results.md`, `bench/results.json` and the plots; this table is "
         "generated from that report (`python -m bench.report --readme`). Figures from this machine — "
         f"{sections.machine_line(report)}, with other jobs sharing the cores{_other_load(report)}. "
-        f"Whole run: {report['total_seconds'] / 60:.0f} min.", width=110, break_on_hyphens=False,
-        ),
-        "",
-        sections.performance_table(report),
-        "",
-        "Where the time goes, per stage and per SQL statement, is in `bench/results.md`.",
-        "",
-    ])  # fmt: skip
+        f"Whole run: {report['total_seconds'] / 60:.0f} min."
+    )
+    return "\n".join(
+        [
+            README_HEADING,
+            "",
+            textwrap.fill(about, width=110, break_on_hyphens=False),
+            "",
+            sections.performance_table(report),
+            "",
+            "Where the time goes, per stage and per SQL statement, is in `bench/results.md`.",
+            "",
+        ]
+    )
 
 
 def _other_load(report: dict[str, Any]) -> str:

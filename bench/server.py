@@ -30,7 +30,8 @@ def pg_admin_url() -> str:
     return os.environ.get("HUB_BENCH_DATABASE_URL", DEFAULT_PG_ADMIN_URL)
 
 
-def _libpq(url: str) -> str:
+def libpq(url: str) -> str:
+    """The SQLAlchemy URL as psycopg (libpq) takes it."""
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
@@ -40,7 +41,7 @@ def _shown(url: str) -> str:
 
 def postgres_version(admin_url: str) -> str:
     """The server's version and the settings that decide commit cost."""
-    with psycopg.connect(_libpq(admin_url), connect_timeout=5, autocommit=True) as conn:
+    with psycopg.connect(libpq(admin_url), connect_timeout=5, autocommit=True) as conn:
         shown = {
             name: str(conn.execute(f"SHOW {name}").fetchone()[0])  # type: ignore[index]
             for name in ("server_version", "fsync", "synchronous_commit", "shared_buffers")
@@ -54,7 +55,7 @@ def postgres_database(admin_url: str, prefix: str = "bench") -> Iterator[str]:
     """Create ``<prefix>_<random>`` on the admin URL's server, yield its SQLAlchemy URL, drop it after."""
     name = f"{prefix}_{secrets.token_hex(6)}"
     try:
-        conn = psycopg.connect(_libpq(admin_url), connect_timeout=5, autocommit=True)
+        conn = psycopg.connect(libpq(admin_url), connect_timeout=5, autocommit=True)
     except psycopg.Error as exc:
         raise RuntimeError(
             f"cannot reach PostgreSQL at {_shown(admin_url)} (set HUB_BENCH_DATABASE_URL): {exc}"
@@ -65,7 +66,7 @@ def postgres_database(admin_url: str, prefix: str = "bench") -> Iterator[str]:
     try:
         yield url.render_as_string(hide_password=False)
     finally:
-        with psycopg.connect(_libpq(admin_url), connect_timeout=5, autocommit=True) as conn:
+        with psycopg.connect(libpq(admin_url), connect_timeout=5, autocommit=True) as conn:
             conn.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                 "WHERE datname = %s AND pid <> pg_backend_pid()",

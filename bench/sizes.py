@@ -35,7 +35,6 @@ from typing import Any
 
 import httpx
 import psycopg
-from sqlalchemy.engine import make_url
 
 from bench import access, load, lookups, server, workload
 from hub.context import build_hub
@@ -89,14 +88,35 @@ def _init_worker(spec: dict[str, Any]) -> None:
 
 
 LICENCE_COLUMNS = (
-    "id", "department_id", "type_code", "serial", "holder_index", "number_index", "current_version",
-    "current_licence_id", "status", "status_list", "status_index", "valid_from", "valid_until",
-    "created_at", "updated_at",
-)  # fmt: skip
+    "id",
+    "department_id",
+    "type_code",
+    "serial",
+    "holder_index",
+    "number_index",
+    "current_version",
+    "current_licence_id",
+    "status",
+    "status_list",
+    "status_index",
+    "valid_from",
+    "valid_until",
+    "created_at",
+    "updated_at",
+)
 VERSION_COLUMNS = (
-    "licence_id", "licence_pk", "version", "issuer_kid", "credential_sealed", "credential_sha256",
-    "issued_at", "valid_from", "valid_until", "feed_sequence", "created_at",
-)  # fmt: skip
+    "licence_id",
+    "licence_pk",
+    "version",
+    "issuer_kid",
+    "credential_sealed",
+    "credential_sha256",
+    "issued_at",
+    "valid_from",
+    "valid_until",
+    "feed_sequence",
+    "created_at",
+)
 
 
 def _build_chunk(job: tuple[int, int, int]) -> int:
@@ -122,25 +142,59 @@ def _build_chunk(job: tuple[int, int, int]) -> int:
         licence_id = LicenceId(code, w["uscc"], serial, 1)
         values = sample_values(spec, holder, rng)
         credential = build_credential(
-            licence_type=spec, licence_id=licence_id, values=values, issuer=w["issuer"], key=w["key"],
-            kid=w["kid"], alg="ES256", holder_jwk=w["holder_jwk"], hub_url=w["public_url"],
-            department_id=w["department_id"], status_list=index // STATUS_LIST_SIZE,
-            status_index=index % STATUS_LIST_SIZE, valid_from=valid_from, valid_until=valid_until,
+            licence_type=spec,
+            licence_id=licence_id,
+            values=values,
+            issuer=w["issuer"],
+            key=w["key"],
+            kid=w["kid"],
+            alg="ES256",
+            holder_jwk=w["holder_jwk"],
+            hub_url=w["public_url"],
+            department_id=w["department_id"],
+            status_list=index // STATUS_LIST_SIZE,
+            status_index=index % STATUS_LIST_SIZE,
+            valid_from=valid_from,
+            valid_until=valid_until,
             issued_at=issued_at,
-        )  # fmt: skip
+        )
         text = str(licence_id)
         raw = credential.encode()
         vf, vu = datetime.fromtimestamp(valid_from, UTC), datetime.fromtimestamp(valid_until, UTC)
-        licences.append((
-            index + 1, w["department_id"], code, serial,
-            w["blind"].of(spec["holder_kind"], str(values[spec["holder_field"]])),
-            w["blind"].of(f"number:{code}", str(values[spec["number_field"]])),
-            1, text, "01", index // STATUS_LIST_SIZE, index % STATUS_LIST_SIZE, vf, vu, stamp, stamp,
-        ))  # fmt: skip
-        versions.append((
-            text, index + 1, 1, w["kid"], w["keyring"].seal(raw, aad=text.encode()),
-            hashlib.sha256(raw).hexdigest(), datetime.fromtimestamp(issued_at, UTC), vf, vu, sequence, stamp,
-        ))  # fmt: skip
+        licences.append(
+            (
+                index + 1,
+                w["department_id"],
+                code,
+                serial,
+                w["blind"].of(spec["holder_kind"], str(values[spec["holder_field"]])),
+                w["blind"].of(f"number:{code}", str(values[spec["number_field"]])),
+                1,
+                text,
+                "01",
+                index // STATUS_LIST_SIZE,
+                index % STATUS_LIST_SIZE,
+                vf,
+                vu,
+                stamp,
+                stamp,
+            )
+        )
+        versions.append(
+            (
+                text,
+                index + 1,
+                1,
+                w["kid"],
+                w["keyring"].seal(raw, aad=text.encode()),
+                hashlib.sha256(raw).hexdigest(),
+                datetime.fromtimestamp(issued_at, UTC),
+                vf,
+                vu,
+                sequence,
+                stamp,
+            )
+        )
     with psycopg.connect(w["libpq"]) as conn, conn.cursor() as cur:
         with cur.copy(f"COPY licence ({', '.join(LICENCE_COLUMNS)}) FROM STDIN") as copy:
             for row in licences:
@@ -220,8 +274,16 @@ class HubServe(server.HubServer):
     def command(self) -> list[str]:
         script = Path(sys.executable).with_name("hub")
         head = [str(script)] if script.exists() else [sys.executable, "-m", "hub.cli"]
-        return [*head, "serve", "--host", "127.0.0.1", "--port", str(self.port),
-                "--workers", str(server.worker_count())]  # fmt: skip
+        return [
+            *head,
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            str(server.worker_count()),
+        ]
 
 
 def cold_start(
@@ -247,9 +309,11 @@ def bare_cold_start(cfg: server.ServerConfig, workdir: Path, runs: int = 3) -> d
     times, rss = [], []
     for n in range(runs):
         bare = server.HubServer(
-            cfg, workdir / f"bare-cold-{n}" / "uvicorn.log", app="bench.bare_app:create_app",
+            cfg,
+            workdir / f"bare-cold-{n}" / "uvicorn.log",
+            app="bench.bare_app:create_app",
             port=server.free_port(),
-        )  # fmt: skip
+        )
         try:
             measured = cold_start(bare)
             times.append(measured["ready_s"])
@@ -313,14 +377,21 @@ def run_sizes(
             holder_jwk = dict(hub.signer.jwks["keys"][0])
         finally:
             hub.close()
-        libpq = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+        libpq = server.libpq(database_url)
         spec = {
-            "private_jwk": department.private_jwk, "kid": department.kid, "uscc": department.uscc,
-            "issuer": department.issuer, "department_id": department.id, "holder_jwk": holder_jwk,
-            "public_url": cfg.public_url, "data_keys": settings.data_keys,
-            "blind_index_key": settings.blind_index_key, "libpq": libpq, "seed": config.seed,
+            "private_jwk": department.private_jwk,
+            "kid": department.kid,
+            "uscc": department.uscc,
+            "issuer": department.issuer,
+            "department_id": department.id,
+            "holder_jwk": holder_jwk,
+            "public_url": cfg.public_url,
+            "data_keys": settings.data_keys,
+            "blind_index_key": settings.blind_index_key,
+            "libpq": libpq,
+            "seed": config.seed,
             "holders": _Holders(config.seed),
-        }  # fmt: skip
+        }
         result["method"] = (
             "offline: build_credential + Keyring.seal + BlindIndex as ingest does, COPY by "
             f"{config.signers or 'no'} worker process(es), {config.chunk:,} licences a transaction"

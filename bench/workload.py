@@ -126,9 +126,12 @@ def register_departments(hub: Hub, ids_and_kinds: Sequence[tuple[str, str]], see
                 session, department_id, {**key.as_dict(private=False), "alg": "ES256"}
             )
             service.authorize_every_type(
-                session, department_id, jurisdiction_code="410100", legal_basis="benchmark",
+                session,
+                department_id,
+                jurisdiction_code="410100",
+                legal_basis="benchmark",
                 valid_until=datetime.now(UTC) + timedelta(days=365),
-            )  # fmt: skip
+            )
             departments.append(
                 Department(department_id, kind, uscc, issuer, row.kid, key.as_dict(private=True), key)
             )
@@ -142,9 +145,11 @@ def split_mix(total: int, mix: dict[str, float] = MIX) -> dict[str, int]:
     return counts
 
 
-# A person holds one ID card and one household register at a time (issue 14): two departments giving the
-# same person one would see the second refused. Each department's feed draws its citizens from a block of
-# birth dates of its own (two years: 8 counties × 1,000 sequence numbers × 730 days), in first-use order.
+# The catalog marks the ID card and the household register one_per_holder (a citizen is registered as a
+# permanent resident in one place only, 《户口登记条例》 art. 6), so ingest refuses a second valid one of the
+# same person: two departments giving the same person one would see the second refused. Each department's
+# feed draws its citizens from a block of birth dates of its own (two years: 8 counties × 1,000 sequence
+# numbers × 730 days), in first-use order.
 _HOLDER_BLOCKS: dict[str, int] = {}
 
 
@@ -185,25 +190,53 @@ def make_feed(
         person = spec["holder_kind"] == "person"
         holder = unique_citizen(department.id, index) if person else uscc_code(rng, category="91")
         credentials.append(
-            build_credential(
-                licence_type=spec,
-                licence_id=LicenceId(code, department.uscc, f"{next(serials[code]):08d}", 1),
-                values=sample_values(spec, holder, rng),
-                issuer=department.issuer,
-                key=department.key,
-                kid=department.kid,
-                alg="ES256",
+            sign_credential(
+                department,
+                spec,
+                holder,
+                next(serials[code]),
+                index,
                 holder_jwk=holder_jwk,
-                hub_url=public_url,
-                department_id=department.id,
-                status_list=index // STATUS_LIST_SIZE,
-                status_index=index % STATUS_LIST_SIZE,
-                valid_from=now - 400 * 86400,
-                valid_until=now + 3650 * 86400,
-                issued_at=now - 60,
+                public_url=public_url,
+                rng=rng,
+                now=now,
             )
         )
     return Feed(department, credentials, codes, batch_size)
+
+
+def sign_credential(
+    department: Department,
+    spec: dict[str, Any],
+    holder: str,
+    serial: int,
+    index: int,
+    *,
+    holder_jwk: dict[str, Any],
+    public_url: str,
+    rng: random.Random,
+    now: int,
+) -> str:
+    """One credential as the department's adapter signs it: licence ``serial`` of the type, version 1,
+    sample values for ``holder``, status slot ``index`` (across lists), valid from 400 days before ``now``
+    for ten years."""
+    return build_credential(
+        licence_type=spec,
+        licence_id=LicenceId(spec["code"], department.uscc, f"{serial:08d}", 1),
+        values=sample_values(spec, holder, rng),
+        issuer=department.issuer,
+        key=department.key,
+        kid=department.kid,
+        alg="ES256",
+        holder_jwk=holder_jwk,
+        hub_url=public_url,
+        department_id=department.id,
+        status_list=index // STATUS_LIST_SIZE,
+        status_index=index % STATUS_LIST_SIZE,
+        valid_from=now - 400 * 86400,
+        valid_until=now + 3650 * 86400,
+        issued_at=now - 60,
+    )
 
 
 @dataclass
