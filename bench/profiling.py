@@ -45,7 +45,7 @@ STAGES: list[tuple[str, str, str, int]] = [
     ("*/hub/registry/ingest*.py", "_apply", "_apply (lookups, state, inserts)", 1),
     ("*/hub/registry/repository.py", "licences_by_serial", "SELECT existing licences", 2),
     ("*/hub/registry/repository.py", "used_status_slots", "SELECT used status slots", 2),
-    ("*/hub/registry/ingest*.py", "_apply_one", "_apply_one (state, sealing)", 2),
+    ("*/hub/registry/ingest*.py", "_add_version", "BatchWriter._add_version (sealing, versions)", 2),
     ("*/storage/sealing.py", "seal", "AES-GCM sealing of credentials", 3),
     ("*/hub/registry/repository.py", "insert_licences", "INSERT licences … RETURNING", 2),
     ("*/hub/registry/repository.py", "insert_versions", "INSERT licence versions", 2),

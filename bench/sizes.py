@@ -6,11 +6,11 @@ the prepared database.
    take a quarter of an hour, so the rows are built as ingest builds them and written with ``COPY``:
    credentials from ``hub.contract.issuing.build_credential`` (the department's ES256 key, bound to the
    hub's holder key), sealed with the hub's keyring (``Keyring.seal``, AAD = the licence id, as
-   ``ingest._apply_one``), blind indexes from the hub's ``BlindIndex`` on the holder and number claims (as
-   ``ingest_checks``), SHA-256 of the credential, status slots, validity. Worker processes build and
-   ``COPY`` their own chunks (``licence``, then ``licence_version``) in one transaction each; ids are
-   assigned up front, the sequence is set afterwards, then ``ANALYZE``. Lookups therefore read real sealed
-   credentials, and every answer's presentation is verifiable.
+   ``ingest_writer.BatchWriter``), blind indexes from the hub's ``BlindIndex`` on the holder and
+   number claims (as ``ingest_checks``), SHA-256 of the credential, status slots, validity. Worker
+   processes build and ``COPY`` their own chunks (``licence``, then ``licence_version``) in one
+   transaction each; ids are assigned up front, the sequence is set afterwards, then ``ANALYZE``. Lookups
+   therefore read real sealed credentials, and every answer's presentation is verifiable.
 2. **At each size**: ``hub serve`` is started on the prepared database (cold start = spawn to the first
    ``/readyz`` 200, and to the first lookup answered), 31 lookups are checked in full, then lookups at a
    fixed concurrency for a fixed window (``bench.load``), the same requests as ``bench.lookups``; the

@@ -89,7 +89,7 @@ _INGEST = [
     ("hub/registry/ingest", "_apply", "_apply: other"),
     ("hub/registry/repository.py", "licences_by_serial", "SELECT existing licences"),
     ("hub/registry/repository.py", "used_status_slots", "SELECT used status slots"),
-    ("hub/registry/ingest", "_apply_one", "_apply_one"),
+    ("hub/registry/ingest", "_add_version", "BatchWriter._add_version"),
     ("hub/registry/repository.py", "insert_licences", "INSERT licences … RETURNING"),
     ("hub/registry/repository.py", "insert_versions", "INSERT licence versions"),
     ("hub/registry/repository.py", "save_feed_batch", "save_feed_batch"),
